@@ -1,0 +1,77 @@
+"""The Python API: a :class:`Project` with the same verbs as the CLI, returning DataFrames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from . import store
+from .codebook import load_codebook, load_stored_codebook, store_codebook
+from .export import document_table, segment_table, suggestion_table, write_table
+from .ingest import IngestReport, ingest_paths
+from .segment import Segmenter, segment_documents
+from .suggest import RunSummary, SuggestConfig, run_suggest
+
+
+class Project:
+    """An nlp-theming project folder. ``Project.init(path)`` creates one; ``Project(path)`` opens it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.con = store.open_project(self.path)
+
+    @classmethod
+    def init(cls, path: str | Path) -> Project:
+        store.init_project(path)
+        return cls(path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ingest -> segment
+    def ingest(
+        self,
+        paths: Iterable[str | Path] = (),
+        manifest: str | Path | None = None,
+        segmenter: Segmenter | None = None,
+        progress: bool = False,
+    ) -> IngestReport:
+        """Read transcripts (and a manifest of their metadata) and segment new documents."""
+        report = ingest_paths(self.con, paths, manifest, progress=progress)
+        segment_documents(self.con, segmenter or Segmenter(), report.document_ids)
+        return report
+
+    def load_codebook(self, path: str | Path, name: str | None = None) -> tuple[int, bool]:
+        """Load a codebook file; returns (version, whether it is a new version)."""
+        return store_codebook(self.con, load_codebook(path, name), Path(path).resolve())
+
+    # match
+    def suggest(self, config: SuggestConfig | None = None, progress: bool = False, **kwargs: object) -> RunSummary:
+        """Suggest codes for every segment. Keyword arguments set :class:`SuggestConfig` fields."""
+        if config is None:
+            config = SuggestConfig(**kwargs)  # type: ignore[arg-type]
+        return run_suggest(self.con, config, progress=progress)
+
+    # tables
+    def documents(self, all_versions: bool = False) -> pd.DataFrame:
+        return document_table(self.con, all_versions)
+
+    def segments(self, scheme: str | None = None) -> pd.DataFrame:
+        return segment_table(self.con, scheme or Segmenter().scheme)
+
+    def codebook(self, version: int | None = None) -> pd.DataFrame:
+        return load_stored_codebook(self.con, version)[1].to_frame()
+
+    def suggestions(self, run_id: int | None = None) -> pd.DataFrame:
+        return suggestion_table(self.con, run_id)
+
+    def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None) -> Path:
+        return write_table(self.suggestions(run_id), out, fmt)

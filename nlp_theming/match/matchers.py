@@ -1,0 +1,242 @@
+"""Matchers: score every (segment, code) pair in [0, 1].
+
+They share one small surface, scikit-learn style: parameters in the constructor, ``fit``
+learns (from the codebook and, when there are any, confirmed examples) and returns ``self``,
+learned state ends in ``_``, and ``predict_proba`` returns an (n_segments x n_codes) array.
+
+* ``ZeroShotMatcher``: similarity to codebook prototypes, standardised so that a score means
+  "this code stands out for this segment and this segment stands out for this code".
+* ``SemiSupervisedMatcher``: prototypes reshaped by confirmed examples, plus a calibrator
+  learnt from the confirmations (prototype similarity, nearest confirmed example). With no
+  confirmations it is the zero-shot matcher.
+* ``EmbeddingClassifier``: one-vs-rest logistic regression on embeddings; a baseline that
+  knows nothing of the codebook's words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..codebook import Code
+from .prototypes import build_prototypes, prototype_texts, reshape_prototypes
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _zscore(a: np.ndarray, axis: int, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    mean, std = stats if stats is not None else (a.mean(axis=axis, keepdims=True), a.std(axis=axis, keepdims=True))
+    return (a - mean) / np.where(std < 1e-6, 1.0, std)
+
+
+class BaseMatcher:
+    name = "base"
+    #: score at or above which a code counts as predicted (the operating threshold)
+    threshold = 0.5
+
+    def __init__(self, random_state: int = 0) -> None:
+        self.random_state = random_state
+
+    def fit(
+        self,
+        codes: list[Code],
+        embed: EmbedFn,
+        X: np.ndarray | None = None,
+        Y: np.ndarray | None = None,
+        X_unlabeled: np.ndarray | None = None,
+    ) -> BaseMatcher:
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X) >= self.threshold).astype(int)
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+
+class ZeroShotMatcher(BaseMatcher):
+    """Codes as zero-shot topics: standardised cosine similarity to codebook prototypes.
+
+    ``column_weight`` mixes two standardisations of the raw similarity: across segments (is
+    this segment unusually close to the code?) and across codes (is this code the segment's
+    best fit?). ``slope`` and ``offset`` map the mixed z-score to [0, 1]; ``offset`` is the
+    z-score that scores 0.5.
+    """
+
+    name = "zeroshot"
+
+    def __init__(
+        self, column_weight: float = 0.5, slope: float = 2.0, offset: float = 1.6, random_state: int = 0
+    ) -> None:
+        super().__init__(random_state)
+        self.column_weight = column_weight
+        self.slope = slope
+        self.offset = offset
+
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
+        texts = list(dict.fromkeys(prototype_texts(codes)))
+        vectors = embed(texts)
+        self.codes_ = [c.code for c in codes]
+        self.prototypes_ = build_prototypes(codes, dict(zip(texts, vectors, strict=True)))
+        pool = [a for a in (X, X_unlabeled) if a is not None and len(a)]
+        self.column_stats_ = self._column_stats(np.vstack(pool)) if pool else None
+        return self
+
+    def _column_stats(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims = X @ self.prototypes_.T
+        return sims.mean(axis=0, keepdims=True), sims.std(axis=0, keepdims=True)
+
+    def similarities(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.prototypes_.T
+
+    def standardised(self, X: np.ndarray) -> np.ndarray:
+        sims = self.similarities(X)
+        stats = self.column_stats_ if self.column_stats_ is not None else self._column_stats(X)
+        z_col = _zscore(sims, 0, stats)
+        z_row = _zscore(sims, 1)
+        return self.column_weight * z_col + (1 - self.column_weight) * z_row
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros((0, len(self.codes_)))
+        return _sigmoid(self.slope * (self.standardised(X) - self.offset))
+
+
+class SemiSupervisedMatcher(ZeroShotMatcher):
+    """Zero-shot prototypes reshaped, and scores calibrated, by confirmed examples.
+
+    The calibrator is one logistic regression over all (segment, code) pairs of the confirmed
+    segments, with features that mean the same for every code: the standardised prototype
+    similarity, whether the code is the segment's best, and the similarity to the nearest
+    confirmed example of the code. One model for all codes learns from a few dozen
+    confirmations, where per-code classifiers would need many per code.
+    """
+
+    name = "semisupervised"
+
+    def __init__(
+        self,
+        column_weight: float = 0.5,
+        slope: float = 2.0,
+        offset: float = 1.6,
+        prior_strength: float = 3.0,
+        min_labeled: int = 10,
+        C: float = 1.0,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(column_weight, slope, offset, random_state)
+        self.prior_strength = prior_strength
+        self.min_labeled = min_labeled
+        self.C = C
+
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
+        super().fit(codes, embed, X, Y, X_unlabeled)
+        self.calibrator_ = None
+        self.examples_ = None
+        if X is None or Y is None or len(X) == 0 or Y.sum() == 0:
+            return self
+        X = np.asarray(X, dtype=np.float32)
+        Y = np.asarray(Y, dtype=np.float32)
+        self.prototypes_ = reshape_prototypes(self.prototypes_, X, Y, self.prior_strength)
+        pool = [a for a in (X, X_unlabeled) if a is not None and len(a)]
+        self.column_stats_ = self._column_stats(np.vstack(pool))
+        self.examples_ = (X, Y)
+        if len(X) < self.min_labeled or Y.sum() < 3 or Y.sum() == Y.size:
+            return self
+        from sklearn.linear_model import LogisticRegression
+
+        features = self._features(X, leave_one_out=True)
+        self.calibrator_ = LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state)
+        self.calibrator_.fit(features.reshape(-1, features.shape[-1]), Y.reshape(-1))
+        return self
+
+    def _features(self, X: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+        z = self.standardised(X)
+        best = (z == z.max(axis=1, keepdims=True)).astype(np.float32)
+        ex_X, ex_Y = self.examples_
+        sims = X @ ex_X.T  # n x n_examples
+        if leave_one_out:
+            np.fill_diagonal(sims, -1.0)  # a confirmed segment must not find itself
+        nearest = np.full((len(X), ex_Y.shape[1]), 0.0, dtype=np.float32)
+        has = np.zeros(ex_Y.shape[1], dtype=np.float32)
+        for j in range(ex_Y.shape[1]):
+            members = ex_Y[:, j] > 0
+            if members.any():
+                nearest[:, j] = sims[:, members].max(axis=1)
+                has[j] = 1.0
+        nearest = np.where(nearest < -0.5, 0.0, nearest)
+        has = np.broadcast_to(has, z.shape)
+        return np.stack([z, best, nearest * has, has], axis=-1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.calibrator_ is None or len(X) == 0:
+            return super().predict_proba(X)
+        features = self._features(X)
+        p = self.calibrator_.predict_proba(features.reshape(-1, features.shape[-1]))[:, 1]
+        return p.reshape(len(X), -1)
+
+
+class EmbeddingClassifier(BaseMatcher):
+    """Baseline: one-vs-rest logistic regression on embeddings. Needs confirmed examples."""
+
+    name = "classifier"
+
+    def __init__(self, C: float = 4.0, random_state: int = 0) -> None:
+        super().__init__(random_state)
+        self.C = C
+
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
+        from sklearn.linear_model import LogisticRegression
+
+        self.codes_ = [c.code for c in codes]
+        self.models_: list = []
+        for j in range(len(self.codes_)):
+            y = None if Y is None else Y[:, j]
+            if y is None or y.sum() == 0 or y.sum() == len(y):
+                self.models_.append(None if y is None or y.sum() == 0 else 1.0)
+                continue
+            model = LogisticRegression(C=self.C, max_iter=1000, class_weight="balanced", random_state=self.random_state)
+            self.models_.append(model.fit(X, y))
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(X), len(self.codes_)))
+        if len(X) == 0:
+            return out
+        for j, model in enumerate(self.models_):
+            if model is None:
+                continue
+            out[:, j] = model if isinstance(model, float) else model.predict_proba(X)[:, 1]
+        return out
+
+
+MATCHERS: dict[str, type[BaseMatcher]] = {
+    ZeroShotMatcher.name: ZeroShotMatcher,
+    SemiSupervisedMatcher.name: SemiSupervisedMatcher,
+    EmbeddingClassifier.name: EmbeddingClassifier,
+}
+
+
+def make_matcher(name: str, **params: object) -> BaseMatcher:
+    try:
+        cls = MATCHERS[name]
+    except KeyError:
+        raise ValueError(f"unknown matcher {name!r}; choose one of {', '.join(MATCHERS)}") from None
+    return cls(**params)
+
+
+def top_k(scores: np.ndarray, k: int, min_score: float = 0.0) -> list[list[tuple[int, float]]]:
+    """Per row, the k best (code index, score) pairs, best first; ties broken by code order."""
+    out = []
+    for row in scores:
+        order = np.lexsort((np.arange(len(row)), -row))[:k]
+        out.append([(int(j), float(row[j])) for j in order if row[j] >= min_score])
+    return out

@@ -1,0 +1,67 @@
+"""Code prototypes: one vector per code, built from what the codebook says about it.
+
+A code's prototype is the normalised, weighted mean of the embeddings of its facets: its name
+with its description, its inclusion criteria, and each example quote. Confirmed segments
+reshape it: each confirmed example pulls the prototype towards how people in *this* study
+actually talk about the theme, with the codebook acting as a prior worth ``prior_strength``
+examples.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..codebook import Code
+
+FACET_WEIGHTS = {"definition": 1.0, "inclusion": 0.5, "examples": 1.0}
+
+
+def code_facets(code: Code, parent: str | None = None) -> dict[str, list[str]]:
+    """The texts that describe a code, grouped by facet."""
+    name = code.code
+    definition = f"{name}. {code.description}".strip() if code.description else name
+    inclusion = [s for s in re.split(r"(?<=[.;])\s+", code.inclusion) if len(s.split()) >= 3]
+    return {"definition": [definition], "inclusion": inclusion, "examples": list(code.examples)}
+
+
+def prototype_texts(codes: list[Code]) -> list[str]:
+    """Every facet text of every code, for embedding in one batch."""
+    texts: list[str] = []
+    for code in codes:
+        for facet_texts in code_facets(code).values():
+            texts.extend(facet_texts)
+    return texts
+
+
+def build_prototypes(codes: list[Code], embed: dict[str, np.ndarray]) -> np.ndarray:
+    """Codebook prototypes (n_codes x dim) from a text -> vector lookup of the facet texts."""
+    rows = []
+    for code in codes:
+        total = None
+        for facet, texts in code_facets(code).items():
+            if not texts:
+                continue
+            vec = np.mean([embed[t] for t in texts], axis=0) * FACET_WEIGHTS[facet]
+            total = vec if total is None else total + vec
+        rows.append(_normalise(total))
+    return np.vstack(rows)
+
+
+def reshape_prototypes(
+    prototypes: np.ndarray, X: np.ndarray, Y: np.ndarray, prior_strength: float = 3.0
+) -> np.ndarray:
+    """Blend codebook prototypes with the mean of confirmed examples (Y: n x codes, 0/1)."""
+    counts = Y.sum(axis=0)
+    out = prototypes.copy()
+    for j in np.flatnonzero(counts):
+        centroid = _normalise(X[Y[:, j] > 0].mean(axis=0))
+        weight = counts[j] / (counts[j] + prior_strength)
+        out[j] = _normalise((1 - weight) * prototypes[j] + weight * centroid)
+    return out
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(norm == 0, 1, norm)

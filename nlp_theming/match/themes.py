@@ -1,0 +1,105 @@
+"""Candidate new themes with BERTopic: codes as zero-shot topics, the rest clustered.
+
+BERTopic is fitted on the segments with the codebook's codes as zero-shot topics. Their
+vectors are our code prototypes, handed to BERTopic through an embedding backend (passing
+precomputed embeddings without an ``embedding_model`` makes BERTopic skip zero-shot silently).
+Confirmed codes are passed as ``y`` so that UMAP is semi-supervised. Segments close to no code
+are clustered by UMAP + HDBSCAN, and each cluster becomes a *proposal* named by its c-TF-IDF
+keywords. A proposal is never a code: a person decides whether it becomes one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_DOCUMENTS = 40  # UMAP and HDBSCAN need a few dozen points to say anything
+
+
+@dataclass
+class Proposal:
+    label: str
+    keywords: list[tuple[str, float]]
+    members: list[int]  # row indices into the fitted texts
+
+
+@dataclass
+class DiscoveryResult:
+    proposals: list[Proposal] = field(default_factory=list)
+    zeroshot_assigned: int = 0
+    skipped: str | None = None
+
+
+def _backend(prototypes: dict[str, np.ndarray], fallback):  # noqa: ANN001, ANN202 - sentence-transformers model
+    from bertopic.backend import BaseEmbedder
+
+    class PrototypeBackend(BaseEmbedder):
+        """Returns our prototype vector for a code name, the encoder's vector otherwise."""
+
+        def embed(self, documents, verbose=False):  # noqa: ANN001, ANN202 - BERTopic's signature
+            out = []
+            missing = [d for d in documents if d not in prototypes]
+            encoded = dict(
+                zip(missing, fallback(missing), strict=True)
+            ) if missing else {}
+            for d in documents:
+                out.append(prototypes[d] if d in prototypes else encoded[d])
+            return np.vstack(out)
+
+    return PrototypeBackend()
+
+
+def discover_themes(
+    texts: list[str],
+    embeddings: np.ndarray,
+    code_names: list[str],
+    prototypes: np.ndarray,
+    matched_fraction: float,
+    encode,  # noqa: ANN001 - callable texts -> vectors
+    labels: np.ndarray | None = None,
+    random_state: int = 0,
+    min_topic_size: int | None = None,
+    n_keywords: int = 8,
+) -> DiscoveryResult:
+    """Fit BERTopic and return clusters of segments that no code's zero-shot topic took."""
+    n = len(texts)
+    if n < MIN_DOCUMENTS:
+        return DiscoveryResult(skipped=f"only {n} segments; theme discovery needs at least {MIN_DOCUMENTS}")
+    from bertopic import BERTopic
+    from hdbscan import HDBSCAN
+    from sklearn.feature_extraction.text import CountVectorizer
+    from umap import UMAP
+
+    # BERTopic's zero-shot step takes a segment when its best cosine similarity to a prototype
+    # passes a cut-off; choose the cut-off so it takes about as many segments as the matcher did.
+    best = (embeddings @ prototypes.T).max(axis=1)
+    cutoff = float(np.quantile(best, min(max(1.0 - matched_fraction, 0.0), 1.0)))
+    unassigned = int((best < cutoff).sum())
+    size = min_topic_size or max(5, n // 100)
+    if unassigned < 2 * size:
+        return DiscoveryResult(zeroshot_assigned=n - unassigned, skipped="too few unmatched segments to cluster")
+    model = BERTopic(
+        embedding_model=_backend(dict(zip(code_names, prototypes, strict=True)), encode),
+        zeroshot_topic_list=list(code_names),
+        zeroshot_min_similarity=cutoff,
+        umap_model=UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=random_state),
+        hdbscan_model=HDBSCAN(min_cluster_size=size, metric="euclidean", cluster_selection_method="eom"),
+        vectorizer_model=CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2),
+        calculate_probabilities=False,
+        verbose=False,
+    )
+    y = None if labels is None else np.asarray(labels)
+    topics, _ = model.fit_transform(texts, embeddings=embeddings, y=y)
+    zeroshot_ids = set(model._topic_id_to_zeroshot_topic_idx)  # noqa: SLF001 - BERTopic keeps it private
+    topics = np.asarray(topics)
+    result = DiscoveryResult(zeroshot_assigned=int(np.isin(topics, list(zeroshot_ids)).sum()))
+    for topic_id in sorted(set(topics.tolist())):
+        if topic_id == -1 or topic_id in zeroshot_ids:
+            continue
+        words = [(w, float(s)) for w, s in (model.get_topic(topic_id) or [])][:n_keywords]
+        if not words:
+            continue
+        label = " / ".join(w for w, _ in words[:3])
+        result.proposals.append(Proposal(label, words, np.flatnonzero(topics == topic_id).tolist()))
+    return result

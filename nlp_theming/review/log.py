@@ -1,0 +1,160 @@
+"""The decision log: every human decision, appended, never changed.
+
+The current coding is derived from the log, never stored: for each (coder, segment, code)
+the latest decision that has not been undone says whether the code applies. An ``undo``
+cancels one earlier decision (undoing an undo restores it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..store import now
+
+ACTIONS = ("accept", "reject", "change", "add", "adjust", "undo", "import")
+MACHINE_CODERS = {"machine", "nlp-theming"}
+
+
+class DecisionError(ValueError):
+    """A decision that cannot be recorded (unknown code, segment or coder)."""
+
+
+@dataclass
+class Decision:
+    coder: str
+    action: str
+    segment_id: int | None = None
+    code: str | None = None
+    new_code: str | None = None
+    start: int | None = None
+    end: int | None = None
+    run_id: int | None = None
+    undoes: int | None = None
+    note: str | None = None
+    document_id: int | None = None
+
+
+def record(con: sqlite3.Connection, d: Decision, in_transaction: bool = False) -> int:
+    """Append one decision; durable on return (synchronous=FULL). Returns its id."""
+    coder = (d.coder or "").strip()
+    if not coder:
+        raise DecisionError("a decision needs a coder name")
+    if coder.lower() in MACHINE_CODERS:
+        raise DecisionError(f"{coder!r} is reserved: the machine is never a coder of record")
+    if d.action not in ACTIONS:
+        raise DecisionError(f"unknown action {d.action!r}")
+    if d.action == "undo":
+        target = con.execute("SELECT coder FROM decisions WHERE id = ?", (d.undoes,)).fetchone()
+        if target is None:
+            raise DecisionError(f"no decision {d.undoes} to undo")
+        if target["coder"] != coder:
+            raise DecisionError("a coder can only undo their own decisions")
+    elif d.action in ("accept", "reject", "change", "add", "import") and not d.code:
+        raise DecisionError(f"{d.action} needs a code")
+    if d.action == "change" and not d.new_code:
+        raise DecisionError("change needs the new code")
+    document_id = d.document_id
+    if d.segment_id is not None and document_id is None:
+        row = con.execute("SELECT document_id FROM segments WHERE id = ?", (d.segment_id,)).fetchone()
+        if row is None:
+            raise DecisionError(f"no segment {d.segment_id}")
+        document_id = row[0]
+    sql = (
+        "INSERT INTO decisions(at, coder, action, segment_id, document_id, code, new_code, start, end, run_id, undoes, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    args = (now(), coder, d.action, d.segment_id, document_id, d.code, d.new_code, d.start, d.end, d.run_id, d.undoes, d.note)
+    cur = con.execute(sql, args)
+    return int(cur.lastrowid)
+
+
+def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+    sql = "SELECT * FROM decisions WHERE 1=1"
+    args: list = []
+    if coder is not None:
+        sql += " AND coder = ?"
+        args.append(coder)
+    if upto is not None:
+        sql += " AND id <= ?"
+        args.append(upto)
+    return pd.read_sql_query(sql + " ORDER BY id", con, params=args)
+
+
+def effective(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Decisions still in force: those not cancelled by an undo (undo chains resolved)."""
+    if decisions.empty:
+        return decisions
+    undo = decisions[decisions.action == "undo"]
+    cancelled: set[int] = set()
+    # Walk undos newest first: an undo that is itself undone cancels nothing.
+    for _, row in undo.sort_values("id", ascending=False).iterrows():
+        if int(row["id"]) not in cancelled:
+            cancelled.add(int(row["undoes"]))
+    keep = decisions[(decisions.action != "undo") & ~decisions["id"].isin(cancelled)]
+    return keep
+
+
+def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+    """The current coding: one row per (coder, segment, code) that applies.
+
+    Columns: coder, segment_id, document_id, code, start, end, decision_id (the decision that
+    made it so). ``start``/``end`` are the coded span: the segment's unless adjusted.
+    """
+    log = effective(decisions_frame(con, coder, upto))
+    cols = ["coder", "segment_id", "document_id", "code", "start", "end", "decision_id"]
+    if log.empty:
+        return pd.DataFrame(columns=cols)
+    state: dict[tuple, tuple[bool, int]] = {}
+    spans: dict[tuple, tuple[int, int]] = {}
+    for row in log.itertuples(index=False):
+        seg = None if pd.isna(row.segment_id) else int(row.segment_id)
+        key_base = (row.coder, seg, int(row.document_id) if not pd.isna(row.document_id) else None)
+        if row.action in ("accept", "add", "import"):
+            state[(*key_base, row.code)] = (True, int(row.id))
+            if row.action == "import" and not pd.isna(row.start):
+                spans[(*key_base, row.code)] = (int(row.start), int(row.end))
+        elif row.action == "reject":
+            state[(*key_base, row.code)] = (False, int(row.id))
+        elif row.action == "change":
+            state[(*key_base, row.code)] = (False, int(row.id))
+            state[(*key_base, row.new_code)] = (True, int(row.id))
+        elif row.action == "adjust" and not pd.isna(row.start):
+            # an adjustment applies to the named code, or to all the coder's codes on the segment
+            targets = [k for k in state if k[:3] == key_base and (row.code is None or k[3] == row.code)]
+            for k in targets:
+                spans[k] = (int(row.start), int(row.end))
+    rows = []
+    for key, (applies, decision_id) in state.items():
+        if not applies:
+            continue
+        coder_name, seg, doc, code = key
+        rows.append((coder_name, seg, doc, code, *spans.get(key, (None, None)), decision_id))
+    out = pd.DataFrame(rows, columns=cols)
+    if out.empty:
+        return out
+    missing = out["start"].isna() & out["segment_id"].notna()
+    if missing.any():
+        seg_spans = pd.read_sql_query("SELECT id AS segment_id, start AS s_start, end AS s_end FROM segments", con)
+        out = out.merge(seg_spans, on="segment_id", how="left")
+        out["start"] = out["start"].fillna(out.pop("s_start"))
+        out["end"] = out["end"].fillna(out.pop("s_end"))
+    out["start"] = out["start"].astype("Int64")
+    out["end"] = out["end"].astype("Int64")
+    return out.sort_values(["coder", "document_id", "start", "code"]).reset_index(drop=True)
+
+
+def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
+    """Every (coder, segment, code) with a decision in force, and whether it applies."""
+    log = effective(decisions_frame(con, coder))
+    log = log[log.segment_id.notna() & log.action.isin(["accept", "reject", "change", "add", "import"])]
+    rows = []
+    for row in log.itertuples(index=False):
+        applies = row.action in ("accept", "add", "import")
+        rows.append((row.coder, int(row.segment_id), row.code, applies, int(row.id)))
+        if row.action == "change":
+            rows.append((row.coder, int(row.segment_id), row.new_code, True, int(row.id)))
+    out = pd.DataFrame(rows, columns=["coder", "segment_id", "code", "applies", "decision_id"])
+    return out.drop_duplicates(["coder", "segment_id", "code"], keep="last").reset_index(drop=True)

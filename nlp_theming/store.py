@@ -1,0 +1,261 @@
+"""The project store: one SQLite database per project folder.
+
+Everything a project knows lives in ``PROJECT/project.db``. The schema is documented in
+``docs/schema.md`` and in the ``SCHEMA`` text below; tables only grow (no migrations yet).
+Human decisions are append-only: triggers refuse UPDATE and DELETE on ``decisions``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+DB_NAME = "project.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- One row per version of a source file. A changed file gets a new row with version+1;
+-- the current version of a document is the one with the highest version for its name.
+CREATE TABLE IF NOT EXISTS documents (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,          -- stable key: the file stem unless a manifest says otherwise
+    version       INTEGER NOT NULL,
+    path          TEXT NOT NULL,          -- where it was read from (absolute)
+    source_format TEXT NOT NULL,          -- txt, docx, odt, vtt, srt, whisper_json, csv_turns, ...
+    content_hash  TEXT NOT NULL,          -- sha256 of the raw bytes
+    text          TEXT NOT NULL,          -- normalised text; every offset in the store points into it
+    ingested_at   TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+
+-- Metadata from the manifest (site, participant, role, level, any other column).
+CREATE TABLE IF NOT EXISTS document_attributes (
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    key         TEXT NOT NULL,
+    value       TEXT,
+    PRIMARY KEY (document_id, key)
+);
+
+-- Speaker turns: [start, end) is the spoken text after any "Speaker:" label.
+CREATE TABLE IF NOT EXISTS turns (
+    document_id    INTEGER NOT NULL REFERENCES documents(id),
+    idx            INTEGER NOT NULL,
+    speaker        TEXT,
+    is_interviewer INTEGER NOT NULL DEFAULT 0,
+    start          INTEGER NOT NULL,
+    end            INTEGER NOT NULL,
+    start_time     REAL,
+    end_time       REAL,
+    confidence     REAL,
+    PRIMARY KEY (document_id, idx)
+);
+
+-- Timed cues of audio-derived formats (VTT, SRT, Whisper segments): boundaries for
+-- segmenting unpunctuated speech-recognition text.
+CREATE TABLE IF NOT EXISTS cues (
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    idx         INTEGER NOT NULL,
+    start       INTEGER NOT NULL,
+    end         INTEGER NOT NULL,
+    start_time  REAL,
+    end_time    REAL,
+    confidence  REAL,
+    PRIMARY KEY (document_id, idx)
+);
+
+-- Coding units. Text is not stored: it is documents.text[start:end] (view segment_texts).
+CREATE TABLE IF NOT EXISTS segments (
+    id          INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    scheme      TEXT NOT NULL,            -- segmenter configuration, e.g. window:3:80
+    idx         INTEGER NOT NULL,
+    turn_idx    INTEGER,
+    start       INTEGER NOT NULL,
+    end         INTEGER NOT NULL,
+    speaker     TEXT,
+    role        TEXT NOT NULL,            -- participant | interviewer | header (text before any label)
+    start_time  REAL,
+    end_time    REAL,
+    confidence  REAL,
+    UNIQUE (document_id, scheme, idx)
+);
+
+CREATE TABLE IF NOT EXISTS codebooks (
+    version      INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL,
+    source_path  TEXT,
+    content_hash TEXT NOT NULL,
+    loaded_at    TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS codes (
+    codebook_version INTEGER NOT NULL REFERENCES codebooks(version),
+    position    INTEGER NOT NULL,
+    code        TEXT NOT NULL,
+    parent      TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    inclusion   TEXT NOT NULL DEFAULT '',
+    exclusion   TEXT NOT NULL DEFAULT '',
+    examples    TEXT NOT NULL DEFAULT '[]',   -- JSON list of strings
+    PRIMARY KEY (codebook_version, code)
+);
+
+-- A suggestion run. status: running -> complete. A run killed half-way stays 'running'
+-- with no suggestions; the next run with the same configuration takes it over.
+CREATE TABLE IF NOT EXISTS runs (
+    id               INTEGER PRIMARY KEY,
+    started_at       TEXT NOT NULL,
+    finished_at      TEXT,
+    status           TEXT NOT NULL,
+    model_id         TEXT NOT NULL,
+    codebook_version INTEGER NOT NULL REFERENCES codebooks(version),
+    matcher          TEXT NOT NULL,
+    scheme           TEXT NOT NULL,
+    params           TEXT NOT NULL,       -- JSON, canonical (sorted keys)
+    config_hash      TEXT NOT NULL,
+    seed             INTEGER NOT NULL,
+    decision_mark    INTEGER NOT NULL DEFAULT 0,  -- last decisions.id the run learned from
+    n_segments       INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS suggestions (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    segment_id INTEGER NOT NULL REFERENCES segments(id),
+    code       TEXT NOT NULL,
+    score      REAL NOT NULL CHECK (score >= 0 AND score <= 1),
+    rank       INTEGER NOT NULL,
+    method     TEXT NOT NULL,
+    PRIMARY KEY (run_id, segment_id, code)
+);
+
+-- Candidate new themes: clusters of segments that matched no code. Proposals, never codes.
+CREATE TABLE IF NOT EXISTS theme_proposals (
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    proposal    INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    keywords    TEXT NOT NULL,            -- JSON list of [word, weight]
+    size        INTEGER NOT NULL,
+    PRIMARY KEY (run_id, proposal)
+);
+
+CREATE TABLE IF NOT EXISTS proposal_members (
+    run_id     INTEGER NOT NULL,
+    proposal   INTEGER NOT NULL,
+    segment_id INTEGER NOT NULL REFERENCES segments(id),
+    PRIMARY KEY (run_id, segment_id)
+);
+
+-- Append-only log of human decisions; the current coding is derived from it.
+-- action: accept | reject | change | add | adjust | undo | import
+CREATE TABLE IF NOT EXISTS decisions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    coder       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    segment_id  INTEGER REFERENCES segments(id),
+    document_id INTEGER REFERENCES documents(id),
+    code        TEXT,
+    new_code    TEXT,
+    start       INTEGER,
+    end         INTEGER,
+    run_id      INTEGER REFERENCES runs(id),
+    undoes      INTEGER REFERENCES decisions(id),
+    note        TEXT
+);
+
+CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+
+-- Embedding cache: nothing is embedded twice by the same model.
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id  TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    dim       INTEGER NOT NULL,
+    vector    BLOB NOT NULL,              -- float32, L2-normalised
+    PRIMARY KEY (model_id, text_hash)
+);
+
+CREATE VIEW IF NOT EXISTS current_documents AS
+SELECT d.* FROM documents d
+WHERE d.version = (SELECT MAX(version) FROM documents d2 WHERE d2.name = d.name);
+
+CREATE VIEW IF NOT EXISTS segment_texts AS
+SELECT s.id AS segment_id, substr(d.text, s.start + 1, s.end - s.start) AS text
+FROM segments s JOIN documents d ON d.id = s.document_id;
+
+CREATE INDEX IF NOT EXISTS segments_by_document ON segments(document_id, scheme);
+CREATE INDEX IF NOT EXISTS suggestions_by_segment ON suggestions(segment_id);
+CREATE INDEX IF NOT EXISTS decisions_by_segment ON decisions(segment_id);
+"""
+
+
+class ProjectError(Exception):
+    """A problem with a project folder or its store, worded for the person running the tool."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def db_path(project: str | Path) -> Path:
+    return Path(project) / DB_NAME
+
+
+def init_project(project: str | Path) -> Path:
+    """Create the project folder and its database (idempotent). Returns the database path."""
+    folder = Path(project)
+    if folder.exists() and not folder.is_dir():
+        raise ProjectError(f"{folder}: exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = db_path(folder)
+    with _connect(path) as con:
+        con.executescript(SCHEMA)
+        con.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', ?)", (now(),))
+    return path
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    con.row_factory = sqlite3.Row
+    # WAL lets a review server read while a suggest run writes; FULL sync makes each
+    # committed decision durable the moment it is made.
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA foreign_keys=ON")
+    return con
+
+
+def open_project(project: str | Path) -> sqlite3.Connection:
+    """Open an existing project's database; a clear error when it is not a project."""
+    path = db_path(project)
+    if not path.exists():
+        raise ProjectError(f"{project}: not an nlp-theming project (no {DB_NAME}); run `nlp-theming init {project}`")
+    con = _connect(path)
+    con.executescript(SCHEMA)  # tables added by newer versions appear in older projects
+    return con
+
+
+@contextmanager
+def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """All-or-nothing block: either every statement lands or none does."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")

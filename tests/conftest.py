@@ -1,0 +1,57 @@
+"""Shared fixtures. The embedding model is the real one; nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpora" / "nhs-medical-leadership"
+
+
+@pytest.fixture(scope="session")
+def fixture_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from fixtures import write_all
+
+    return write_all(tmp_path_factory.mktemp("formats"))
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from fixtures import write_bad
+
+    return write_bad(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.fixture(scope="session")
+def corpus_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus ingested, its codebook loaded and one zero-shot suggest run done.
+
+    Built once per session; tests that change it work on a copy (``project_copy``), so the
+    embeddings computed here are cached for them.
+    """
+    from nlp_theming import Project
+    from nlp_theming.suggest import SuggestConfig
+
+    path = tmp_path_factory.mktemp("corpus") / "project"
+    with Project.init(path) as p:
+        report = p.ingest([CORPUS / "transcripts"], CORPUS / "manifest.csv")
+        assert report.failed == []
+        p.load_codebook(CORPUS / "codebook.csv")
+        p.suggest(SuggestConfig(seed=0))
+    return path
+
+
+@pytest.fixture
+def project_copy(corpus_project: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "project"
+    shutil.copytree(corpus_project, target)
+    return target

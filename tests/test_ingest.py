@@ -1,0 +1,156 @@
+"""Ingest: every format, every encoding, bad input, re-ingest and versions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fixtures import TURNS
+from nlp_theming import Project, read_transcript
+from nlp_theming.cli import main
+from nlp_theming.ingest import IngestError
+
+
+@pytest.mark.parametrize(
+    "name", ["typed.txt", "typed.md", "bom.txt", "utf16.txt", "cp1252.txt", "typed.docx", "typed.odt"]
+)
+def test_typed_formats_find_speakers_and_keep_offsets(fixture_files: dict[str, Path], name: str) -> None:
+    t = read_transcript(fixture_files[name])
+    speakers = [turn.speaker for turn in t.turns]
+    assert speakers[0] is None  # the title line belongs to nobody
+    assert speakers[1:] == ["Interviewer", "Dr Shah"] * 3
+    assert [turn.is_interviewer for turn in t.turns[1:3]] == [True, False]
+    second = t.turn_text(t.turns[2])
+    assert second.startswith("I") and "clinical director for medicine" in second
+    assert second.endswith("home life.")
+    assert "\r" not in t.text and "\ufeff" not in t.text
+
+
+def test_cp1252_is_decoded_not_mangled(fixture_files: dict[str, Path]) -> None:
+    t = read_transcript(fixture_files["cp1252.txt"])
+    assert "café" in t.text and "I’m" in t.text
+
+
+@pytest.mark.parametrize("name", ["voice.vtt", "zoom.vtt", "teams.vtt", "captions.srt", "turns.csv"])
+def test_timed_formats_merge_cues_into_turns(fixture_files: dict[str, Path], name: str) -> None:
+    t = read_transcript(fixture_files[name])
+    assert [turn.speaker for turn in t.turns] == ["Interviewer", "Dr Shah"] * 3
+    answer = t.turn_text(t.turns[1])
+    assert answer.startswith("I'm the clinical director") and answer.endswith("home life.")
+    assert t.text.startswith("Interviewer: Thanks for agreeing")
+    first_words = len(TURNS[0][1].split())
+    assert t.turns[1].start_time == pytest.approx(first_words / 2.5 + 0.8, abs=0.01)
+    assert t.turns[-1].end_time > t.turns[-1].start_time > 0
+    if name != "turns.csv":
+        assert len(t.cues) == 12
+        for cue in t.cues:
+            assert t.text[cue.start : cue.end].strip() == t.text[cue.start : cue.end]
+
+
+def test_whisperx_keeps_diarised_speakers_and_word_confidence(fixture_files: dict[str, Path]) -> None:
+    t = read_transcript(fixture_files["whisperx.json"])
+    assert [turn.speaker for turn in t.turns[:2]] == ["SPEAKER_00", "SPEAKER_01"]
+    # 1 word in 5 was given 0.5 and the rest 0.9
+    assert 0.75 < t.turns[1].confidence < 0.85
+    assert t.cues[0].confidence is not None
+
+
+def test_plain_whisper_without_speakers_uses_logprob_confidence(fixture_files: dict[str, Path]) -> None:
+    t = read_transcript(fixture_files["whisper.json"])
+    assert all(turn.speaker is None for turn in t.turns)
+    assert t.cues[0].confidence == pytest.approx(0.8187, abs=1e-3)  # exp(-0.2)
+    assert "nobody was queuing up" in t.text
+
+
+def test_bad_files_each_get_one_clear_error(bad_files: dict) -> None:
+    for name, (path, word) in bad_files.items():
+        with pytest.raises(IngestError) as info:
+            read_transcript(path)
+        message = str(info.value)
+        assert "\n" not in message, name
+        assert word.lower() in message.lower(), (name, message)
+
+
+def test_batch_with_bad_files_goes_on_and_exit_code_counts_failures(
+    tmp_path: Path, fixture_files: dict[str, Path], bad_files: dict
+) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name in ("typed.txt", "voice.vtt", "whisperx.json"):
+        shutil.copy(fixture_files[name], folder / name)
+    for name in ("empty.txt", "binary.txt", "broken.json"):
+        shutil.copy(bad_files[name][0], folder / name)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "file,site,participant,role\nbatch/typed.txt,A,A-P1,doctor\nbatch/missing.docx,B,B-P1,nurse\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(tmp_path / "proj")]).exit_code == 0
+    result = runner.invoke(main, ["ingest", str(tmp_path / "proj"), str(folder), "--manifest", str(manifest), "--quiet"])
+    assert result.exit_code == 4, result.output  # three bad files and one missing file
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4
+    assert any("missing.docx" in e and "not found" in e for e in errors)
+    assert any("empty.txt" in e and "empty" in e for e in errors)
+    assert "3 added" in result.output
+    with Project(tmp_path / "proj") as p:
+        docs = p.documents()
+    assert sorted(docs.document) == ["typed", "voice", "whisperx"]
+    assert docs.set_index("document").loc["typed", "site"] == "A"
+
+
+def test_reingest_is_idempotent_and_changes_make_versions(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    src = tmp_path / "interview.txt"
+    shutil.copy(fixture_files["typed.txt"], src)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,site,participant,role,level\ninterview.txt,C,C-P7,manager,board\n")
+    with Project.init(tmp_path / "proj") as p:
+        first = p.ingest([src], manifest)
+        assert len(first.added) == 1
+        segments_before = len(p.segments())
+        again = p.ingest([src], manifest)
+        assert again.unchanged == [str(src)] and not again.added and not again.updated
+        assert len(p.segments()) == segments_before
+        assert p.con.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 1
+        src.write_text(src.read_text() + "\nDr Shah: One more thing about the board.\n")
+        changed = p.ingest([src], manifest)
+        assert changed.updated == [str(src)]
+        docs = p.documents(all_versions=True)
+        assert list(docs.version) == [1, 2]
+        current = p.documents()
+        assert list(current.version) == [2]
+        # metadata is queryable as columns and carried to the new version
+        assert current.iloc[0][["site", "participant", "role", "level"]].tolist() == ["C", "C-P7", "manager", "board"]
+        assert "One more thing" in " ".join(p.segments().text)
+
+
+def test_manifest_interviewer_column_marks_diarised_speaker(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    manifest = tmp_path / "manifest.csv"
+    shutil.copy(fixture_files["whisperx.json"], tmp_path / "x.json")
+    manifest.write_text("file,site,interviewer\nx.json,D,SPEAKER_00\n")
+    with Project.init(tmp_path / "proj") as p:
+        p.ingest([], manifest)
+        segs = p.segments()
+    assert set(segs[segs.speaker == "SPEAKER_00"].speaker_role) == {"interviewer"}
+    assert set(segs[segs.speaker == "SPEAKER_01"].speaker_role) == {"participant"}
+
+
+def test_huge_file_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "huge.txt"
+    with big.open("wb") as f:
+        f.seek(60 * 1024 * 1024)
+        f.write(b"x")
+    with pytest.raises(IngestError, match="too large"):
+        read_transcript(big)
+
+
+def test_speech_after_colon_is_not_a_speaker_label() -> None:
+    from nlp_theming.ingest.text import parse_labelled_text
+
+    text = "Interviewer: What happened?\nP3: Well it was odd.\nSo basically: the board decided.\nP3: Yes."
+    t = parse_labelled_text(text, "txt")
+    assert [turn.speaker for turn in t.turns] == ["Interviewer", "P3", "P3"]
+    assert "So basically: the board decided." in t.turn_text(t.turns[1])
