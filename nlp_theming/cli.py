@@ -191,6 +191,80 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.option("--codebook", "codebook_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="CSV with at least code, description, group.")
+@click.option("--coded", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="Long format: unit_id, document, coder, text, codes (joined by ' | ').")
+@click.option("--train-fraction", type=float, default=0.0, show_default=True,
+              help="Share of units counted as hand-coded (confirmed) before the machine suggests.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--coder", default=None, help="Whose coding is the reference (default: the first coder in the file).")
+@click.option("--method", "methods", default="semisupervised", show_default=True,
+              help=f"Matcher, or several separated by commas, compared side by side ({', '.join(MATCHERS)}).")
+@click.option("--learning-curve", default=None, help="Fractions to run, e.g. 0,0.1,0.2,0.3,0.5; plots agreement.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--quiet", is_flag=True)
+@friendly
+def evaluate(codebook_file: str, coded: str, train_fraction: float, seed: int, coder: str | None, methods: str,
+             learning_curve: str | None, model: str, out: str, quiet: bool) -> None:
+    """Simulate pre-coding on units people already coded; write predictions.csv and metrics.json."""
+    from .evaluate import evaluate as run
+
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    for m in method_list:
+        if m not in MATCHERS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(MATCHERS)}")
+    curve = [float(x) for x in learning_curve.split(",")] if learning_curve else None
+    metrics = run(codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet)
+    rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
+    click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}")
+    click.echo(f"  {'method':<15} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7} {'microF1':>7} {'macroF1':>7} {'kappa':>6}")
+    for r in rows:
+        click.echo(
+            f"  {r['method']:<15} {r['n_train']:>6} {r['n_test']:>6} {_fmt(r['top1_hit_rate'])} {_fmt(r['top5_recall'], 7)}"
+            f" {_fmt(r['micro_f1'], 7)} {_fmt(r['macro_f1'], 7)} {_fmt(r['mean_kappa'])}"
+        )
+    for other, c in (metrics.get("human_ceiling") or {}).items():
+        click.echo(
+            f"  human ceiling vs {other} on {c['n_units']} shared test units: human kappa {_fmt(c['human']['mean_kappa'])}"
+            f", machine kappa {_fmt(c['machine']['mean_kappa'])}; human micro F1 {_fmt(c['human']['micro_f1'])}"
+            f", machine {_fmt(c['machine']['micro_f1'])}"
+        )
+    click.echo(f"wrote {Path(out) / 'predictions.csv'} and {Path(out) / 'metrics.json'}")
+
+
+def _fmt(value: float | None, width: int = 6) -> str:
+    return f"{'-':>{width}}" if value is None or value != value else f"{value:>{width}.3f}"
+
+
+@main.command("taguette-units")
+@click.argument("taguette", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Long-format coded units CSV.")
+@click.option("--spans", type=click.Path(dir_okay=False), default=None, help="Also write the highlights as span CSV.")
+@segmenter_options
+@friendly
+def taguette_units(taguette: str, out: str, spans: str | None, unit: str, max_sentences: int, max_words: int,
+                   spacy_model: str | None) -> None:
+    """Turn a Taguette project (its .sqlite3 file) into coded units for `evaluate`."""
+    from .exchange.coded import write_coded_units_csv, write_span_csv
+    from .exchange.taguette import read_taguette
+    from .exchange.units import units_from_spans
+
+    project = read_taguette(taguette)
+    for problem in project.problems:
+        click.echo(f"warning: {problem}", err=True)
+    units = units_from_spans(project.documents, project.highlights, _segmenter(unit, max_sentences, max_words, spacy_model))
+    write_coded_units_csv(units, out)
+    if spans:
+        names = project.documents.set_index("document").name.map(lambda n: Path(str(n)).stem)
+        frame = project.highlights.assign(document=project.highlights.document.map(names))
+        write_span_csv(frame[["document", "start", "end", "code", "coder", "text"]], spans)
+    coded = int((units.codes.str.len() > 0).sum())
+    click.echo(f"{len(units)} units from {len(project.documents)} documents ({coded} with codes); wrote {out}")
+
+
 def _corpus_dir() -> Path:
     here = Path(__file__).resolve().parent.parent / "corpora" / "nhs-medical-leadership"
     if not here.is_dir():

@@ -73,7 +73,8 @@ class Codebook:
 
     @property
     def content_hash(self) -> str:
-        payload = json.dumps([asdict(c) for c in self.codes], sort_keys=True, ensure_ascii=False)
+        # order is presentation, not content: the same codes listed differently are one version
+        payload = json.dumps(sorted((asdict(c) for c in self.codes), key=lambda d: d["code"]), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def to_frame(self) -> pd.DataFrame:

@@ -81,6 +81,16 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None):  # noqa: A
     return _LOADED[key]
 
 
+def open_cache(path: str | Path) -> sqlite3.Connection:
+    """A stand-alone embedding cache (for work outside a project, such as ``evaluate``)."""
+    from .store import SCHEMA
+
+    con = sqlite3.connect(path, isolation_level=None)
+    start = SCHEMA.index("CREATE TABLE IF NOT EXISTS embeddings")
+    con.executescript(SCHEMA[start : SCHEMA.index(";", start) + 1])
+    return con
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -90,6 +90,10 @@ def _speaker_label(line: str) -> tuple[str, int, float | None] | None:
     return label, m.end(), parse_timestamp(stamp) if stamp else None
 
 
+def _name_like(label: str) -> bool:
+    return all(w[0].isupper() or w[0].isdigit() for w in label.split())
+
+
 def parse_labelled_text(text: str, source_format: str) -> Transcript:
     """Find speaker turns in typed text. Offsets point into ``text`` unchanged."""
     lines = text.split("\n")
@@ -98,6 +102,12 @@ def parse_labelled_text(text: str, source_format: str) -> Transcript:
     for found in found_labels:
         if found:
             counts[found[0]] = counts.get(found[0], 0) + 1
+    # Unlabelled lines continue the turn above only where participants are labelled too. With
+    # no labels, or only the interviewer's, each paragraph is its own turn: think-aloud notes
+    # and transcripts that mark only the questions.
+    # A one-off "So basically: ..." is speech; a label recurs or looks like a name.
+    found_labels = [f if f and (counts[f[0]] >= 2 or _name_like(f[0])) else None for f in found_labels]
+    any_label = any(f and not is_interviewer_label(f[0]) for f in found_labels)
     turns: list[Turn] = []
     pos = 0
     current: Turn | None = None
@@ -106,9 +116,6 @@ def parse_labelled_text(text: str, source_format: str) -> Transcript:
         pos = line_end + 1
         if not line.strip():
             continue
-        # A one-off "So basically: ..." is speech; a label recurs or looks like a name.
-        if found and counts[found[0]] < 2 and not all(w[0].isupper() or w[0].isdigit() for w in found[0].split()):
-            found = None
         if found:
             label, offset, stamp = found
             current = Turn(
@@ -119,12 +126,11 @@ def parse_labelled_text(text: str, source_format: str) -> Transcript:
                 is_interviewer=is_interviewer_label(label),
             )
             turns.append(current)
-        elif current is not None:
+        elif current is not None and any_label:
             current.end = line_end
-        else:
+        else:  # a paragraph of its own
             current = Turn(speaker=None, start=line_start, end=line_end)
             turns.append(current)
-    turns = _split_unlabelled_answers(text, turns)
     for turn in turns:
         # trim trailing white space so a turn ends on its last character
         while turn.end > turn.start and text[turn.end - 1].isspace():
@@ -133,32 +139,6 @@ def parse_labelled_text(text: str, source_format: str) -> Transcript:
     if not turns:
         raise IngestError("no text found")
     return Transcript(text=text, source_format=source_format, turns=turns)
-
-
-def _split_unlabelled_answers(text: str, turns: list[Turn]) -> list[Turn]:
-    """Some transcripts label only the interviewer; the lines after a question are the answer.
-
-    When no participant label occurs at all, an interviewer turn ends at its first line break.
-    """
-    labels = [t for t in turns if t.speaker]
-    if not labels or not all(t.is_interviewer for t in labels):
-        return turns
-    out: list[Turn] = []
-    for turn in turns:
-        if not turn.is_interviewer:
-            out.append(turn)
-            continue
-        brk = text.find("\n", turn.start, turn.end)
-        if brk == -1:
-            out.append(turn)
-            continue
-        out.append(Turn(turn.speaker, turn.start, brk, turn.start_time, is_interviewer=True))
-        rest = brk + 1
-        while rest < turn.end and text[rest].isspace():
-            rest += 1
-        if rest < turn.end:
-            out.append(Turn(None, rest, turn.end))
-    return out
 
 
 def read_text(raw: bytes, source_format: str = "txt") -> Transcript:

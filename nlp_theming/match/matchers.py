@@ -6,9 +6,9 @@ learned state ends in ``_``, and ``predict_proba`` returns an (n_segments x n_co
 
 * ``ZeroShotMatcher``: similarity to codebook prototypes, standardised so that a score means
   "this code stands out for this segment and this segment stands out for this code".
-* ``SemiSupervisedMatcher``: prototypes reshaped by confirmed examples, plus a calibrator
-  learnt from the confirmations (prototype similarity, nearest confirmed example). With no
-  confirmations it is the zero-shot matcher.
+* ``SemiSupervisedMatcher``: prototypes reshaped by confirmed examples, blended per code with
+  a classifier trained on the confirmations as they accumulate. With no confirmations it is
+  the zero-shot matcher.
 * ``EmbeddingClassifier``: one-vs-rest logistic regression on embeddings; a baseline that
   knows nothing of the codebook's words.
 """
@@ -111,13 +111,13 @@ class ZeroShotMatcher(BaseMatcher):
 
 
 class SemiSupervisedMatcher(ZeroShotMatcher):
-    """Zero-shot prototypes reshaped, and scores calibrated, by confirmed examples.
+    """Zero-shot prototypes, reshaped and then overtaken by confirmed examples.
 
-    The calibrator is one logistic regression over all (segment, code) pairs of the confirmed
-    segments, with features that mean the same for every code: the standardised prototype
-    similarity, whether the code is the segment's best, and the similarity to the nearest
-    confirmed example of the code. One model for all codes learns from a few dozen
-    confirmations, where per-code classifiers would need many per code.
+    Each code's prototype is pulled towards the segments people confirmed for it, and a
+    per-code classifier learns from confirmations and rejections. A code's score blends the
+    two, trusting the classifier more as its confirmed examples grow: ``n / (n + trust)``. A
+    code nobody has confirmed yet keeps its zero-shot score, so the codebook still speaks for
+    the themes that have no examples.
     """
 
     name = "semisupervised"
@@ -128,19 +128,19 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         slope: float = 2.0,
         offset: float = 1.6,
         prior_strength: float = 3.0,
-        min_labeled: int = 10,
-        C: float = 1.0,
+        trust: float = 5.0,
+        C: float = 4.0,
         random_state: int = 0,
     ) -> None:
         super().__init__(column_weight, slope, offset, random_state)
         self.prior_strength = prior_strength
-        self.min_labeled = min_labeled
+        self.trust = trust
         self.C = C
 
     def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
         super().fit(codes, embed, X, Y, X_unlabeled)
-        self.calibrator_ = None
-        self.examples_ = None
+        self.classifier_ = None
+        self.weights_ = np.zeros(len(self.codes_))
         if X is None or Y is None or len(X) == 0 or Y.sum() == 0:
             return self
         X = np.asarray(X, dtype=np.float32)
@@ -148,40 +148,16 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         self.prototypes_ = reshape_prototypes(self.prototypes_, X, Y, self.prior_strength)
         pool = [a for a in (X, X_unlabeled) if a is not None and len(a)]
         self.column_stats_ = self._column_stats(np.vstack(pool))
-        self.examples_ = (X, Y)
-        if len(X) < self.min_labeled or Y.sum() < 3 or Y.sum() == Y.size:
-            return self
-        from sklearn.linear_model import LogisticRegression
-
-        features = self._features(X, leave_one_out=True)
-        self.calibrator_ = LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state)
-        self.calibrator_.fit(features.reshape(-1, features.shape[-1]), Y.reshape(-1))
+        self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
+        counts = Y.sum(axis=0)
+        self.weights_ = counts / (counts + self.trust)
         return self
 
-    def _features(self, X: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
-        z = self.standardised(X)
-        best = (z == z.max(axis=1, keepdims=True)).astype(np.float32)
-        ex_X, ex_Y = self.examples_
-        sims = X @ ex_X.T  # n x n_examples
-        if leave_one_out:
-            np.fill_diagonal(sims, -1.0)  # a confirmed segment must not find itself
-        nearest = np.full((len(X), ex_Y.shape[1]), 0.0, dtype=np.float32)
-        has = np.zeros(ex_Y.shape[1], dtype=np.float32)
-        for j in range(ex_Y.shape[1]):
-            members = ex_Y[:, j] > 0
-            if members.any():
-                nearest[:, j] = sims[:, members].max(axis=1)
-                has[j] = 1.0
-        nearest = np.where(nearest < -0.5, 0.0, nearest)
-        has = np.broadcast_to(has, z.shape)
-        return np.stack([z, best, nearest * has, has], axis=-1)
-
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        if self.calibrator_ is None or len(X) == 0:
-            return super().predict_proba(X)
-        features = self._features(X)
-        p = self.calibrator_.predict_proba(features.reshape(-1, features.shape[-1]))[:, 1]
-        return p.reshape(len(X), -1)
+        zero_shot = super().predict_proba(X)
+        if self.classifier_ is None or len(X) == 0:
+            return zero_shot
+        return (1 - self.weights_) * zero_shot + self.weights_ * self.classifier_.predict_proba(X)
 
 
 class EmbeddingClassifier(BaseMatcher):

@@ -56,6 +56,8 @@ def record(con: sqlite3.Connection, d: Decision, in_transaction: bool = False) -
         raise DecisionError(f"{d.action} needs a code")
     if d.action == "change" and not d.new_code:
         raise DecisionError("change needs the new code")
+    if d.action == "adjust":
+        _check_adjust(con, d)
     document_id = d.document_id
     if d.segment_id is not None and document_id is None:
         row = con.execute("SELECT document_id FROM segments WHERE id = ?", (d.segment_id,)).fetchone()
@@ -63,12 +65,30 @@ def record(con: sqlite3.Connection, d: Decision, in_transaction: bool = False) -
             raise DecisionError(f"no segment {d.segment_id}")
         document_id = row[0]
     sql = (
-        "INSERT INTO decisions(at, coder, action, segment_id, document_id, code, new_code, start, end, run_id, undoes, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO decisions(at, coder, action, segment_id, document_id, code, new_code, start, end, run_id, undoes,"
+        " note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
-    args = (now(), coder, d.action, d.segment_id, document_id, d.code, d.new_code, d.start, d.end, d.run_id, d.undoes, d.note)
+    args = (now(), coder, d.action, d.segment_id, document_id, d.code, d.new_code, d.start, d.end, d.run_id, d.undoes,
+            d.note)
     cur = con.execute(sql, args)
     return int(cur.lastrowid)
+
+
+def _check_adjust(con: sqlite3.Connection, d: Decision) -> None:
+    """New boundaries must lie inside the segment's document and overlap the segment."""
+    if d.segment_id is None or d.start is None or d.end is None:
+        raise DecisionError("adjust needs a segment and the new start and end")
+    row = con.execute(
+        "SELECT s.start, s.end, length(d.text) AS n FROM segments s JOIN documents d ON d.id = s.document_id"
+        " WHERE s.id = ?",
+        (d.segment_id,),
+    ).fetchone()
+    if row is None:
+        raise DecisionError(f"no segment {d.segment_id}")
+    if not 0 <= d.start < d.end <= row["n"]:
+        raise DecisionError(f"boundaries {d.start}-{d.end} are outside the document (0-{row['n']})")
+    if d.end <= row["start"] or d.start >= row["end"]:
+        raise DecisionError(f"boundaries {d.start}-{d.end} do not overlap segment {d.segment_id}")
 
 
 def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
@@ -122,8 +142,12 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
             state[(*key_base, row.code)] = (False, int(row.id))
             state[(*key_base, row.new_code)] = (True, int(row.id))
         elif row.action == "adjust" and not pd.isna(row.start):
-            # an adjustment applies to the named code, or to all the coder's codes on the segment
-            targets = [k for k in state if k[:3] == key_base and (row.code is None or k[3] == row.code)]
+            # an adjustment applies to the named code (even one decided later), or to all the
+            # coder's codes on the segment so far
+            if isinstance(row.code, str) and row.code:
+                targets = [(*key_base, row.code)]
+            else:
+                targets = [k for k in state if k[:3] == key_base]
             for k in targets:
                 spans[k] = (int(row.start), int(row.end))
     rows = []
@@ -158,3 +182,51 @@ def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
             rows.append((row.coder, int(row.segment_id), row.new_code, True, int(row.id)))
     out = pd.DataFrame(rows, columns=["coder", "segment_id", "code", "applies", "decision_id"])
     return out.drop_duplicates(["coder", "segment_id", "code"], keep="last").reset_index(drop=True)
+
+
+def visible(decisions: pd.DataFrame, viewer: str | None, blind: bool) -> pd.DataFrame:
+    """What a coder may see of a log: in blind mode only their own decisions."""
+    if not blind:
+        return decisions
+    if viewer is None:
+        return decisions.iloc[0:0]
+    return decisions[decisions.coder == viewer]
+
+
+def last_in_force(con: sqlite3.Connection, coder: str) -> pd.DataFrame:
+    """The coder's most recent action still in force: what ``undo`` would cancel.
+
+    One row, or several when that action was a batch (a bulk accept or a sheet import, which
+    share a ``note`` starting with ``batch:``); empty when there is nothing left to undo.
+    """
+    log = effective(decisions_frame(con, coder))
+    if log.empty:
+        return log
+    last = log.iloc[-1]
+    note = last["note"]
+    if isinstance(note, str) and note.startswith("batch:"):
+        return log[log.note == note]
+    return log.iloc[[-1]]
+
+
+def status_of(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
+    """Per (segment, code): the review status (accepted or rejected) and what decided it.
+
+    With a coder, that coder's decisions only. Without one, across coders: accepted when any
+    coder applies the code, rejected when coders decided and none does. Columns: segment_id,
+    code, status, decision_id, action, new_code (for a change, the code it became).
+    """
+    cols = ["segment_id", "code", "status", "decision_id", "action", "new_code"]
+    decided = reviewed(con, coder)
+    if decided.empty:
+        return pd.DataFrame(columns=cols)
+    if coder is None:
+        decided = decided.sort_values("decision_id")
+        grouped = decided.groupby(["segment_id", "code"], as_index=False).agg(
+            applies=("applies", "any"), decision_id=("decision_id", "last")
+        )
+        decided = grouped
+    log = decisions_frame(con, coder)[["id", "action", "new_code"]].rename(columns={"id": "decision_id"})
+    out = decided.merge(log, on="decision_id", how="left")
+    out["status"] = out.pop("applies").map({True: "accepted", False: "rejected"})
+    return out[cols]

@@ -1,0 +1,44 @@
+"""Coded units from span coding: the long format ``evaluate`` reads.
+
+Each document is segmented with the project's own segmenter; a unit carries a coder's code
+when one of that coder's spans covers it (the rule of :func:`nlp_theming.review.span_segments`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..ingest.text import parse_labelled_text
+from ..review.imports import span_segments
+from ..segment import Segmenter
+
+
+def units_from_spans(
+    documents: pd.DataFrame, spans: pd.DataFrame, segmenter: Segmenter | None = None
+) -> pd.DataFrame:
+    """documents: document, name, text; spans: document, start, end, code, coder (char offsets).
+
+    Returns unit_id, document, coder, text, codes (list), one row per unit and coder. Every coder
+    who coded anything gets a row for every unit (an empty list: coded, no code applied).
+    """
+    segmenter = segmenter or Segmenter()
+    coders = list(dict.fromkeys(spans.coder))
+    rows = []
+    for doc in documents.itertuples(index=False):
+        name = Path(str(doc.name)).stem
+        transcript = parse_labelled_text(doc.text, "text")
+        segments = segmenter.segment(transcript)
+        frame = pd.DataFrame(
+            {"segment_id": range(len(segments)), "start": [s.start for s in segments], "end": [s.end for s in segments]}
+        )
+        doc_spans = spans[spans.document == doc.document]
+        for coder in coders:
+            codes: list[set[str]] = [set() for _ in segments]
+            for span in doc_spans[doc_spans.coder == coder].itertuples(index=False):
+                for i in span_segments(frame, int(span.start), int(span.end)):
+                    codes[i].add(str(span.code))
+            for i, s in enumerate(segments):
+                rows.append((f"{name}-{i:04d}", name, coder, doc.text[s.start : s.end], sorted(codes[i])))
+    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])

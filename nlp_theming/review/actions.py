@@ -1,0 +1,154 @@
+"""Checked review actions: what the web page, the terminal and the sheet import all call.
+
+Each action is one transaction: it is in the log, on disk, the moment the call returns. Codes
+are checked against the codebook; the machine's suggestions are never changed, only decided on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import pandas as pd
+
+from ..codebook import Codebook, load_stored_codebook
+from ..store import transaction
+from .log import Decision, DecisionError, last_in_force, record
+from .queue import review_queue
+
+
+def latest_codebook(con: sqlite3.Connection) -> Codebook:
+    return load_stored_codebook(con)[1]
+
+
+def applicable_codes(book: Codebook) -> list[str]:
+    """Codes a person can apply: the codebook's leaves (meta-themes group them)."""
+    return [c.code for c in book.leaves]
+
+
+def check_code(con: sqlite3.Connection, code: str, book: Codebook | None = None) -> str:
+    """The code as given when the codebook has it (a leaf); else a DecisionError naming it."""
+    book = book or latest_codebook(con)
+    code = (code or "").strip()
+    if code not in book:
+        raise DecisionError(f"unknown code {code!r}")
+    if code not in applicable_codes(book):
+        raise DecisionError(f"{code!r} is a meta-theme; choose one of the themes under it")
+    return code
+
+
+def _check_segment(con: sqlite3.Connection, segment_id: int) -> None:
+    if con.execute("SELECT 1 FROM segments WHERE id = ?", (int(segment_id),)).fetchone() is None:
+        raise DecisionError(f"no segment {segment_id}")
+
+
+def _known_suggested_code(con: sqlite3.Connection, segment_id: int, code: str, run_id: int | None) -> None:
+    """Accept and reject are about a code the machine suggested, or one already applied."""
+    found = con.execute(
+        "SELECT 1 FROM suggestions WHERE segment_id = ? AND code = ?" + (" AND run_id = ?" if run_id else ""),
+        (segment_id, code, run_id) if run_id else (segment_id, code),
+    ).fetchone()
+    if found is None:
+        check_code(con, code)
+
+
+def decide(
+    con: sqlite3.Connection,
+    coder: str,
+    action: str,
+    segment_id: int,
+    code: str,
+    new_code: str | None = None,
+    run_id: int | None = None,
+    note: str | None = None,
+) -> int:
+    """Record one decision on a (segment, code): accept, reject, change (to ``new_code``) or add.
+
+    Returns the decision's id; the decision is committed when this returns.
+    """
+    with transaction(con):
+        return _decide(con, coder, action, segment_id, code, new_code, run_id, note)
+
+
+def _decide(con, coder, action, segment_id, code, new_code, run_id, note, book=None) -> int:
+    _check_segment(con, segment_id)
+    if action in ("accept", "reject"):
+        _known_suggested_code(con, segment_id, code, run_id)
+    elif action == "change":
+        new_code = check_code(con, new_code or "", book)
+        if new_code == code:
+            raise DecisionError(f"the code is already {code!r}")
+    elif action == "add":
+        code = check_code(con, code, book)
+    else:
+        raise DecisionError(f"unknown review action {action!r} (accept, reject, change, add)")
+    return record(
+        con,
+        Decision(coder=coder, action=action, segment_id=int(segment_id), code=code, new_code=new_code,
+                 run_id=run_id, note=note),
+    )
+
+
+def accept(con: sqlite3.Connection, coder: str, segment_id: int, code: str, run_id: int | None = None) -> int:
+    return decide(con, coder, "accept", segment_id, code, run_id=run_id)
+
+
+def reject(con: sqlite3.Connection, coder: str, segment_id: int, code: str, run_id: int | None = None) -> int:
+    return decide(con, coder, "reject", segment_id, code, run_id=run_id)
+
+
+def change(
+    con: sqlite3.Connection, coder: str, segment_id: int, code: str, new_code: str, run_id: int | None = None
+) -> int:
+    """The suggested ``code`` does not apply; ``new_code`` does."""
+    return decide(con, coder, "change", segment_id, code, new_code=new_code, run_id=run_id)
+
+
+def add(con: sqlite3.Connection, coder: str, segment_id: int, code: str, run_id: int | None = None) -> int:
+    """Apply a code the machine did not suggest."""
+    return decide(con, coder, "add", segment_id, code, run_id=run_id)
+
+
+def adjust(
+    con: sqlite3.Connection, coder: str, segment_id: int, start: int, end: int, code: str | None = None
+) -> int:
+    """Move the coded span's boundaries (character offsets into the document's text)."""
+    with transaction(con):
+        _check_segment(con, segment_id)
+        return record(con, Decision(coder=coder, action="adjust", segment_id=int(segment_id), code=code,
+                                    start=int(start), end=int(end)))
+
+
+def undo(con: sqlite3.Connection, coder: str) -> pd.DataFrame:
+    """Cancel the coder's latest action still in force (a whole batch, for a bulk accept).
+
+    Returns the decisions it cancelled (empty when there was nothing to undo). Repeating it
+    walks back through the coder's history.
+    """
+    with transaction(con):
+        targets = last_in_force(con, coder)
+        for target in targets.id:
+            record(con, Decision(coder=coder, action="undo", undoes=int(target)))
+    return targets
+
+
+def bulk_accept(
+    con: sqlite3.Connection,
+    coder: str,
+    theme: str,
+    min_score: float,
+    run_id: int | None = None,
+    **filters: object,
+) -> list[int]:
+    """Accept every suggestion of ``theme`` (a code or meta-theme) scoring at least ``min_score``
+    that the coder has not decided yet, in one transaction. ``undo`` cancels the whole batch.
+    """
+    batch = f"batch:bulk-{uuid.uuid4().hex[:12]}"
+    ids: list[int] = []
+    with transaction(con):
+        todo = review_queue(con, coder, theme=theme, min_score=min_score, status="pending", run_id=run_id,
+                            **filters)  # type: ignore[arg-type]
+        for row in todo.itertuples(index=False):
+            ids.append(record(con, Decision(coder=coder, action="accept", segment_id=int(row.segment_id),
+                                            code=row.code, run_id=int(row.run_id), note=batch)))
+    return ids

@@ -1,0 +1,178 @@
+"""What a reviewer needs beside a suggestion: the talk around it, and why the code was suggested.
+
+Context is the segment's own turn and the turns around it (speaker, timestamp), cut to a
+readable length on long think-aloud turns. "Why" is the code's definition from the codebook
+and the nearest segments people have already confirmed with that code (cosine similarity of
+the cached embeddings of the suggestion's run).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .log import coding
+
+FOCUS_CHARS = 600  # shown on each side of the segment inside its own turn
+NEIGHBOUR_CHARS = 400  # shown of each neighbouring turn
+
+
+@dataclass
+class Piece:
+    """A run of transcript text with its offset in the document (for boundary adjustments)."""
+
+    text: str
+    offset: int
+    focus: bool = False
+
+
+@dataclass
+class ContextTurn:
+    idx: int
+    speaker: str | None
+    is_interviewer: bool
+    start_time: float | None
+    pieces: list[Piece]
+    focus: bool = False
+    cut_before: bool = False
+    cut_after: bool = False
+
+
+@dataclass
+class Context:
+    segment_id: int
+    document_id: int
+    document: str
+    start: int
+    end: int
+    speaker: str | None
+    start_time: float | None
+    turns: list[ContextTurn] = field(default_factory=list)
+
+
+def _cut_left(text: str, limit: int) -> tuple[int, bool]:
+    """Start index keeping at most ``limit`` characters at the end of ``text``, on a word boundary."""
+    if len(text) <= limit:
+        return 0, False
+    cut = len(text) - limit
+    space = text.find(" ", cut)
+    return (space + 1 if 0 <= space < cut + 40 else cut), True
+
+
+def _cut_right(text: str, limit: int) -> tuple[int, bool]:
+    if len(text) <= limit:
+        return len(text), False
+    space = text.rfind(" ", 0, limit)
+    return (space if space > limit - 40 else limit), True
+
+
+def segment_context(con: sqlite3.Connection, segment_id: int, turns_around: int = 1) -> Context:
+    """The segment inside its turn, with ``turns_around`` turns before and after it."""
+    seg = con.execute(
+        "SELECT s.*, d.name AS document, d.text AS doc_text FROM segments s JOIN documents d ON d.id = s.document_id"
+        " WHERE s.id = ?",
+        (int(segment_id),),
+    ).fetchone()
+    if seg is None:
+        raise ValueError(f"no segment {segment_id}")
+    text = seg["doc_text"]
+    ctx = Context(int(seg["id"]), int(seg["document_id"]), seg["document"], seg["start"], seg["end"], seg["speaker"],
+                  seg["start_time"])
+    turn_idx = seg["turn_idx"]
+    rows = []
+    if turn_idx is not None:
+        rows = con.execute(
+            "SELECT * FROM turns WHERE document_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+            (seg["document_id"], turn_idx - turns_around, turn_idx + turns_around),
+        ).fetchall()
+    if not rows:  # no turn structure: show the segment alone
+        ctx.turns.append(ContextTurn(0, seg["speaker"], False, seg["start_time"],
+                                     [Piece(text[seg["start"]:seg["end"]], seg["start"], True)], focus=True))
+        return ctx
+    for t in rows:
+        start, end = t["start"], t["end"]
+        if t["idx"] == turn_idx:
+            s0, s1 = max(seg["start"], start), min(seg["end"], end)
+            before, after = text[start:s0], text[s1:end]
+            b, cut_b = _cut_left(before, FOCUS_CHARS)
+            a, cut_a = _cut_right(after, FOCUS_CHARS)
+            pieces = [Piece(before[b:], start + b), Piece(text[s0:s1], s0, True), Piece(after[:a], s1)]
+            turn = ContextTurn(t["idx"], t["speaker"], bool(t["is_interviewer"]), t["start_time"],
+                               [p for p in pieces if p.text], True, cut_b, cut_a)
+        elif t["idx"] < turn_idx:
+            body = text[start:end]
+            b, cut = _cut_left(body, NEIGHBOUR_CHARS)
+            turn = ContextTurn(t["idx"], t["speaker"], bool(t["is_interviewer"]), t["start_time"],
+                               [Piece(body[b:], start + b)], cut_before=cut)
+        else:
+            body = text[start:end]
+            a, cut = _cut_right(body, NEIGHBOUR_CHARS)
+            turn = ContextTurn(t["idx"], t["speaker"], bool(t["is_interviewer"]), t["start_time"],
+                               [Piece(body[:a], start)], cut_after=cut)
+        ctx.turns.append(turn)
+    return ctx
+
+
+def code_definition(con: sqlite3.Connection, code: str, codebook_version: int | None = None) -> dict | None:
+    """The code's codebook entry (description, inclusion, exclusion, examples, parent), or None."""
+    import json
+
+    if codebook_version is None:
+        codebook_version = con.execute("SELECT MAX(version) FROM codebooks").fetchone()[0]
+    row = con.execute(
+        "SELECT * FROM codes WHERE codebook_version = ? AND code = ?", (codebook_version, code)
+    ).fetchone()
+    if row is None:
+        return None
+    out = dict(row)
+    out["examples"] = json.loads(out["examples"] or "[]")
+    return out
+
+
+def nearest_confirmed(
+    con: sqlite3.Connection,
+    segment_id: int,
+    code: str,
+    model_id: str,
+    coders: list[str] | None = None,
+    k: int = 3,
+    pool: int = 300,
+) -> pd.DataFrame:
+    """The ``k`` segments most like this one that people confirmed with ``code``.
+
+    ``coders`` limits whose confirmations count (blind mode: the viewer's own). Columns:
+    segment_id, document, text, similarity, coders. Reads the embedding cache; only texts not
+    cached (rare: suggestions cover the segments people review) load the model.
+    """
+    from ..embed import Embedder
+
+    cols = ["segment_id", "document", "text", "similarity", "coders"]
+    applied = coding(con)
+    applied = applied[(applied.code == code) & applied.segment_id.notna() & (applied.segment_id != segment_id)]
+    if coders is not None:
+        applied = applied[applied.coder.isin(coders)]
+    if applied.empty:
+        return pd.DataFrame(columns=cols)
+    who = applied.groupby("segment_id").coder.agg(lambda c: ", ".join(sorted(set(c))))
+    recent = applied.sort_values("decision_id").segment_id.drop_duplicates(keep="last").tail(pool).astype(int).tolist()
+    ids = [int(segment_id), *recent]
+    marks = ",".join("?" * len(ids))
+    texts = pd.read_sql_query(
+        f"SELECT t.segment_id, d.name AS document, t.text FROM segment_texts t JOIN segments s ON s.id = t.segment_id"
+        f" JOIN documents d ON d.id = s.document_id WHERE t.segment_id IN ({marks})",
+        con,
+        params=ids,
+    ).set_index("segment_id")
+    if int(segment_id) not in texts.index:
+        return pd.DataFrame(columns=cols)
+    texts = texts.loc[[i for i in ids if i in texts.index]]
+    vectors = Embedder(model_id, con=con).encode(texts.text.tolist())
+    sims = vectors[1:] @ vectors[0]
+    order = np.argsort(-sims)[:k]
+    out = texts.iloc[1:].iloc[order].reset_index()
+    out["similarity"] = sims[order].round(3)
+    out["coders"] = out.segment_id.map(who)
+    return out[cols]

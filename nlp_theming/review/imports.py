@@ -1,0 +1,86 @@
+"""Existing human coding enters the decision log as decisions of the coders who made it.
+
+A coded span maps onto the segments it really covers: at least half of the segment, or at
+least half of the span. Each (segment, code) gets one ``import`` decision carrying the
+original span, so both segment-level and character-level views can be derived.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..store import transaction
+from .log import Decision, DecisionError, record
+
+
+@dataclass
+class ImportReport:
+    decisions: int = 0
+    spans: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def span_segments(segments: pd.DataFrame, start: int, end: int) -> list[int]:
+    """Ids of the segments (one document's, columns segment_id/start/end) a span covers."""
+    overlap = (segments.end.clip(upper=end) - segments.start.clip(lower=start)).clip(lower=0)
+    seg_len = (segments.end - segments.start).clip(lower=1)
+    hit = (overlap > 0) & ((overlap >= 0.5 * seg_len) | (overlap >= 0.5 * max(end - start, 1)))
+    return segments.loc[hit, "segment_id"].astype(int).tolist()
+
+
+def import_spans(
+    con: sqlite3.Connection,
+    spans: pd.DataFrame,
+    scheme: str,
+    known_codes: set[str] | None = None,
+    source: str = "",
+) -> ImportReport:
+    """Record span coding (document, start, end, code, coder) as ``import`` decisions.
+
+    ``document`` is the document name (current version). Rows naming an unknown document or
+    code, or offsets outside the text, are reported and skipped; the rest are recorded.
+    """
+    report = ImportReport()
+    docs = {
+        r["name"]: (r["id"], r["n"])
+        for r in con.execute("SELECT id, name, length(text) AS n FROM current_documents")
+    }
+    segs = pd.read_sql_query(
+        "SELECT id AS segment_id, document_id, start, end FROM segments WHERE scheme = ?", con, params=[scheme]
+    )
+    by_doc = {doc_id: frame for doc_id, frame in segs.groupby("document_id")}
+    with transaction(con):
+        for n, row in enumerate(spans.itertuples(index=False), start=2):
+            where = f"{source}row {n}" if source else f"row {n}"
+            doc = docs.get(str(row.document))
+            if doc is None:
+                report.problems.append(f"{where}: unknown document {row.document!r}")
+                continue
+            doc_id, length = doc
+            start, end = int(row.start), int(row.end)
+            if not 0 <= start < end <= length:
+                report.problems.append(f"{where}: offsets {start}-{end} outside document {row.document!r} (0-{length})")
+                continue
+            if known_codes is not None and row.code not in known_codes:
+                report.problems.append(f"{where}: unknown code {row.code!r}")
+                continue
+            targets = span_segments(by_doc.get(doc_id, segs.iloc[0:0]), start, end)
+            if not targets:
+                report.problems.append(f"{where}: span {start}-{end} covers no segment of {row.document!r}")
+                continue
+            report.spans += 1
+            for seg_id in targets:
+                try:
+                    record(
+                        con,
+                        Decision(coder=str(row.coder), action="import", segment_id=seg_id, document_id=doc_id,
+                                 code=str(row.code), start=start, end=end, note=source or None),
+                    )
+                except DecisionError as exc:
+                    report.problems.append(f"{where}: {exc}")
+                    continue
+                report.decisions += 1
+    return report

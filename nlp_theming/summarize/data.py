@@ -1,0 +1,264 @@
+"""What a summary is built from, read from the store in one consistent snapshot.
+
+Only human decisions become findings: the confirmed coding comes from ``review.coding``. The
+latest complete suggestion run is read for one thing only, to count the suggestions nobody
+has reviewed yet, so a half-reviewed matrix never passes for a finished one.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..codebook import CodebookError, load_stored_codebook
+from ..embed import DEFAULT_MODEL
+from ..export import document_table
+from ..review import coding, reviewed
+from ..segment import Segmenter
+from ..suggest import latest_run
+
+# A suggestion at or above this score is one a reviewer is expected to look at.
+UNREVIEWED_SCORE = 0.5
+UNKNOWN = "(unknown)"
+# Document table columns that describe the file, not the interview.
+TECHNICAL_COLUMNS = ("document_id", "version", "source_format", "path", "content_hash", "ingested_at", "n_chars")
+
+
+@dataclass
+class Inputs:
+    """Everything a summary needs, as plain tables."""
+
+    by: str
+    coder: str | None
+    scheme: str
+    run_id: int | None
+    model: str
+    codebook_version: int | None
+    mark: int  # the last decisions.id the summary saw
+    mark_at: str | None
+    n_decisions: int
+    project_created: str | None
+    documents: pd.DataFrame  # current documents: document_id, document, participant, role, group, metadata
+    segments: pd.DataFrame  # segments of the scheme in current documents, with their text
+    coded: pd.DataFrame  # one row per confirmed (segment, code), coders merged (union)
+    unreviewed: pd.DataFrame  # segment_id, code, score: suggestions nobody has decided on
+    themes: pd.DataFrame  # theme, meta_theme, position, in_codebook
+    texts: dict[int, str]
+    site_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def natural_key(value: object) -> tuple:
+    """Sort "site 2" before "site 10"."""
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", str(value)))
+
+
+def read_sites(sites: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """A table of site attributes: a ``site`` column and any others (trust_type, ...)."""
+    if isinstance(sites, pd.DataFrame):
+        frame = sites.copy()
+    else:
+        path = Path(sites)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: sites file not found")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if "site" not in frame.columns:
+        raise ValueError(f"the sites table needs a 'site' column (found: {', '.join(frame.columns) or 'none'})")
+    frame = frame.astype(str).apply(lambda col: col.str.strip())
+    dupes = frame.site[frame.site.duplicated()].unique().tolist()
+    if dupes:
+        raise ValueError(f"the sites table lists these sites more than once: {', '.join(dupes)}")
+    return frame
+
+
+def gather(
+    con: sqlite3.Connection,
+    by: str = "site",
+    coder: str | None = None,
+    sites: str | Path | pd.DataFrame | None = None,
+    scheme: str | None = None,
+) -> Inputs:
+    """Read the inputs of a summary. All reads happen in one read transaction, so the coding,
+    the review status and the decision mark describe the same moment of the log."""
+    own = not con.in_transaction
+    if own:
+        con.execute("BEGIN")  # WAL snapshot: decisions appended meanwhile are not half-seen
+    try:
+        return _gather(con, by, coder, sites, scheme)
+    finally:
+        if own:
+            con.execute("COMMIT")
+
+
+def _gather(
+    con: sqlite3.Connection, by: str, coder: str | None, sites: str | Path | pd.DataFrame | None, scheme: str | None
+) -> Inputs:
+    notes: list[str] = []
+    mark_row = con.execute("SELECT id, at FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
+    mark, mark_at = (int(mark_row["id"]), mark_row["at"]) if mark_row else (0, None)
+    n_decisions = con.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+    created = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+    if coder is not None:
+        coders = [r[0] for r in con.execute("SELECT DISTINCT coder FROM decisions ORDER BY coder")]
+        if coder not in coders:
+            raise ValueError(f"no decisions by coder {coder!r} (coders: {', '.join(coders) or 'none yet'})")
+
+    run_id = latest_run(con)
+    run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone() if run_id is not None else None
+    scheme = scheme or (run["scheme"] if run is not None else Segmenter().scheme)
+    model = DEFAULT_MODEL
+    if run is not None:
+        model = run["model_id"][5:] if run["model_id"].startswith("path:") else run["model_id"]
+
+    documents, site_columns = _documents(con, by, sites, notes)
+    texts = {int(r[0]): r[1] for r in con.execute("SELECT id, text FROM current_documents")}
+    segments = pd.read_sql_query(
+        """SELECT s.id AS segment_id, s.document_id, s.idx AS segment_idx, s.turn_idx, s.start, s.end, s.speaker,
+                  s.role AS speaker_role, s.start_time, s.end_time
+           FROM segments s JOIN current_documents d ON d.id = s.document_id
+           WHERE s.scheme = ? ORDER BY s.document_id, s.idx""",
+        con,
+        params=[scheme],
+    )
+    segments["text"] = [texts[d][a:b] for d, a, b in zip(segments.document_id, segments.start, segments.end, strict=True)]
+
+    coded = _coded(con, coder, mark, segments, notes)
+    themes, codebook_version = _themes(con, coded, notes)
+    unreviewed = _unreviewed(con, run_id, coder, segments)
+    if run_id is None:
+        notes.append("No complete suggestion run yet, so there are no unreviewed suggestions to count.")
+
+    return Inputs(
+        by=by, coder=coder, scheme=scheme, run_id=run_id, model=model, codebook_version=codebook_version,
+        mark=mark, mark_at=mark_at, n_decisions=int(n_decisions), project_created=created[0] if created else None,
+        documents=documents, segments=segments, coded=coded, unreviewed=unreviewed, themes=themes, texts=texts,
+        site_columns=site_columns, notes=notes,
+    )
+
+
+def _documents(
+    con: sqlite3.Connection, by: str, sites: str | Path | pd.DataFrame | None, notes: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    docs = document_table(con).drop(columns=["path", "content_hash", "ingested_at"])
+    if docs.empty:
+        raise ValueError("the project has no documents yet: ingest some transcripts first")
+    # metadata arrives as text; blanks mean "not given"
+    meta_cols = [c for c in docs.columns if c not in TECHNICAL_COLUMNS and c != "document"]
+    for col in meta_cols:
+        docs[col] = docs[col].astype("string").str.strip().replace("", pd.NA)
+    site_columns: list[str] = []
+    if sites is not None:
+        table = read_sites(sites)
+        if "site" not in docs.columns:
+            raise ValueError("a sites table was given but the documents have no 'site' attribute to join it on")
+        site_columns = [c for c in table.columns if c != "site"]
+        lookup = table.set_index("site")
+        for col in site_columns:
+            # the sites table is the more deliberate source, so it wins where both say something
+            mapped = docs["site"].map(lookup[col].replace("", pd.NA)).astype("string")
+            docs[col] = mapped.fillna(docs[col]) if col in docs.columns else mapped
+        unknown = sorted(set(docs["site"].dropna()) - set(table.site), key=natural_key)
+        if unknown:
+            notes.append(f"Sites missing from the sites table: {', '.join(unknown)}.")
+    # every quote names who said it: the participant id (else the document) and their role
+    docs["participant"] = docs["participant"].fillna(docs["document"]) if "participant" in docs else docs["document"]
+    docs["role"] = docs["role"].fillna(UNKNOWN) if "role" in docs else UNKNOWN
+    if by not in docs.columns:
+        available = [c for c in docs.columns if c not in TECHNICAL_COLUMNS]
+        raise ValueError(
+            f"no document attribute {by!r} to group by (available: {', '.join(available)})"
+            + ("" if sites is not None else "; site attributes can come from --sites FILE")
+        )
+    missing = docs[by].isna()
+    if missing.any():
+        notes.append(f"{int(missing.sum())} document(s) have no {by!r}; they form the group '(no {by})'.")
+    docs["group"] = docs[by].astype("string").fillna(f"(no {by})").astype(str)
+    return docs.reset_index(drop=True), site_columns
+
+
+def _coded(con: sqlite3.Connection, coder: str | None, mark: int, segments: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    cols = ["segment_id", "code", "coders", "n_coders", "start", "end", "decision_ids"]
+    rows = coding(con, coder=coder, upto=mark)
+    if rows.empty:
+        notes.append("No confirmed coding yet: every cell is empty until people confirm codes.")
+        return pd.DataFrame(columns=cols)
+    no_segment = rows.segment_id.isna()
+    if no_segment.any():
+        notes.append(f"{int(no_segment.sum())} confirmed coding(s) without a segment were left out (the matrix counts segments).")
+    rows = rows[~no_segment].copy()
+    rows["segment_id"] = rows.segment_id.astype(int)
+    elsewhere = ~rows.segment_id.isin(segments.segment_id)
+    if elsewhere.any():
+        notes.append(
+            f"{int(elsewhere.sum())} confirmed coding(s) on segments of another segmentation or of an older document "
+            "version were left out."
+        )
+    rows = rows[~elsewhere]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    # Union of coders: a segment counts once per code however many people coded it.
+    out = (
+        rows.groupby(["segment_id", "code"], sort=True)
+        .agg(
+            coders=("coder", lambda s: "; ".join(sorted(set(s)))),
+            n_coders=("coder", "nunique"),
+            start=("start", "min"),
+            end=("end", "max"),
+            decision_ids=("decision_id", lambda s: ";".join(str(int(v)) for v in sorted(s))),
+        )
+        .reset_index()
+    )
+    out["start"] = out.start.astype(int)
+    out["end"] = out.end.astype(int)
+    return out[cols]
+
+
+def _themes(con: sqlite3.Connection, coded: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame, int | None]:
+    """Themes in codebook order with their meta-theme (top-level ancestor); codes people used
+    that the codebook does not list come last, so no confirmed coding is silently dropped."""
+    rows: list[dict] = []
+    version: int | None = None
+    try:
+        version, book = load_stored_codebook(con)
+    except CodebookError:
+        book = None
+    used = set(coded.code) if not coded.empty else set()
+    if book is not None:
+        leaves = {c.code for c in book.leaves}
+        for c in book.codes:
+            # a group code applied directly is a theme too; its roll-up includes it
+            if c.code in leaves or c.code in used:
+                chain = book.ancestors(c.code)
+                meta = chain[-1] if chain else (c.code if c.code not in leaves else "")
+                rows.append({"theme": c.code, "meta_theme": meta, "in_codebook": True})
+    known = {r["theme"] for r in rows}
+    extra = sorted(used - known, key=natural_key)
+    if extra:
+        notes.append(f"Codes not in the current codebook: {', '.join(extra)}.")
+    rows += [{"theme": code, "meta_theme": "", "in_codebook": False} for code in extra]
+    themes = pd.DataFrame(rows, columns=["theme", "meta_theme", "in_codebook"])
+    themes["position"] = range(len(themes))
+    return themes, version
+
+
+def _unreviewed(con: sqlite3.Connection, run_id: int | None, coder: str | None, segments: pd.DataFrame) -> pd.DataFrame:
+    cols = ["segment_id", "code", "score"]
+    if run_id is None:
+        return pd.DataFrame(columns=cols)
+    sugg = pd.read_sql_query(
+        "SELECT segment_id, code, score FROM suggestions WHERE run_id = ? AND score >= ?",
+        con,
+        params=[run_id, UNREVIEWED_SCORE],
+    )
+    sugg = sugg[sugg.segment_id.isin(segments.segment_id)]
+    # Any decision in force on (segment, code) reviews it, a rejection as much as an acceptance.
+    decided = reviewed(con, coder)
+    if not decided.empty and not sugg.empty:
+        keys = set(zip(decided.segment_id.astype(int), decided.code, strict=True))
+        sugg = sugg[[(int(s), c) not in keys for s, c in zip(sugg.segment_id, sugg.code, strict=True)]]
+    return sugg[cols].reset_index(drop=True)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything nlp-theming needs into .venv (idempotent; safe to rerun).
+# torch goes first and pinned: an unpinned torch would pull several GB of CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
+fi
+.venv/bin/python -m pip install -q -e ".[test]"
+# Check what the resolver chose: an old sentence-transformers would silently change behaviour.
+.venv/bin/python - <<'PY'
+import sentence_transformers, bertopic, torch
+major = int(sentence_transformers.__version__.split(".")[0])
+assert major >= 3, f"sentence-transformers {sentence_transformers.__version__} is too old"
+print(f"torch {torch.__version__}, sentence-transformers {sentence_transformers.__version__}, bertopic {bertopic.__version__}")
+PY
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers offline).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing; install Debian's chromium to run the browser tests" >&2
+  fi
+fi

@@ -1,0 +1,213 @@
+"""Suggest runs on the sample corpus with the real embedding model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import CORPUS
+
+from nlp_theming import Project, SuggestConfig
+from nlp_theming.review import import_spans
+from nlp_theming.segment import Segmenter
+
+
+def _suggestions(path: Path) -> pd.DataFrame:
+    with Project(path) as p:
+        return p.suggestions()
+
+
+def test_every_participant_segment_gets_ranked_scored_suggestions(corpus_project: Path) -> None:
+    with Project(corpus_project) as p:
+        table = p.suggestions()
+        segments = p.segments()
+        codes = p.codebook()
+    participant = segments[segments.speaker_role == "participant"]
+    assert set(table.segment_id) == set(participant.segment_id)
+    assert not set(table.segment_id) & set(segments[segments.speaker_role != "participant"].segment_id)
+    assert table.score.between(0, 1).all()
+    per_segment = table.groupby("segment_id")
+    assert per_segment.size().max() == 5
+    for _, group in per_segment:
+        assert list(group["rank"]) == list(range(1, len(group) + 1))
+        assert group.score.is_monotonic_decreasing
+    assert set(table.code) <= set(codes[codes.is_leaf].code)
+    assert (table.status == "pending").all()
+    # the metadata of the manifest travels with every row
+    assert {"site", "participant", "role", "level"} <= set(table.columns)
+    assert set(table.site) == set("ABCDEFGHI")
+
+
+def _gold_coded_segments(project: Path, coder: str = "coder1") -> pd.DataFrame:
+    gold = pd.read_csv(CORPUS / "gold_spans.csv")
+    gold = gold[gold.coder == coder]
+    with Project(project) as p:
+        segments = p.segments()
+    rows = []
+    from nlp_theming.review import span_segments
+
+    for doc, spans in gold.groupby("document"):
+        segs = segments[segments.document == doc]
+        for span in spans.itertuples(index=False):
+            for sid in span_segments(segs, span.start, span.end):
+                rows.append((sid, doc, span.code))
+    return pd.DataFrame(rows, columns=["segment_id", "document", "code"]).drop_duplicates()
+
+
+def _hit_rates(table: pd.DataFrame, gold: pd.DataFrame, documents: set[str]) -> tuple[float, float]:
+    gold = gold[gold.document.isin(documents)]
+    truth = gold.groupby("segment_id").code.apply(set)
+    top = table[table.segment_id.isin(truth.index)]
+    first = top[top["rank"] == 1].set_index("segment_id").code
+    five = top.groupby("segment_id").code.apply(set)
+    hit1 = np.mean([first[s] in truth[s] for s in truth.index])
+    recall5 = np.mean([len(five[s] & truth[s]) / len(truth[s]) for s in truth.index])
+    return float(hit1), float(recall5)
+
+
+def test_zero_shot_suggestions_are_far_better_than_chance(corpus_project: Path) -> None:
+    table = _suggestions(corpus_project)
+    gold = _gold_coded_segments(corpus_project)
+    hit1, recall5 = _hit_rates(table, gold, set(gold.document))
+    n_codes = table.code.nunique()
+    # chance: 1/30 for the first suggestion, about 5/30 for five
+    assert hit1 > 4 / n_codes, hit1
+    assert recall5 > 2.5 * 5 / n_codes, recall5
+
+
+def test_confirmed_codes_teach_the_matcher(project_copy: Path) -> None:
+    gold = _gold_coded_segments(project_copy)
+    documents = sorted(gold.document.unique())
+    train, test = set(documents[::2]), set(documents[1::2])
+    before = _hit_rates(_suggestions(project_copy), gold, test)
+    spans = pd.read_csv(CORPUS / "gold_spans.csv")
+    spans = spans[(spans.coder == "coder1") & spans.document.isin(train)]
+    with Project(project_copy) as p:
+        report = import_spans(p.con, spans, Segmenter().scheme)
+        assert report.problems == []
+        summary = p.suggest(SuggestConfig(seed=0))
+    assert summary.n_labeled > 100 and summary.status == "complete"
+    table = _suggestions(project_copy)
+    assert table.method.str.contains("labels").all()
+    after = _hit_rates(table, gold, test)
+    assert after[0] > before[0] + 0.03, (before, after)
+    assert after[1] > before[1], (before, after)
+
+
+def test_same_seed_same_input_same_suggestions(corpus_project: Path, tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        target = tmp_path / name
+        shutil.copytree(corpus_project, target)
+        with Project(target) as p:
+            summary = p.suggest(SuggestConfig(seed=3, top_k=3))
+            assert summary.status == "complete"
+            runs.append(p.suggestions(summary.run_id).drop(columns=["run_id"]))
+            proposals = pd.read_sql_query(
+                "SELECT label, keywords, size FROM theme_proposals WHERE run_id = ? ORDER BY proposal",
+                p.con,
+                params=[summary.run_id],
+            )
+            runs[-1].attrs["proposals"] = proposals
+        # the same configuration again is recognised as done
+        with Project(target) as p:
+            assert p.suggest(SuggestConfig(seed=3, top_k=3)).status == "up-to-date"
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    pd.testing.assert_frame_equal(runs[0].attrs["proposals"], runs[1].attrs["proposals"])
+
+
+def test_candidate_themes_are_proposals_named_by_keywords(corpus_project: Path) -> None:
+    with Project(corpus_project) as p:
+        proposals = pd.read_sql_query("SELECT * FROM theme_proposals", p.con)
+        members = pd.read_sql_query("SELECT * FROM proposal_members", p.con)
+        codes = set(p.codebook().code)
+    assert len(proposals) >= 1
+    assert not set(proposals.label) & codes  # never codes
+    for row in proposals.itertuples():
+        assert len(members[members.proposal == row.proposal]) == row.size
+        assert row.label.split(" / ")[0] in row.keywords
+
+
+def test_bertopic_zero_shot_path_really_runs(corpus_project: Path) -> None:
+    """Guards the BERTopic trap: precomputed embeddings without an embedding model skip zero-shot."""
+    from nlp_theming.embed import Embedder
+    from nlp_theming.match import ZeroShotMatcher, discover_themes
+
+    with Project(corpus_project) as p:
+        segments = p.segments()
+        segments = segments[segments.speaker_role == "participant"]
+        from nlp_theming.codebook import load_stored_codebook
+
+        codes = load_stored_codebook(p.con)[1].leaves
+        embedder = Embedder(con=p.con)
+        X = embedder.encode(segments.text.tolist())
+        matcher = ZeroShotMatcher().fit(codes, embedder.encode, X_unlabeled=X)
+        result = discover_themes(
+            segments.text.tolist(), X, [c.code for c in codes], matcher.prototypes_, 0.6, embedder.encode
+        )
+    assert result.skipped is None
+    assert 0.5 * len(X) < result.zeroshot_assigned < 0.7 * len(X)
+    assert result.proposals and all(len(pr.keywords) >= 3 for pr in result.proposals)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "parquet"])
+def test_export_is_a_tidy_table_pandas_reads_back(corpus_project: Path, tmp_path: Path, fmt: str) -> None:
+    from click.testing import CliRunner
+
+    from nlp_theming.cli import main
+
+    out = tmp_path / f"suggestions.{fmt}"
+    result = CliRunner().invoke(main, ["export", str(corpus_project), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    back = {"csv": pd.read_csv, "xlsx": pd.read_excel, "parquet": pd.read_parquet}[fmt](out)
+    table = _suggestions(corpus_project)
+    assert len(back) == len(table)
+    for column in ("document", "segment_id", "start", "end", "speaker", "text", "code", "score", "rank", "site", "role"):
+        assert column in back.columns
+    with Project(corpus_project) as p:
+        texts = dict(p.con.execute("SELECT name, text FROM current_documents").fetchall())
+    row = back.iloc[len(back) // 2]
+    assert texts[row.document][int(row.start) : int(row.end)] == row.text
+
+
+def test_killed_run_leaves_store_consistent_and_next_run_completes(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    with Project.init(project) as p:
+        files = sorted((CORPUS / "transcripts").iterdir())[:6]
+        p.ingest(files)
+        p.load_codebook(CORPUS / "codebook.csv")
+    cmd = [sys.executable, "-m", "nlp_theming.cli", "suggest", str(project), "--quiet", "--batch-size", "8"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    db = sqlite3.connect(project / "project.db", timeout=30)
+    deadline = time.time() + 120
+    # kill once the run has started embedding: some vectors cached, no suggestions yet
+    while time.time() < deadline and proc.poll() is None:
+        if db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] > 16:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = db.execute("SELECT id, status FROM runs").fetchall()
+    assert [r[1] for r in run] == ["running"]
+    assert db.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0] == 0
+    cached = db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+    assert cached > 16  # what was embedded before the kill is kept
+    db.close()
+    with Project(project) as p:
+        summary = p.suggest(SuggestConfig(batch_size=8))
+        assert summary.run_id == run[0][0] and summary.status == "complete"
+        runs = p.con.execute("SELECT status FROM runs").fetchall()
+        assert [r[0] for r in runs] == ["complete"]
+        table = p.suggestions()
+    assert not table.duplicated(["segment_id", "code"]).any()
+    assert table.groupby("segment_id").size().max() == 5
