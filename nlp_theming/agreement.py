@@ -15,8 +15,8 @@ single-label data, on a coders x units matrix of nominal labels with NaN for mis
 
 Degenerate cases (documented per function) return NaN rather than raising: no unit rated by two
 coders, or no variation at all where the coefficient's chance term needs some (e.g. kappa when both
-coders used a single category).  Gwet's AC1 stays defined when only one category is used (it is then
-the percent agreement), as in Gwet (2008).
+coders used a single category).  Gwet's AC1 stays defined when only one of a known set of
+categories is used (its chance term is then 0 and AC1 equals percent agreement), as in Gwet (2008).
 
 Bootstrap confidence intervals resample units with replacement (percentile method, Efron &
 Tibshirani 1993, ch. 13).  :func:`compare` draws the same resamples as :func:`bootstrap_ci` for the
@@ -79,7 +79,7 @@ def _factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _is_tidy(data: Any) -> bool:
-    return isinstance(data, pd.DataFrame) and {UNIT, CODER, CODE} <= set(data.columns)
+    return isinstance(data, pd.DataFrame) and all(c in data.columns for c in (UNIT, CODER, CODE))
 
 
 def _check_codings(codings: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +177,10 @@ def reliability_matrix(
         u, c = df.loc[dup, [unit, coder]].iloc[0]
         raise ValueError(f"coder {c!r} gave more than one label to unit {u!r}")
     mat = df.pivot(index=coder, columns=unit, values=value)
-    return mat.astype(object).where(mat.notna(), np.nan)
+    values = np.array(mat.to_numpy(dtype=object), dtype=object)  # writable copy
+    values[np.asarray(pd.isna(values), dtype=bool)] = np.nan
+    # Rebuilt from one object array: a single block, so column resampling stays cheap.
+    return pd.DataFrame(values, index=mat.index, columns=mat.columns, dtype=object)
 
 
 def _counts_from_matrix(
@@ -519,6 +522,9 @@ def bootstrap_ci(
 ) -> ConfidenceInterval:
     """Percentile bootstrap interval for ``statistic(data)``, resampling units with replacement.
 
+    Percentile method of Efron & Tibshirani (1993, An Introduction to the Bootstrap, ch. 13): the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the statistic over ``n_boot`` resamples.
+
     ``data`` is tidy codings (all rows of a drawn unit are copied; repeated draws of a unit become
     distinct units, relabelled 0..U-1) or a coders x units matrix / DataFrame (columns resampled).
     ``statistic`` receives data of the same kind.  Deterministic for a given ``seed`` (numpy
@@ -547,11 +553,21 @@ def bootstrap_ci(
             return out
 
     else:
-        matrix = data if isinstance(data, pd.DataFrame) else np.asarray(data)
+        is_frame = isinstance(data, pd.DataFrame)
+        matrix = data.to_numpy() if is_frame else np.asarray(data)
+        if matrix.ndim != 2:
+            raise ValueError("data must be tidy codings or a 2-D coders x units matrix")
         n_units = matrix.shape[1]
 
         def resample(draw: np.ndarray) -> Any:
-            return matrix.iloc[:, draw] if isinstance(matrix, pd.DataFrame) else matrix[:, draw]
+            if is_frame:  # rebuilt from the array: much faster than .iloc on wide object frames
+                return pd.DataFrame(
+                    matrix[:, draw],
+                    index=data.index,
+                    columns=data.columns[draw],
+                    dtype=object if matrix.dtype == object else None,  # no per-column dtype inference
+                )
+            return matrix[:, draw]
 
     if n_units == 0 or n_boot <= 0:
         return ConfidenceInterval(estimate, math.nan, math.nan)
@@ -1036,15 +1052,17 @@ def spans_to_codings(spans: pd.DataFrame, units: pd.DataFrame, min_overlap: int 
     empty = empty.loc[empty["_merge"] == "left_only", ["_pos", CODER]]
     empty[CODE] = None
     out = pd.concat([hits, empty], ignore_index=True)
-    out[CODE] = out[CODE].astype(object).where(out[CODE].notna(), None)
     out = out.sort_values(["_pos", CODER, CODE], na_position="first", kind="stable", key=_sort_key)
     pos = out["_pos"].to_numpy(np.int64)
+    codes = np.array(out[CODE].to_numpy(object), dtype=object)
+    codes[np.asarray(pd.isna(codes), dtype=bool)] = None  # "no code" is None, as in hand-made codings
+    # Explicit object dtype: pandas 3 would otherwise infer a string dtype and turn None into NaN.
     result = pd.DataFrame(
         {
-            UNIT: units[UNIT].to_numpy(object)[pos],
-            CODER: out[CODER].to_numpy(object),
-            CODE: out[CODE].to_numpy(object),
-            "document": units["document"].to_numpy(object)[pos],
+            UNIT: pd.Series(units[UNIT].to_numpy(object)[pos], dtype=object),
+            CODER: pd.Series(out[CODER].to_numpy(object), dtype=object),
+            CODE: pd.Series(codes, dtype=object),
+            "document": pd.Series(units["document"].to_numpy(object)[pos], dtype=object),
         }
     )
     if WEIGHT in units.columns:

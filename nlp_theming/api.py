@@ -75,3 +75,61 @@ class Project:
 
     def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None) -> Path:
         return write_table(self.suggestions(run_id), out, fmt)
+
+    # review: people decide (see nlp_theming.review for accept, reject, change, add, adjust, undo)
+    def queue(self, coder: str | None = None, **kwargs: object) -> pd.DataFrame:
+        """Suggestions to review, least certain first; keyword arguments as :func:`review.review_queue`."""
+        from .review import review_queue
+
+        return review_queue(self.con, coder, **kwargs)  # type: ignore[arg-type]
+
+    def review_status(self, coder: str | None = None, blind: bool = False):  # -> review.ReviewStatus
+        """Review progress as figures (documents, segments, suggestions per status, per coder and theme)."""
+        from .review import review_status
+
+        return review_status(self.con, coder, blind=blind)
+
+    def export_sheet(self, coder: str, out: str | Path, **kwargs: object) -> Path:
+        """Write the coder's queue to a .xlsx/.csv sheet with a blank decision column."""
+        from .review import export_sheet
+
+        return export_sheet(self.con, coder, out, **kwargs)[0]  # type: ignore[arg-type]
+
+    def import_sheet(self, path: str | Path, coder: str):  # -> review.SheetReport
+        """Record a filled sheet's decisions for ``coder``; bad rows are reported, the rest count."""
+        from .review import import_sheet
+
+        return import_sheet(self.con, path, coder)
+
+    # summarize: site-level (or any grouping) summaries of the confirmed coding only
+    def summarize(
+        self,
+        by: str = "site",
+        coder: str | None = None,
+        sites: str | Path | pd.DataFrame | None = None,
+        out: str | Path | None = None,
+        **kwargs: object,
+    ):  # -> summarize.Summary
+        """Framework matrix, quotes and comparisons by ``by`` from confirmed codes; written to ``out`` if given.
+
+        Keyword arguments as :func:`nlp_theming.summarize.summarize` (compare, quotes, keywords, model).
+        """
+        from .summarize import summarize
+
+        summary = summarize(self.con, by=by, coder=coder, sites=sites, **kwargs)  # type: ignore[arg-type]
+        summary.meta["project"] = str(self.path.resolve())
+        if out is not None:
+            summary.write(out)
+        return summary
+
+    def open_summary(self, out: str | Path):  # -> summarize.Summary
+        """Reopen a written summary; its ``freshness`` says whether new decisions have made it stale."""
+        from .summarize import Summary
+
+        return Summary.load(out, self.con)
+
+    def check_summary(self, out: str | Path):  # -> summarize.Freshness
+        """Whether the summary written in ``out`` is out of date with the decision log."""
+        from .summarize import check_summary
+
+        return check_summary(self.con, out)

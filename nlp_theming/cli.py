@@ -169,6 +169,80 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None) -> None:
     click.echo(f"wrote {path}")
 
 
+@main.command("import")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--kind", type=click.Choice(["auto", "spans", "units", "taguette"]), default="auto", show_default=True,
+              help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
+                   "taguette: a Taguette .sqlite3 project (its documents are added too).")
+@click.option("--coder", default=None, help="Import only this coder's coding.")
+@friendly
+def import_(project: str, file: str, kind: str, coder: str | None) -> None:
+    """Import existing human coding as decisions of the coders who made it."""
+    from .codebook import load_stored_codebook
+    from .exchange.coded import read_coded_units_csv, read_span_csv
+    from .review import import_spans
+    from .review.imports import locate_units
+
+    with _project(project) as p:
+        scheme = Segmenter().scheme
+        kind = _guess_kind(file) if kind == "auto" else kind
+        problems: list[str] = []
+        if kind == "taguette":
+            from .exchange.taguette import read_taguette
+            from .ingest import ingest_text
+
+            tag = read_taguette(file)
+            problems += tag.problems
+            names = {}
+            for doc in tag.documents.itertuples(index=False):
+                names[doc.document] = Path(str(doc.name)).stem
+                ingest_text(p.con, names[doc.document], doc.text, file, "taguette")
+            segment_documents_all(p)
+            spans = tag.highlights.assign(document=tag.highlights.document.map(names))
+        elif kind == "units":
+            spans, located = locate_units(p.con, read_coded_units_csv(file))
+            problems += located
+        else:
+            spans = read_span_csv(file)
+        if coder:
+            spans = spans[spans.coder == coder]
+        known = {c.code for c in load_stored_codebook(p.con)[1].leaves}
+        report = import_spans(p.con, spans, scheme, known, source=f"{Path(file).name}: ")
+    for line in problems + report.problems:
+        click.echo(f"error: {line}", err=True)
+    click.echo(f"imported {report.spans} spans as {report.decisions} decisions; {len(problems) + len(report.problems)} problems")
+
+
+def segment_documents_all(p) -> None:  # noqa: ANN001
+    from .segment import segment_documents
+
+    segment_documents(p.con, Segmenter())
+
+
+def _guess_kind(file: str) -> str:
+    if file.endswith((".sqlite3", ".sqlite", ".db")):
+        return "taguette"
+    header = Path(file).read_text(encoding="utf-8-sig", errors="replace").split("\n", 1)[0].lower()
+    return "units" if "unit_id" in header else "spans"
+
+
+@main.command("coded-units")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--coder", "coders", multiple=True, help="Only these coders (repeatable).")
+@friendly
+def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
+    """Write the project's human coding as long-format units (the file `evaluate` reads)."""
+    from .exchange.coded import write_coded_units_csv
+    from .export import coded_units_table
+
+    with _project(project) as p:
+        units = coded_units_table(p.con, Segmenter().scheme, list(coders) or None)
+    write_coded_units_csv(units, out)
+    click.echo(f"{len(units)} units from {units.document.nunique()} documents by {units.coder.nunique()} coders; wrote {out}")
+
+
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False), default="demo-project")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: PROJECT/suggestions.csv")
@@ -265,11 +339,163 @@ def taguette_units(taguette: str, out: str, spans: str | None, unit: str, max_se
     click.echo(f"{len(units)} units from {len(project.documents)} documents ({coded} with codes); wrote {out}")
 
 
+@main.command("summarize")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--by", default="site", show_default=True,
+              help="Group by this document attribute: site, role, or any manifest or --sites column.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Report folder (default: PROJECT/summary).")
+@click.option("--coder", default=None, help="Only this coder's confirmed codes (default: all coders, union).")
+@click.option("--sites", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="CSV of site attributes (a 'site' column and e.g. trust_type), joined on the documents' site.")
+@click.option("--compare", multiple=True,
+              help="Group attribute to compare groups by (repeatable; default: every categorical one).")
+@click.option("--quotes", type=int, default=3, show_default=True, help="Representative quotes per cell.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "md", "xlsx", "csv", "parquet"]),
+              help="Outputs to write (repeatable; default: all).")
+@click.option("--check", "check_dir", type=click.Path(file_okay=False), default=None,
+              help="Write nothing; say whether the summary in DIR is out of date (exit status 1 if it is).")
+@friendly
+def summarize_command(project: str, by: str, out: str | None, coder: str | None, sites: str | None,
+                      compare: tuple[str, ...], quotes: int, formats: tuple[str, ...], check_dir: str | None) -> None:
+    """Summarise confirmed codes by site (or any attribute): matrix, quotes, comparisons, HTML report."""
+    with _project(project) as p:
+        if check_dir:
+            fresh = p.check_summary(check_dir)
+            click.echo(f"{check_dir}: {fresh.message}")
+            sys.exit(0 if fresh.up_to_date else 1)
+        summary = p.summarize(by=by, coder=coder, sites=sites, compare=list(compare) or None, quotes=quotes)
+        folder = Path(out) if out else Path(project) / "summary"
+        summary.write(folder, tuple(formats) or ("html", "md", "xlsx", "csv", "parquet"))
+    c = summary.meta["counts"]
+    click.echo(
+        f"summary by {by}: {c['groups']} groups x {c['themes']} themes ({c['meta_themes']} meta-themes); "
+        f"{c['cells_present']} of {c['cells']} cells coded; {c['coded_segments']} confirmed coded segments"
+        f" ({'coder ' + coder if coder else 'coders: ' + (', '.join(summary.meta['coders']) or 'none')})"
+    )
+    if c["unreviewed"]:
+        click.echo(f"{c['unreviewed']} suggestions with score >= 0.5 are not yet reviewed (flagged in the matrix)")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {folder / 'index.html' if (folder / 'index.html').exists() else folder}")
+
+
 def _corpus_dir() -> Path:
     here = Path(__file__).resolve().parent.parent / "corpora" / "nhs-medical-leadership"
     if not here.is_dir():
         raise FileNotFoundError(f"sample corpus not found at {here} (run from a source checkout)")
     return here
+
+
+# ---- review: people confirm suggestions (web page, terminal, spreadsheet) ----
+
+def queue_options(func):
+    """Which suggestions, in which order: the same choices as the review page's filters."""
+    from .review.queue import ORDERS
+
+    for opt in reversed([
+        click.option("--order", type=click.Choice(ORDERS), default=None,
+                     help="uncertain: score nearest 0.5 first; theme; site; document (reading order); score."),
+        click.option("--theme", default=None, help="A theme, or a meta-theme for all themes under it."),
+        click.option("--site", default=None, help="Documents of this site (manifest column 'site')."),
+        click.option("--role", default=None, help="Documents of this role (manifest column 'role')."),
+        click.option("--document", default=None, help="One document, by name."),
+        click.option("--min-score", type=float, default=None),
+        click.option("--max-score", type=float, default=None),
+    ]):
+        func = opt(func)
+    return func
+
+
+def _queue_filters(theme: str | None, site: str | None, role: str | None, document: str | None,
+                   min_score: float | None, max_score: float | None) -> dict:
+    return dict(theme=theme, site=site, role=role, document=document, min_score=min_score, max_score=max_score)
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but localhost makes transcripts reachable from other machines.")
+@click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
+@click.option("--coder", default=None, help="Review as NAME; nobody is asked for a name.")
+@click.option("--blind", is_flag=True, help="Coders do not see each other's decisions.")
+@friendly
+def serve(project: str, host: str, port: int, coder: str | None, blind: bool) -> None:
+    """Review suggestions in a local web page (keyboard first; prints the URL)."""
+    from .review.server import serve as run_server
+
+    run_server(project, host=host, port=port, coder=coder, blind=blind)
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--coder", required=True, help="Your name: decisions are recorded under it.")
+@click.option("--blind", is_flag=True, help="Do not show other coders' confirmations as examples.")
+@queue_options
+@friendly
+def review(project: str, coder: str, blind: bool, order: str | None, theme: str | None, site: str | None,
+           role: str | None, document: str | None, min_score: float | None, max_score: float | None) -> None:
+    """Review suggestions in the terminal: a accept, r reject, c change, + add, n next, u undo, q quit."""
+    from .review.terminal import terminal_review
+
+    with _project(project) as p:
+        terminal_review(p.con, coder, blind=blind, order=order or "uncertain",
+                        **_queue_filters(theme, site, role, document, min_score, max_score))
+
+
+@main.group()
+def sheet() -> None:
+    """Review in a spreadsheet: export the queue, fill in the decision column, import it back."""
+
+
+@sheet.command("export")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--coder", required=True, help="Whose queue (their pending suggestions).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .xlsx or .csv file.")
+@click.option("--all", "everything", is_flag=True, help="Also rows the coder already decided (to revise them).")
+@queue_options
+@friendly
+def sheet_export(project: str, coder: str, out: str, everything: bool, order: str | None, theme: str | None,
+                 site: str | None, role: str | None, document: str | None, min_score: float | None,
+                 max_score: float | None) -> None:
+    """Write the review queue with a blank decision column (accept, reject, change:<code>, add:<code>)."""
+    from .review.sheet import export_sheet
+
+    with _project(project) as p:
+        path, n = export_sheet(p.con, coder, out, order=order or "document", status=None if everything else "pending",
+                               **_queue_filters(theme, site, role, document, min_score, max_score))
+    click.echo(f"wrote {n} rows to {path}")
+
+
+@sheet.command("import")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--coder", required=True, help="Whose decisions these are.")
+@friendly
+def sheet_import(project: str, file: str, coder: str) -> None:
+    """Record the decisions of a filled sheet. Bad rows are named and skipped; the exit status is their number."""
+    from .review.sheet import import_sheet
+
+    with _project(project) as p:
+        report = import_sheet(p.con, file, coder)
+    for line in report.problems:
+        click.echo(f"error: {line}", err=True)
+    click.echo(f"{report.recorded} decisions recorded for {coder}, {report.unchanged} already so, "
+               f"{report.blank} rows left blank, {len(report.problems)} rows with problems")
+    sys.exit(min(len(report.problems), 100))
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--coder", default=None, help="Only this coder's figures.")
+@click.option("--blind", is_flag=True, help="With --coder: nothing of other coders' decisions shows through.")
+@friendly
+def status(project: str, coder: str | None, blind: bool) -> None:
+    """Review progress: documents, segments, suggestions pending/accepted/rejected, per coder and theme."""
+    from .review.status import review_status
+
+    with _project(project) as p:
+        for line in review_status(p.con, coder, blind=blind).lines():
+            click.echo(line)
 
 
 if __name__ == "__main__":

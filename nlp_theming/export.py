@@ -93,3 +93,22 @@ def write_table(df: pd.DataFrame, out: str | Path, fmt: str | None = None) -> Pa
     else:
         df.to_parquet(out, index=False)
     return out
+
+
+def coded_units_table(con: sqlite3.Connection, scheme: str, coders: list[str] | None = None) -> pd.DataFrame:
+    """The human coding as long-format units (unit_id, document, coder, text, codes), the file
+    ``evaluate`` reads: every participant segment of every document a coder coded."""
+    from .review import coding
+
+    current = coding(con)
+    if coders:
+        current = current[current.coder.isin(coders)]
+    segs = segment_table(con, scheme)
+    segs = segs[segs.speaker_role == "participant"]
+    rows = []
+    for coder, theirs in current.groupby("coder", sort=True):
+        codes = theirs.groupby("segment_id").code.apply(lambda c: sorted(set(c)))
+        for seg in segs[segs.document_id.isin(theirs.document_id)].itertuples(index=False):
+            rows.append((f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text,
+                         codes.get(seg.segment_id, [])))
+    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])

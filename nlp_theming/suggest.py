@@ -51,6 +51,7 @@ class RunSummary:
     per_code: dict[str, int]
     seconds: float
     discovery_note: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interviewer: bool = False) -> pd.DataFrame:
@@ -99,7 +100,11 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         return _summary(con, done["id"], "up-to-date", time.perf_counter() - started)
     run_id = _claim_run(con, config_hash, embedder.model_id, version, config, params, decision_mark)
 
+    clock = time.perf_counter()
+    timings: dict[str, float] = {"prepare": clock - started}
     X = embedder.encode(segs.text.tolist())
+    timings["embed"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     labels = reviewed(con)
     labels = labels[labels.segment_id.isin(segs.segment_id) & labels.code.isin(code_names)]
     index = {sid: i for i, sid in enumerate(segs.segment_id)}
@@ -121,6 +126,8 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         for rank, (j, s) in enumerate(pairs, start=1)
     ]
 
+    timings["match"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     discovery = None
     if config.discover:
         matched = float((scores.max(axis=1) >= matcher.threshold).mean()) if len(scores) else 0.0
@@ -133,6 +140,8 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
                 segs.text.tolist(), X, code_names, prototypes, matched, embedder.encode, y, random_state=config.seed
             )
 
+    timings["discover"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     with transaction(con):
         con.execute("DELETE FROM suggestions WHERE run_id = ?", (run_id,))  # nothing, unless a crash left rows
         con.executemany(
@@ -152,7 +161,9 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
             "UPDATE runs SET status = 'complete', finished_at = ?, n_segments = ? WHERE id = ?",
             (now(), len(segs), run_id),
         )
+    timings["store"] = time.perf_counter() - clock
     summary = _summary(con, run_id, "complete", time.perf_counter() - started)
+    summary.timings = {k: round(v, 3) for k, v in timings.items()}
     summary.n_labeled = len(labeled_rows)
     summary.discovery_note = discovery.skipped if discovery is not None else "discovery off"
     return summary

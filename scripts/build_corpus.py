@@ -48,7 +48,9 @@ ROLES = ("doctor", "manager", "nurse", "psychologist")
 LEVELS = ("board", "unit")
 WHISPER_INTERVIEWER, WHISPER_PARTICIPANT = "SPEAKER_00", "SPEAKER_01"
 
-MANIFEST_FIELDS = ["file", "site", "participant", "role", "level", "unit", "job_title", "format", "interviewer", "synthetic"]
+MANIFEST_FIELDS = [
+    "file", "site", "participant", "role", "level", "unit", "job_title", "format", "interviewer", "synthetic"
+]
 GOLD_FIELDS = ["document", "start", "end", "code", "coder", "text"]
 
 SYNTHETIC_NOTE = "SYNTHETIC interview written for nlp-theming; no real person is quoted or named."
@@ -106,7 +108,8 @@ def load_interview(path: Path) -> Interview:
         raise SourceError(f"{path.name}: malformed YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):
         raise SourceError(f"{path.name}: not a mapping")
-    missing = [k for k in ("id", "site", "participant", "role", "level", "job_title", "format", "turns") if not data.get(k)]
+    required = ("id", "site", "participant", "role", "level", "job_title", "format", "turns")
+    missing = [k for k in required if not data.get(k)]
     if missing:
         raise SourceError(f"{path.name}: missing {', '.join(missing)}")
     if str(data["id"]) != path.stem:
@@ -150,7 +153,8 @@ def load_codings(path: Path, coder: str, interview: Interview) -> list[Coding]:
         raise SourceError(f"{path}: coder {data.get('coder')!r} but the file is in coding/{coder}/")
     out = []
     for item in data["codings"]:
-        out.append(Coding(coder, clean_text(item.get("code", "")), int(item.get("turn", -1)), clean_text(item.get("quote", ""))))
+        code, quote = clean_text(item.get("code", "")), clean_text(item.get("quote", ""))
+        out.append(Coding(coder, code, int(item.get("turn", -1)), quote))
     return out
 
 
@@ -266,7 +270,9 @@ def damage(turn_texts: list[str], rng: random.Random, misheard: tuple[int, int] 
     """Speech-recognition version of an interview's turns. A few words per interview are misheard
     (from ``CONFUSIONS``); fillers and false-start repetitions are sprinkled through the talk."""
     turns = [_base_words(text) for text in turn_texts]
-    candidates = [(t, w) for t, turn in enumerate(turns) for w, word in enumerate(turn.words) if word.text in CONFUSIONS]
+    candidates = [
+        (t, w) for t, turn in enumerate(turns) for w, word in enumerate(turn.words) if word.text in CONFUSIONS
+    ]
     chosen = set(rng.sample(candidates, min(len(candidates), rng.randint(*misheard))))
     for turn_index, turn in enumerate(turns):
         out: list[AsrWord] = []
@@ -341,7 +347,7 @@ def lay_out(speakers: list[str], turns: list[AsrTurn], rng: random.Random) -> li
     rates = {"I": rng.uniform(2.45, 2.85), "P": rng.uniform(2.4, 2.8)}
     clock = rng.uniform(0.4, 1.5)
     cues: list[TimedCue] = []
-    for t, (speaker, turn) in enumerate(zip(speakers, turns)):
+    for t, (speaker, turn) in enumerate(zip(speakers, turns, strict=True)):
         if t:
             clock += rng.uniform(0.5, 2.0)
         words = turn.words
@@ -364,7 +370,7 @@ def lay_out(speakers: list[str], turns: list[AsrTurn], rng: random.Random) -> li
 
 
 def timestamp(seconds: float, sep: str = ".") -> str:
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     h, rest = divmod(ms, 3_600_000)
     m, rest = divmod(rest, 60_000)
     s, ms = divmod(rest, 1000)
@@ -426,7 +432,7 @@ def render(interview: Interview, seed: int | str = 0, title: str | None = None, 
 
 
 def render_txt(title: str, labels: list[str], texts: list[str]) -> bytes:
-    paragraphs = [title] + [f"{label}: {text}" for label, text in zip(labels, texts)]
+    paragraphs = [title] + [f"{label}: {text}" for label, text in zip(labels, texts, strict=True)]
     return ("\n\n".join(paragraphs) + "\n").encode("utf-8")
 
 
@@ -445,7 +451,7 @@ def render_docx(title: str, labels: list[str], texts: list[str]) -> bytes:
     props.created = props.modified = FIXED_TIME
     props.revision = 1
     document.add_heading(title, level=1)
-    for label, text in zip(labels, texts):
+    for label, text in zip(labels, texts, strict=True):
         paragraph = document.add_paragraph()
         paragraph.add_run(f"{label}:").bold = True
         paragraph.add_run(f" {text}")
@@ -541,13 +547,18 @@ def check_turns(rendered: Rendered, transcript) -> tuple[int, list[str]]:
     for i in range(len(iv.turns)):
         turn = transcript.turns[i + offset]
         if turn.speaker != rendered.labels[i]:
-            problems.append(f"{iv.id}: turn {i}: the reader says speaker {turn.speaker!r}, expected {rendered.labels[i]!r}")
+            problems.append(
+                f"{iv.id}: turn {i}: the reader says speaker {turn.speaker!r}, expected {rendered.labels[i]!r}"
+            )
         elif transcript.text[turn.start : turn.end] != rendered.turn_text(i):
             problems.append(f"{iv.id}: turn {i}: the reader's text differs from the rendered text")
     return offset, problems
 
 
-def gold_rows(rendered: Rendered, transcript, codings: list[Coding], codes: set[str] | None) -> tuple[list[dict], list[str]]:
+def gold_rows(
+    rendered: Rendered, transcript, codings: list[Coding], codes: set[str] | None
+) -> tuple[list[dict], list[str]]:
+    """Gold rows of one document's codings, each checked against the reader's text."""
     iv = rendered.interview
     offset, problems = check_turns(rendered, transcript)
     if problems:
@@ -644,7 +655,9 @@ def build(corpus: Path, check: bool = False, out=sys.stdout) -> int:
     outputs["manifest.csv"] = csv_bytes(MANIFEST_FIELDS, manifest)
     outputs["gold_spans.csv"] = csv_bytes(GOLD_FIELDS, gold)
 
-    changed = [rel for rel, data in outputs.items() if not (corpus / rel).is_file() or (corpus / rel).read_bytes() != data]
+    changed = [
+        rel for rel, data in outputs.items() if not (corpus / rel).is_file() or (corpus / rel).read_bytes() != data
+    ]
     folder = corpus / "transcripts"
     stale = sorted(
         f"transcripts/{p.name}" for p in folder.glob("*") if p.is_file() and f"transcripts/{p.name}" not in outputs

@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_corpus import (  # noqa: E402  (the scripts folder is put on the path just above)
+# the scripts folder is put on the path just above
+from build_corpus import (
     CORPUS,
     EXTENSIONS,
     MANIFEST_FIELDS,
@@ -38,7 +39,12 @@ from build_corpus import (  # noqa: E402  (the scripts folder is put on the path
 
 MIN_N, MAX_N = 150, 2000
 NOTE = "SYNTHETIC, for performance benchmarks only"
-TITLES = {"doctor": ("Dr",), "nurse": ("Sister", "Matron", "Ms", "Mr"), "manager": ("Ms", "Mr", "Mrs"), "psychologist": ("Dr",)}
+TITLES = {
+    "doctor": ("Dr",),
+    "nurse": ("Sister", "Matron", "Ms", "Mr"),
+    "manager": ("Ms", "Mr", "Mrs"),
+    "psychologist": ("Dr",),
+}
 INTERVIEWER_LABELS = ("Interviewer", "Interviewer", "Interviewer", "Researcher", "Int")
 GENERATED = re.compile(r"^X-\d{4}\.(txt|docx|vtt|srt|json)$")
 
@@ -110,9 +116,10 @@ def make_corpus(n: int, out: Path, seed: int = 0, corpus: Path = CORPUS) -> list
     written, rows = [], []
     for i in range(n):
         site = sites[i % len(sites)]
-        fmt = formats[(i + i // len(sites)) % len(formats)]
+        fmt = formats[(i // len(sites) + i % len(sites)) % len(formats)]
         iv = compose(i + 1, site, fmt, by_site[site], surnames, rng)
-        rendered = render(iv, seed=seed, title=f"Interview {iv.id} — SYNTHETIC transcript for performance benchmarks only")
+        title = f"Interview {iv.id} — SYNTHETIC transcript for performance benchmarks only"
+        rendered = render(iv, seed=seed, title=title)
         path = out / iv.filename
         path.write_bytes(rendered.data)
         written.append(path)

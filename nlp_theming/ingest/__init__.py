@@ -18,7 +18,7 @@ from pathlib import Path
 from ..store import now, transaction
 from .documents import read_docx, read_odt
 from .model import Cue, IngestError, Transcript, Turn
-from .text import decode_bytes, read_text
+from .text import _clean, decode_bytes, parse_labelled_text, read_text
 from .timed import read_csv_turns, read_srt, read_vtt, read_whisper_json
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Transcript",
     "Turn",
     "ingest_paths",
+    "ingest_text",
     "read_manifest",
     "read_transcript",
 ]
@@ -165,6 +166,15 @@ def ingest_paths(
         getattr(report, status).append(str(path))
         report.document_ids.append(doc_id)
     return report
+
+
+def ingest_text(
+    con: sqlite3.Connection, name: str, text: str, source: str, source_format: str, attrs: dict[str, str] | None = None
+) -> tuple[str, int]:
+    """Store text that comes from another tool rather than a file (a Taguette project, say)."""
+    transcript = parse_labelled_text(_clean(text), source_format)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _store(con, name, Path(source), digest, transcript, dict(attrs or {}))
 
 
 def _mark_interviewer(transcript: Transcript, labels: str | None) -> None:

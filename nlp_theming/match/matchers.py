@@ -114,10 +114,12 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
     """Zero-shot prototypes, reshaped and then overtaken by confirmed examples.
 
     Each code's prototype is pulled towards the segments people confirmed for it, and a
-    per-code classifier learns from confirmations and rejections. A code's score blends the
-    two, trusting the classifier more as its confirmed examples grow: ``n / (n + trust)``. A
-    code nobody has confirmed yet keeps its zero-shot score, so the codebook still speaks for
-    the themes that have no examples.
+    per-code classifier learns from the confirmations. How far to trust each is learnt from the
+    confirmations themselves: out-of-fold, a small stacking model weighs the zero-shot score
+    against the classifier (a codebook with rich definitions earns the prototypes more weight;
+    a thin one earns the examples more), and the operating threshold is set where F1 on the
+    held-out folds peaks, then mapped to a score of 0.5. With few confirmations it falls back to
+    a fixed blend that trusts the classifier as a code's examples grow: ``n / (n + trust)``.
     """
 
     name = "semisupervised"
@@ -128,36 +130,90 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         slope: float = 2.0,
         offset: float = 1.6,
         prior_strength: float = 3.0,
-        trust: float = 5.0,
+        trust: float = 10.0,
         C: float = 4.0,
+        n_folds: int = 5,
+        min_stack_units: int = 100,
         random_state: int = 0,
     ) -> None:
         super().__init__(column_weight, slope, offset, random_state)
         self.prior_strength = prior_strength
         self.trust = trust
         self.C = C
+        self.n_folds = n_folds
+        self.min_stack_units = min_stack_units
 
     def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
         super().fit(codes, embed, X, Y, X_unlabeled)
+        self.base_prototypes_ = self.prototypes_
         self.classifier_ = None
-        self.weights_ = np.zeros(len(self.codes_))
+        self.stacker_ = None
+        self.cut_ = 0.5
+        self.counts_ = np.zeros(len(self.codes_))
         if X is None or Y is None or len(X) == 0 or Y.sum() == 0:
             return self
         X = np.asarray(X, dtype=np.float32)
         Y = np.asarray(Y, dtype=np.float32)
-        self.prototypes_ = reshape_prototypes(self.prototypes_, X, Y, self.prior_strength)
-        pool = [a for a in (X, X_unlabeled) if a is not None and len(a)]
-        self.column_stats_ = self._column_stats(np.vstack(pool))
-        self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
-        counts = Y.sum(axis=0)
-        self.weights_ = counts / (counts + self.trust)
+        pool = np.vstack([a for a in (X, X_unlabeled) if a is not None and len(a)])
+        self._learn(codes, embed, X, Y, pool)
+        if len(X) >= self.min_stack_units and Y.sum() >= 10:
+            self._fit_stacker(codes, embed, X, Y, pool)
         return self
 
+    def _learn(self, codes, embed, X, Y, pool) -> None:  # noqa: ANN001
+        self.prototypes_ = reshape_prototypes(self.base_prototypes_, X, Y, self.prior_strength)
+        self.column_stats_ = self._column_stats(pool)
+        self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
+        self.counts_ = Y.sum(axis=0)
+
+    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return super().predict_proba(X), self.classifier_.predict_proba(X)
+
+    def _stack_features(self, zero_shot: np.ndarray, clf: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        has = np.broadcast_to((counts > 0).astype(np.float32), zero_shot.shape)
+        n = np.broadcast_to(np.log1p(counts).astype(np.float32), zero_shot.shape)
+        eps = 1e-4
+        logit = lambda p: np.log(np.clip(p, eps, 1 - eps) / np.clip(1 - p, eps, 1 - eps))  # noqa: E731
+        return np.stack([logit(zero_shot), logit(clf) * has, has, n * has], axis=-1).reshape(-1, 4)
+
+    def _fit_stacker(self, codes, embed, X, Y, pool) -> None:  # noqa: ANN001
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import KFold
+
+        folds = KFold(n_splits=self.n_folds, shuffle=True, random_state=self.random_state)
+        features, targets = [], []
+        for train, held in folds.split(X):
+            if Y[train].sum() == 0:
+                continue
+            self._learn(codes, embed, X[train], Y[train], pool)
+            zero_shot, clf = self._parts(X[held])
+            features.append(self._stack_features(zero_shot, clf, self.counts_))
+            targets.append(Y[held].reshape(-1))
+        self._learn(codes, embed, X, Y, pool)
+        if not features:
+            return
+        F, t = np.vstack(features), np.concatenate(targets)
+        if t.min() == t.max():
+            return
+        self.stacker_ = LogisticRegression(max_iter=1000, random_state=self.random_state).fit(F, t)
+        # the operating point: where F1 on the held-out folds peaks
+        p = self.stacker_.predict_proba(F)[:, 1]
+        grid = np.linspace(0.05, 0.9, 35)
+        f1 = [2 * ((p >= g) & (t > 0)).sum() / max((p >= g).sum() + (t > 0).sum(), 1) for g in grid]
+        self.cut_ = float(grid[int(np.argmax(f1))])
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        zero_shot = super().predict_proba(X)
         if self.classifier_ is None or len(X) == 0:
-            return zero_shot
-        return (1 - self.weights_) * zero_shot + self.weights_ * self.classifier_.predict_proba(X)
+            return super().predict_proba(X)
+        zero_shot, clf = self._parts(X)
+        if self.stacker_ is None:
+            weights = self.counts_ / (self.counts_ + self.trust)
+            return (1 - weights) * zero_shot + weights * clf
+        p = self.stacker_.predict_proba(self._stack_features(zero_shot, clf, self.counts_))[:, 1]
+        # move the learnt operating point to 0.5, keeping the order of scores
+        shift = np.log(self.cut_ / (1 - self.cut_))
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return _sigmoid(np.log(p / (1 - p)) - shift).reshape(len(X), -1)
 
 
 class EmbeddingClassifier(BaseMatcher):

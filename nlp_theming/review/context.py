@@ -69,8 +69,15 @@ def _cut_right(text: str, limit: int) -> tuple[int, bool]:
     return (space if space > limit - 40 else limit), True
 
 
-def segment_context(con: sqlite3.Connection, segment_id: int, turns_around: int = 1) -> Context:
-    """The segment inside its turn, with ``turns_around`` turns before and after it."""
+def segment_context(
+    con: sqlite3.Connection,
+    segment_id: int,
+    turns_around: int = 1,
+    focus_chars: int = FOCUS_CHARS,
+    neighbour_chars: int = NEIGHBOUR_CHARS,
+) -> Context:
+    """The segment inside its turn, with ``turns_around`` turns before and after it; long turns
+    are cut to ``focus_chars`` around the segment and ``neighbour_chars`` of each neighbour."""
     seg = con.execute(
         "SELECT s.*, d.name AS document, d.text AS doc_text FROM segments s JOIN documents d ON d.id = s.document_id"
         " WHERE s.id = ?",
@@ -97,19 +104,19 @@ def segment_context(con: sqlite3.Connection, segment_id: int, turns_around: int 
         if t["idx"] == turn_idx:
             s0, s1 = max(seg["start"], start), min(seg["end"], end)
             before, after = text[start:s0], text[s1:end]
-            b, cut_b = _cut_left(before, FOCUS_CHARS)
-            a, cut_a = _cut_right(after, FOCUS_CHARS)
+            b, cut_b = _cut_left(before, focus_chars)
+            a, cut_a = _cut_right(after, focus_chars)
             pieces = [Piece(before[b:], start + b), Piece(text[s0:s1], s0, True), Piece(after[:a], s1)]
             turn = ContextTurn(t["idx"], t["speaker"], bool(t["is_interviewer"]), t["start_time"],
                                [p for p in pieces if p.text], True, cut_b, cut_a)
         elif t["idx"] < turn_idx:
             body = text[start:end]
-            b, cut = _cut_left(body, NEIGHBOUR_CHARS)
+            b, cut = _cut_left(body, neighbour_chars)
             turn = ContextTurn(t["idx"], t["speaker"], bool(t["is_interviewer"]), t["start_time"],
                                [Piece(body[b:], start + b)], cut_before=cut)
         else:
             body = text[start:end]
-            a, cut = _cut_right(body, NEIGHBOUR_CHARS)
+            a, cut = _cut_right(body, neighbour_chars)
             turn = ContextTurn(t["idx"], t["speaker"], bool(t["is_interviewer"]), t["start_time"],
                                [Piece(body[:a], start)], cut_after=cut)
         ctx.turns.append(turn)

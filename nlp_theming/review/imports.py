@@ -1,7 +1,7 @@
 """Existing human coding enters the decision log as decisions of the coders who made it.
 
 A coded span maps onto the segments it really covers: at least half of the segment, or at
-least half of the span. Each (segment, code) gets one ``import`` decision carrying the
+least half of the span (failing both, the segment holding most of it). Each (segment, code) gets one ``import`` decision carrying the
 original span, so both segment-level and character-level views can be derived.
 """
 
@@ -28,6 +28,9 @@ def span_segments(segments: pd.DataFrame, start: int, end: int) -> list[int]:
     overlap = (segments.end.clip(upper=end) - segments.start.clip(lower=start)).clip(lower=0)
     seg_len = (segments.end - segments.start).clip(lower=1)
     hit = (overlap > 0) & ((overlap >= 0.5 * seg_len) | (overlap >= 0.5 * max(end - start, 1)))
+    if not hit.any() and (overlap > 0).any():
+        # a short span straddling a boundary belongs where most of it lies
+        hit = overlap == overlap.max()
     return segments.loc[hit, "segment_id"].astype(int).tolist()
 
 
@@ -84,3 +87,33 @@ def import_spans(
                     continue
                 report.decisions += 1
     return report
+
+
+def locate_units(con: sqlite3.Connection, units: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Turn long-format coded units into spans by finding each unit's text in its document.
+
+    Returns (spans, problems): a unit whose document is unknown or whose text is not found in
+    it is reported, not guessed.
+    """
+    texts = dict(con.execute("SELECT name, text FROM current_documents").fetchall())
+    rows, problems = [], []
+    cursor: dict[str, int] = {}
+    for n, unit in enumerate(units.itertuples(index=False), start=2):
+        text = texts.get(str(unit.document))
+        if text is None:
+            problems.append(f"row {n}: unknown document {unit.document!r}")
+            continue
+        needle = str(unit.text or "").strip()
+        if not needle or not unit.codes:
+            continue
+        # units come in document order: search from the last match first, then anywhere
+        start = text.find(needle, cursor.get(unit.document, 0))
+        if start < 0:
+            start = text.find(needle)
+        if start < 0:
+            problems.append(f"row {n}: text of unit {unit.unit_id!r} not found in document {unit.document!r}")
+            continue
+        cursor[unit.document] = start
+        for code in unit.codes:
+            rows.append((unit.document, start, start + len(needle), code, unit.coder))
+    return pd.DataFrame(rows, columns=["document", "start", "end", "code", "coder"]), problems

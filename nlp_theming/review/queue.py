@@ -101,8 +101,9 @@ def full_queue(
     table = table.merge(decided.drop(columns=["action"]), on=["segment_id", "code"], how="left")
     table["status"] = table["status"].fillna("pending")
     table["decision_id"] = table["decision_id"].astype("Int64")
-    table = table.rename(columns={"new_code": "changed_to"})
-    table.loc[table.changed_to == table.code, "changed_to"] = None
+    # changed_to: the code a change replaced this one with; "" otherwise (falsy everywhere, unlike NaN)
+    changed = table.pop("new_code").fillna("").astype(str)
+    table["changed_to"] = changed.where(changed != table.code, "")
     return table, book
 
 

@@ -22,11 +22,15 @@ PATTERNS = {
 }
 
 
-def group_table(documents: pd.DataFrame, by: str, site_columns: list[str]) -> tuple[pd.DataFrame, list[str], list[str]]:
+def group_table(
+    documents: pd.DataFrame, by: str, site_columns: list[str], compare: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str], list[str]]:
     """One row per group with the attributes that are constant within each group.
 
-    Returns (table, attributes shown, attributes to compare on): an attribute that takes a
-    different value in every group (a site's full name) describes groups but splits nothing.
+    Returns (table, attributes shown, attributes to compare on). Unless ``compare`` names them,
+    the attributes compared on are the categorical ones that split the groups: one with a
+    different value in every group (a site's full name) splits nothing, and numbers (budget,
+    head count) are measurements to read, not categories to compare.
     """
     docs = documents
     groups = sorted(docs.group.unique(), key=natural_key)
@@ -55,10 +59,22 @@ def group_table(documents: pd.DataFrame, by: str, site_columns: list[str]) -> tu
             row[c] = str(values.iloc[0]) if len(values) else None
         rows.append(row)
     table = pd.DataFrame(rows)
-    compare = [c for c in attrs if c != "role" and 2 <= table[c].nunique(dropna=True) < len(groups)]
+    if compare is not None:
+        unknown = [c for c in compare if c not in attrs]
+        if unknown:
+            raise ValueError(
+                f"cannot compare {by} groups by {', '.join(unknown)}: not an attribute with one value per group "
+                f"(group attributes: {', '.join(attrs) or 'none'})"
+            )
+        return table, attrs, list(compare)
+    chosen = [
+        c for c in attrs
+        if c != "role" and 2 <= table[c].nunique(dropna=True) < len(groups)
+        and pd.to_numeric(table[c].dropna(), errors="coerce").isna().any()
+    ]
     # attributes from a sites table come first: someone chose them for comparing sites
-    compare.sort(key=lambda c: (c not in site_columns, attrs.index(c)))
-    return table, attrs, compare
+    chosen.sort(key=lambda c: (c not in site_columns, attrs.index(c)))
+    return table, attrs, chosen
 
 
 def cross_group(cells: pd.DataFrame, n_groups: int) -> pd.DataFrame:
@@ -123,7 +139,28 @@ def by_attribute(cells: pd.DataFrame, groups: pd.DataFrame, attributes: list[str
                 s["coverage_difference"] = round(float(covs.max() - covs.min()), 4)
             rows.extend(stats)
     out = pd.DataFrame(rows, columns=cols)
+    out["keywords"] = ""
     if not out.empty:
         out["_v"] = out.value.map(natural_key)
         out = out.sort_values(["attribute", "_v"], kind="stable").drop(columns="_v").reset_index(drop=True)
     return out
+
+
+def attribute_keywords(attributes: pd.DataFrame, tidy: pd.DataFrame, groups: pd.DataFrame, top_n: int = 5) -> None:
+    """Fill ``attributes.keywords``: the words each kind of group uses about a theme more than
+    the other kinds do. A theme every kind of site raises can still be talked about
+    differently; this is where that shows."""
+    from .matrix import contrast_keywords
+
+    if attributes.empty or tidy.empty:
+        return
+    segs = tidy.drop_duplicates(["segment_id", "theme"])
+    for (attr, level, theme), part in attributes.groupby(["attribute", "level", "theme"], sort=False):
+        key = "theme" if level == "theme" else "meta_theme"
+        rows = segs[segs[key] == theme]
+        if level == "meta":
+            rows = rows.drop_duplicates("segment_id")
+        value_of = dict(zip(groups.group, groups[attr].astype("string"), strict=True))
+        texts = [" ".join(rows[rows.group.map(value_of) == v].segment_text) for v in part.value]
+        for idx, words in zip(part.index, contrast_keywords(texts, top_n), strict=True):
+            attributes.at[idx, "keywords"] = ", ".join(words)

@@ -125,7 +125,9 @@ def _gather(
         con,
         params=[scheme],
     )
-    segments["text"] = [texts[d][a:b] for d, a, b in zip(segments.document_id, segments.start, segments.end, strict=True)]
+    segments["text"] = [
+        texts[d][a:b] for d, a, b in zip(segments.document_id, segments.start, segments.end, strict=True)
+    ]
 
     coded = _coded(con, coder, mark, segments, notes)
     themes, codebook_version = _themes(con, coded, notes)
@@ -181,7 +183,9 @@ def _documents(
     return docs.reset_index(drop=True), site_columns
 
 
-def _coded(con: sqlite3.Connection, coder: str | None, mark: int, segments: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+def _coded(
+    con: sqlite3.Connection, coder: str | None, mark: int, segments: pd.DataFrame, notes: list[str]
+) -> pd.DataFrame:
     cols = ["segment_id", "code", "coders", "n_coders", "start", "end", "decision_ids"]
     rows = coding(con, coder=coder, upto=mark)
     if rows.empty:
@@ -189,7 +193,9 @@ def _coded(con: sqlite3.Connection, coder: str | None, mark: int, segments: pd.D
         return pd.DataFrame(columns=cols)
     no_segment = rows.segment_id.isna()
     if no_segment.any():
-        notes.append(f"{int(no_segment.sum())} confirmed coding(s) without a segment were left out (the matrix counts segments).")
+        notes.append(
+            f"{int(no_segment.sum())} confirmed coding(s) without a segment were left out (the matrix counts segments)."
+        )
     rows = rows[~no_segment].copy()
     rows["segment_id"] = rows.segment_id.astype(int)
     elsewhere = ~rows.segment_id.isin(segments.segment_id)

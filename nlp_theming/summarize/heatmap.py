@@ -49,13 +49,14 @@ def heatmap_svg(
     attributes = [a for a in (attributes or []) if a in groups.columns][:2]
     longest_group = max((len(str(g)) for g in names), default=1)
     col_w = max(46, min(120, 7 * longest_group + 18))
-    label_chars = 46
-    label_w = min(360, 7 * max((len(t) for t in themes.theme), default=10) + 30)
-    label_chars = max(20, (label_w - 30) // 7)
+    label_w = int(min(440, 6.5 * max((len(t) for t in themes.theme), default=10) + 34))
+    label_chars = max(20, int((label_w - 22) / 6.5))
     row_h, head_h, band_h = 22, 34, 12
     top = head_h + band_h * len(attributes) + 6
     legend_h = 44 + 18 * len(attributes)
-    width = label_w + col_w * len(names) + 12
+    legend_w = max([590] + [130 + sum(34 + int(6.2 * len(str(v))) for v in groups[a].dropna().unique())
+                            for a in attributes])
+    width = max(label_w + col_w * len(names) + 12, legend_w)
     height = top + row_h * len(themes) + legend_h
     by_key = {(r.group, r.level, r.meta_theme, r.theme): r for r in cells.itertuples(index=False)}
     maxima = {lvl: max(1, int(cells[cells.level == lvl][metric].max() or 0)) if (cells.level == lvl).any() else 1
@@ -91,7 +92,7 @@ def heatmap_svg(
         y = top + i * row_h
         is_meta = row.level == "meta"
         if is_meta:
-            out.append(f'<rect x="0" y="{y}" width="{width - 12}" height="{row_h}" fill="#eef2f7"/>')
+            out.append(f'<rect x="0" y="{y}" width="{label_w + col_w * len(names)}" height="{row_h}" fill="#eef2f7"/>')
         label = _short(row.theme, label_chars - (0 if is_meta else 2))
         out.append(
             f'<text x="{6 if is_meta else 18}" y="{y + 15}" font-weight="{700 if is_meta else 400}" '
@@ -111,7 +112,7 @@ def heatmap_svg(
                 f"{cell.group_participants} interviewee(s)" + (f" ({cell.roles})" if cell.roles else "")
                 + (f"; {cell.n_unreviewed} suggestion(s) not yet reviewed" if cell.n_unreviewed else "")
             )
-            anchor = theme_anchor.get(row.theme, "") if row.level == "theme" else theme_anchor.get("meta:" + row.theme, "")
+            anchor = theme_anchor.get(row.theme if row.level == "theme" else "meta:" + row.theme, "")
             out.append(f'<a href="{escape(group_href[g] + "#" + anchor)}" class="cell">')
             out.append(
                 f'<rect x="{x + 1}" y="{y + 1}" width="{col_w - 2}" height="{row_h - 2}" rx="3" fill="{fill}" '
@@ -119,29 +120,30 @@ def heatmap_svg(
                 f'data-theme="{escape(row.theme)}" data-value="{value}"><title>{escape(tip)}</title></rect>'
             )
             text = str(value) if value else "·"
+            ink = "#ffffff" if dark else ("#1f2937" if value else "#9ca3af")
             out.append(
                 f'<text x="{x + col_w / 2:.1f}" y="{y + 15}" text-anchor="middle" pointer-events="none" '
-                f'font-weight="{600 if is_meta else 500}" fill="{"#ffffff" if dark else ("#9ca3af" if not value else "#1f2937")}"'
-                f">{text}</text>"
+                f'font-weight="{600 if is_meta else 500}" fill="{ink}">{text}</text>'
             )
             if cell.n_unreviewed:
                 out.append(f'<path d="M{x + col_w - 11} {y + 1} h10 v10 z" fill="{FLAG}" pointer-events="none"/>')
             out.append("</a>")
     # legend
     y = top + row_h * len(themes) + 18
-    out.append(f'<text x="6" y="{y + 10}" fill="#4b5563" font-size="11">Coded segments (confirmed only):</text>')
+    key_x = 130  # where legend swatches start, after the longest legend label
+    out.append(f'<text x="6" y="{y + 10}" fill="#4b5563" font-size="11">coded segments</text>')
     for k, t in enumerate((0.1, 0.3, 0.5, 0.7, 0.9)):
-        out.append(f'<rect x="{190 + k * 22}" y="{y}" width="20" height="13" rx="2" fill="{colour(t)}"/>')
-    out.append(f'<text x="{310}" y="{y + 10}" fill="#4b5563" font-size="11">more →</text>')
-    out.append(f'<path d="M{372} {y} h12 v12 z" fill="{FLAG}"/>')
-    out.append(f'<text x="{390}" y="{y + 10}" fill="#4b5563" font-size="11">suggestions still to review</text>')
+        out.append(f'<rect x="{key_x + k * 22}" y="{y}" width="20" height="13" rx="2" fill="{colour(t)}"/>')
+    out.append(f'<text x="{key_x + 116}" y="{y + 10}" fill="#4b5563" font-size="11">more (per block of rows)</text>')
+    out.append(f'<path d="M{key_x + 270} {y} h12 v12 z" fill="{FLAG}"/>')
+    out.append(f'<text x="{key_x + 288}" y="{y + 10}" fill="#4b5563" font-size="11">suggestions still to review</text>')
     for k, attr in enumerate(attributes):
         yy = y + 22 + 18 * k
-        out.append(f'<text x="6" y="{yy + 10}" fill="#4b5563" font-size="11">{escape(attr)}:</text>')
-        x = 14 + 7 * len(attr)
+        out.append(f'<text x="6" y="{yy + 10}" fill="#4b5563" font-size="11">{escape(_short(attr, 20))}</text>')
+        x = key_x
         for value, fill in palettes[attr].items():
             out.append(f'<rect x="{x}" y="{yy}" width="12" height="12" rx="2" fill="{fill}"/>')
             out.append(f'<text x="{x + 16}" y="{yy + 10}" fill="#4b5563" font-size="11">{escape(value)}</text>')
-            x += 30 + 7 * len(value)
+            x += 34 + int(6.2 * len(value))
     out.append("</svg>")
     return "\n".join(out)

@@ -82,8 +82,49 @@ def ctfidf_keywords(docs: list[str], top_n: int = 8) -> list[list[str]]:
             if row[j] <= 0 or len(picked) >= top_n:
                 break
             term = str(vocab[j])
-            # a bigram only earns its place when it says more than the words already listed
-            if " " in term and all(w in picked for w in term.split()):
+            # a bigram is only a phrase when it recurs (stop-word removal glues chance neighbours
+            # together) and says more than the words already listed
+            if " " in term and (dense[i, j] < 2 or all(w in picked for w in term.split())):
+                continue
+            picked.append(term)
+        out[i] = picked
+    return out
+
+
+def contrast_keywords(docs: list[str], top_n: int = 5, min_z: float = 1.0) -> list[list[str]]:
+    """Words each document uses more than the others do: weighted log-odds with an informative
+    Dirichlet prior (Monroe, Colaresi and Quinn 2008, "Fightin' words").
+
+    c-TF-IDF needs many classes to tell them apart; comparing two or three kinds of site within
+    one theme, it mostly returns the theme's own vocabulary. The log-odds z-score instead
+    measures over-use against the other classes, and shrinks words seen only once or twice.
+    """
+    out: list[list[str]] = [[] for _ in docs]
+    if len(docs) < 2 or not any(d.strip() for d in docs):
+        return out
+    vectorizer = CountVectorizer(stop_words=STOP_WORDS, token_pattern=TOKEN_PATTERN, ngram_range=(1, 2))
+    try:
+        counts = np.asarray(vectorizer.fit_transform(docs).todense(), dtype=np.float64)
+    except ValueError:
+        return out
+    vocab = vectorizer.get_feature_names_out()
+    total = counts.sum(axis=0)
+    # the prior: the pooled documents' word rates, worth about as many words as half the data
+    a0 = max(total.sum() * 0.5, 50.0)
+    alpha = a0 * total / total.sum()
+    for i in range(len(docs)):
+        y_i, y_j = counts[i], total - counts[i]
+        n_i, n_j = y_i.sum(), y_j.sum()
+        if n_i == 0 or n_j == 0:
+            continue
+        delta = np.log((y_i + alpha) / (n_i + a0 - y_i - alpha)) - np.log((y_j + alpha) / (n_j + a0 - y_j - alpha))
+        z = delta / np.sqrt(1.0 / (y_i + alpha) + 1.0 / (y_j + alpha))
+        picked: list[str] = []
+        for j in np.lexsort((vocab, -z)):
+            if z[j] < min_z or len(picked) >= top_n:
+                break
+            term = str(vocab[j])
+            if " " in term and (y_i[j] < 2 or all(w in picked for w in term.split())):
                 continue
             picked.append(term)
         out[i] = picked
@@ -189,7 +230,8 @@ class CellBuilder:
         cell_cols = ["group", "level", "meta_theme", "theme", "n_segments", "n_documents", "n_participants",
                      "participants", "roles", "n_roles", "present", "coverage", "group_participants", "n_unreviewed"]
         cells_df = pd.DataFrame(cells, columns=[*cell_cols, "text"])
-        return cells_df, pd.DataFrame(quotes, columns=QUOTE_COLUMNS), pd.DataFrame(divergence, columns=DIVERGENCE_COLUMNS)
+        quotes_df = pd.DataFrame(quotes, columns=QUOTE_COLUMNS)
+        return cells_df, quotes_df, pd.DataFrame(divergence, columns=DIVERGENCE_COLUMNS)
 
     def _matrix(self, sub: pd.DataFrame) -> np.ndarray:
         return np.stack([self.vectors[int(s)] for s in sub.segment_id])

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 # In an attribute comparison, themes whose presence differs less than this are folded away.
 ATTRIBUTE_FLOOR = 0.2
+ATTRIBUTE_ROWS = 15
 
 
 def slugify(text: str, taken: set[str]) -> str:
@@ -136,10 +137,13 @@ def _env() -> Environment:
 
 def _group_context(summary: Summary, layout: Layout) -> list[dict]:
     attrs = summary.meta.get("group_attributes", [])
+    # headline attributes: the ones groups are compared by; the page lists the rest
+    headline = summary.meta.get("compare_attributes", [])
     out = []
     for row in _records(summary.groups):
         row["href"] = layout.group[row["group"]]
-        row["attrs"] = [(a, row.get(a)) for a in attrs if row.get(a) is not None]
+        row["attrs"] = [(a, row.get(a)) for a in headline if row.get(a) is not None]
+        row["all_attrs"] = [(a, row.get(a)) for a in attrs if row.get(a) is not None]
         out.append(row)
     return out
 
@@ -159,9 +163,11 @@ def _attribute_context(summary: Summary) -> list[dict]:
                          "cells": [by_value[v] for v in values if v in by_value],
                          "difference": float(part.difference.iloc[0]),
                          "coverage_difference": float(part.coverage_difference.iloc[0])})
-        rows.sort(key=lambda r: (-r["difference"], -r["coverage_difference"]))
-        shown = [r for r in rows if r["difference"] >= ATTRIBUTE_FLOOR] or rows[:5]
-        out.append({"name": attr, "slug": slugify(attr, taken), "values": counts, "rows": shown,
+        # presence separates kinds of group most plainly; coverage shows emphasis where all have it
+        rows.sort(key=lambda r: (-max(r["difference"], r["coverage_difference"]), -r["difference"]))
+        shown = [r for r in rows if max(r["difference"], r["coverage_difference"]) >= ATTRIBUTE_FLOOR]
+        shown = (shown or rows[:5])[:ATTRIBUTE_ROWS]
+        out.append({"name": attr, "slug": slugify(attr, taken), "levels": counts, "rows": shown,
                     "hidden": len(rows) - len(shown), "floor": ATTRIBUTE_FLOOR})
     return out
 
@@ -250,8 +256,8 @@ def write_html(summary: Summary, out: Path, layout: Layout, svg: str) -> list[Pa
         for participant, part in gdocs.groupby("participant", sort=False):
             people.append({
                 "participant": participant, "role": part.role.iloc[0],
-                "documents": [{"name": d, "href": layout.document[int(i)]} for d, i in zip(part.document, part.document_id,
-                                                                                          strict=True)],
+                "documents": [{"name": d, "href": layout.document[int(i)]}
+                              for d, i in zip(part.document, part.document_id, strict=True)],
                 "n_themes": int(gtidy[gtidy.participant == participant].theme.nunique()),
             })
         people.sort(key=lambda p: natural_key(p["participant"]))
@@ -338,8 +344,8 @@ def write_markdown(summary: Summary, path: Path, layout: Layout) -> Path:
                      f"{md_text(r.groups_absent)} | {_pct(r.coverage_min)}–{_pct(r.coverage_max)} |")
     for a in _attribute_context(summary):
         lines += ["", f"## By {md_text(a['name'])}", "",
-                  "| Theme | " + " | ".join(md_text(v["value"]) for v in a["values"]) + " | Difference |",
-                  "|---|" + "---:|" * (len(a["values"]) + 1)]
+                  "| Theme | " + " | ".join(md_text(v["value"]) for v in a["levels"]) + " | Difference |",
+                  "|---|" + "---:|" * (len(a["levels"]) + 1)]
         for r in a["rows"]:
             vals = " | ".join(f"{c['n_present']}/{c['n_groups']} ({_pct(c['coverage_mean'])})" for c in r["cells"])
             lines.append(f"| {md_text(r['theme'])} | {vals} | {_pct(r['difference'])} |")
@@ -355,10 +361,10 @@ def write_markdown(summary: Summary, path: Path, layout: Layout) -> Path:
             lines.append(f"Distinctive: {md_text(group['keywords'])}.")
         for c in _records(summary.cells[(summary.cells.group == g) & (summary.cells.level == "theme")
                                          & (summary.cells.present == 1)]):
+            keywords = f" Keywords: {md_text(c['keywords'])}." if c["keywords"] else ""
             lines += ["", f"### {md_text(c['theme'])}", "",
                       f"{c['n_segments']} segment(s), {c['n_participants']}/{c['group_participants']} interviewees; "
-                      f"raised by {md_text(c['roles'])}." + (f" Keywords: {md_text(c['keywords'])}." if c["keywords"] else ""),
-                      ""]
+                      f"raised by {md_text(c['roles'])}.{keywords}", ""]
             for q in quotes.get((g, "theme", c["theme"]), []):
                 lines.append(f"> “{md_text(q['text'])}” — [{md_text(q['participant'])}, {md_text(q['role'])}]"
                              f"({q['href']})")
@@ -376,7 +382,7 @@ def write_markdown(summary: Summary, path: Path, layout: Layout) -> Path:
 # ----------------------------------------------------------------------------------- XLSX
 
 
-def _sheet(wb, title: str, frame: pd.DataFrame, widths: dict[str, int] | None = None) -> None:  # noqa: ANN001
+def _sheet(wb, title: str, frame: pd.DataFrame, widths: dict[str, int] | None = None) -> None:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Font, PatternFill
 

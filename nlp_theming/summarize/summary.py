@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import now
-from .compare import by_attribute, cross_group, group_table
+from .compare import attribute_keywords, by_attribute, cross_group, group_table
 from .data import UNREVIEWED_SCORE, gather, natural_key
 from .matrix import CellBuilder, ctfidf_keywords, row_spec, segment_vectors, tidy_table
 
@@ -123,12 +123,17 @@ def summarize(
     keywords: int = 8,
     model: str | None = None,
     scheme: str | None = None,
+    compare: list[str] | None = None,
 ) -> Summary:
     """Summarise the confirmed coding by a document attribute (default: site).
 
     Only human decisions count (``review.coding``); with ``coder`` only that coder's, otherwise
     the union of all coders (a segment once per cell). Suggestions appear only as the count
     of those with score >= 0.5 that nobody has reviewed yet.
+
+    ``sites``: a CSV (or DataFrame) with a ``site`` column and site attributes, joined onto the
+    documents; ``compare``: the group attributes to compare groups by (default: the categorical
+    ones); ``quotes``/``keywords``: how many per cell.
     """
     inp = gather(con, by=by, coder=coder, sites=sites, scheme=scheme)
     tidy = tidy_table(inp)
@@ -144,7 +149,7 @@ def summarize(
         cells.loc[mask, "keywords"] = [", ".join(w) for w in words]
     cells = cells.drop(columns="text")
 
-    groups, shown, compare = group_table(inp.documents, by, inp.site_columns)
+    groups, shown, compare = group_table(inp.documents, by, inp.site_columns, compare)
     group_text = [" ".join(tidy[tidy.group == g].drop_duplicates("segment_id").segment_text) for g in groups.group]
     groups["n_coded_segments"] = [int(tidy[tidy.group == g].segment_id.nunique()) for g in groups.group]
     theme_cells = cells[cells.level == "theme"]
@@ -157,6 +162,7 @@ def summarize(
     themes = pd.DataFrame(row_spec(inp.themes), columns=["level", "meta_theme", "theme"])
     comparison = cross_group(cells, len(groups))
     attributes = by_attribute(cells, groups, compare)
+    attribute_keywords(attributes, tidy, groups, top_n=5)
 
     present = cells[(cells.level == "theme") & (cells.present == 1)]
     meta = {

@@ -1,0 +1,283 @@
+"""Review in a spreadsheet: export the queue with a blank ``decision`` column, import it back.
+
+A decision cell holds ``accept``, ``reject``, ``change:<code>`` or ``add:<code>``; blank means
+undecided. Each row names its segment by id and carries a check of the segment's text, so a
+sheet filled in after the transcript changed is refused row by row, with the row named; the
+valid rows are recorded (as one batch, which ``undo`` cancels as a whole).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..store import transaction
+from .actions import _decide, applicable_codes, latest_codebook
+from .log import DecisionError, status_of
+from .queue import full_queue, select
+
+SHEET_COLUMNS = [
+    "decision", "code", "score", "text", "document", "segment", "speaker", "time", "meta_theme", "status",
+    "segment_id", "run_id", "text_check",
+]
+HOW_TO = [
+    "Fill in the 'decision' column, one row per suggested code; leave it blank to decide later.",
+    "accept = the code applies to the text; reject = it does not.",
+    "change:<code> = the suggested code does not apply but <code> does (e.g. change:Workload).",
+    "add:<code> = keep this row's decision open and also apply <code> to the text.",
+    "Codes must be spelled as in the 'codebook' sheet. Do not edit other columns.",
+    "Import with: nlp-theming sheet import PROJECT FILE --coder NAME",
+]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class SheetReport:
+    recorded: int = 0
+    unchanged: int = 0  # the coder had already decided the same way (a sheet imported twice)
+    blank: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def text_check(text: str) -> str:
+    """A short fingerprint of a segment's text; letters first so no spreadsheet reads it as a number."""
+    return "t-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _normal(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def sheet_frame(con: sqlite3.Connection, coder: str, order: str = "document", status: str | None = "pending",
+                **filters: object) -> pd.DataFrame:
+    """The queue as sheet rows (columns :data:`SHEET_COLUMNS`), ``decision`` blank."""
+    table, book = full_queue(con, coder)
+    rows = select(table, book, order=order, status=status, **filters)  # type: ignore[arg-type]
+    out = pd.DataFrame({
+        "decision": "",
+        "code": rows.code,
+        "score": rows.score.round(3),
+        "text": rows.text,
+        "document": rows.document,
+        "segment": rows.segment_idx,
+        "speaker": rows.speaker.fillna(""),
+        "time": [_clock(t) for t in rows.start_time],
+        "meta_theme": rows.meta_theme,
+        "status": [s if not c else f"{s} (-> {c})" for s, c in zip(rows.status, rows.changed_to, strict=True)],
+        "segment_id": rows.segment_id.astype(int),
+        "run_id": rows.run_id.astype(int),
+        "text_check": [text_check(t) for t in rows.text],
+    })
+    return out[SHEET_COLUMNS]
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or pd.isna(seconds):
+        return ""
+    s = int(seconds)
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def export_sheet(con: sqlite3.Connection, coder: str, out: str | Path, order: str = "document",
+                 status: str | None = "pending", **filters: object) -> tuple[Path, int]:
+    """Write the coder's queue to ``out`` (.xlsx or .csv); returns the path and the number of rows."""
+    out = Path(out)
+    frame = sheet_frame(con, coder, order, status, **filters)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        # a cell starting with = + - @ is run as a formula when the CSV is opened: transcripts are
+        # untrusted, so such cells get a leading apostrophe (removed again on import)
+        safe = frame.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+        safe.to_csv(out, index=False, encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
+    elif suffix == ".xlsx":
+        _write_xlsx(con, frame, out, coder)
+    else:
+        raise ValueError(f"{out}: the sheet must be .xlsx or .csv")
+    return out, len(frame)
+
+
+def _write_xlsx(con: sqlite3.Connection, frame: pd.DataFrame, out: Path, coder: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "queue"
+    ws.append(SHEET_COLUMNS)
+    for values in frame.itertuples(index=False):
+        ws.append([v.item() if hasattr(v, "item") else v for v in values])
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text that starts with "=" stays text, never a formula
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws["A1"].fill = PatternFill("solid", fgColor="FFF1B8")
+    widths = {"decision": 22, "code": 30, "score": 7, "text": 80, "document": 18, "segment": 8, "speaker": 14,
+              "time": 9, "meta_theme": 26, "status": 14, "segment_id": 10, "run_id": 7, "text_check": 16}
+    for i, name in enumerate(SHEET_COLUMNS, start=1):
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = widths[name]
+    text_col = ws.cell(1, SHEET_COLUMNS.index("text") + 1).column_letter
+    for cell in ws[text_col][1:]:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.freeze_panes = "B2"
+    # a menu for the common answers; other text (change:..., add:...) is still allowed
+    menu = DataValidation(type="list", formula1='"accept,reject"', allow_blank=True, showErrorMessage=False)
+    ws.add_data_validation(menu)
+    if len(frame):
+        menu.add(f"A2:A{len(frame) + 1}")
+
+    book = latest_codebook(con)
+    codes = wb.create_sheet("codebook")
+    codes.append(["meta_theme", "code", "description"])
+    for c in book.leaves:
+        codes.append([book.top_level(c.code), c.code, c.description])
+    for row in codes.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+    codes.column_dimensions["A"].width = 30
+    codes.column_dimensions["B"].width = 34
+    codes.column_dimensions["C"].width = 90
+    how = wb.create_sheet("how-to")
+    how.append([f"Review sheet for coder: {coder}"])
+    for line in HOW_TO:
+        how.append([line])
+    how.column_dimensions["A"].width = 110
+    wb.save(out)
+
+
+def read_sheet(path: str | Path) -> pd.DataFrame:
+    """A filled sheet as strings (the 'queue' sheet of a workbook, or a CSV)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such sheet")
+    if path.suffix.lower() == ".xlsx":
+        with pd.ExcelFile(path, engine="openpyxl") as xl:
+            names = xl.sheet_names
+        name = "queue" if "queue" in names else names[0]
+        frame = pd.read_excel(path, sheet_name=name, dtype=str, keep_default_na=False, engine="openpyxl")
+    elif path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = frame.map(lambda v: v[1:] if v.startswith("'") and v[1:].startswith(_FORMULA_START) else v)
+    else:
+        raise ValueError(f"{path}: the sheet must be .xlsx or .csv")
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    missing = [c for c in ("decision", "code", "segment_id", "text_check") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
+    return frame
+
+
+_DECISION = re.compile(r"^\s*(accept|reject|change|add)\s*(?::\s*(.*?))?\s*$", re.IGNORECASE)
+
+
+def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> SheetReport:
+    """Record the decisions of a filled sheet for ``coder``. Bad rows are reported by row
+    number (as the spreadsheet shows it) and skipped; the others are recorded in one batch.
+    """
+    frame = read_sheet(path)
+    report = SheetReport()
+    book = latest_codebook(con)
+    leaves = set(applicable_codes(book))
+    current = {
+        int(r["id"]): (r["text"], r["name"], bool(r["current"]))
+        for r in con.execute(
+            "SELECT s.id, substr(d.text, s.start + 1, s.end - s.start) AS text, d.name,"
+            " d.id IN (SELECT id FROM current_documents) AS current"
+            " FROM segments s JOIN documents d ON d.id = s.document_id"
+        )
+    }
+    mine = status_of(con, coder).set_index(["segment_id", "code"])
+    batch = f"batch:sheet-{uuid.uuid4().hex[:12]}"
+    todo: list[tuple] = []
+    for n, row in enumerate(frame.to_dict("records"), start=2):
+        where = f"row {n}"
+        cell = str(row.get("decision", "")).strip()
+        if not cell:
+            report.blank += 1
+            continue
+        match = _DECISION.match(cell)
+        if not match:
+            report.problems.append(f"{where}: unknown decision {cell!r} (use accept, reject, change:<code>, "
+                                   f"add:<code>, or leave it blank)")
+            continue
+        action, target = match.group(1).lower(), (match.group(2) or "").strip()
+        code = str(row.get("code", "")).strip()
+        try:
+            segment_id = int(float(str(row.get("segment_id", "")).strip()))
+        except ValueError:
+            report.problems.append(f"{where}: segment_id {row.get('segment_id')!r} is not a number")
+            continue
+        seg = current.get(segment_id)
+        if seg is None:
+            report.problems.append(f"{where}: segment {segment_id} is not in this project")
+            continue
+        text, doc, is_current = seg
+        if not is_current:
+            report.problems.append(f"{where}: {doc!r} has a newer version since the sheet was exported; "
+                                   f"export the queue again")
+            continue
+        if text_check(text) != str(row.get("text_check", "")).strip():
+            report.problems.append(f"{where}: the text of segment {segment_id} ({doc!r}) changed since the sheet "
+                                   f"was exported; export the queue again")
+            continue
+        if "text" in row and _normal(row["text"]) and _normal(row["text"]) != _normal(text):
+            report.problems.append(f"{where}: the 'text' cell was edited; the sheet cannot move a segment's "
+                                   f"boundaries (use the review page)")
+            continue
+        if action in ("change", "add"):
+            if not target:
+                report.problems.append(f"{where}: {action} needs a code, e.g. {action}:{next(iter(leaves), 'Code')}")
+                continue
+            if target not in leaves:
+                report.problems.append(f"{where}: unknown code {target!r} in {cell!r}"
+                                       + (" (a meta-theme; choose a theme under it)" if target in book else ""))
+                continue
+        elif target:
+            report.problems.append(f"{where}: {action} takes no code ({cell!r})")
+            continue
+        if code not in book and action != "add":
+            report.problems.append(f"{where}: unknown code {code!r} in the 'code' column")
+            continue
+        if _already(mine, segment_id, code, action, target):
+            report.unchanged += 1
+            continue
+        run = str(row.get("run_id", "")).strip()
+        todo.append((where, action, segment_id, code, target or None, int(float(run)) if run else None))
+    with transaction(con):
+        for where, action, segment_id, code, target, run_id in todo:
+            try:
+                if action == "add":
+                    _decide(con, coder, "add", segment_id, target, None, run_id, batch, book)
+                else:
+                    _decide(con, coder, action, segment_id, code, target, run_id, batch, book)
+            except DecisionError as exc:
+                report.problems.append(f"{where}: {exc}")
+                continue
+            report.recorded += 1
+    report.problems.sort(key=lambda p: int(p.split(":")[0].split()[1]))
+    return report
+
+
+def _already(mine: pd.DataFrame, segment_id: int, code: str, action: str, target: str) -> bool:
+    """Whether the coder's coding already says what the row says (re-importing is harmless)."""
+    def state(c: str) -> str | None:
+        key = (segment_id, c)
+        return mine.loc[key, "status"] if key in mine.index else None
+
+    if action == "accept":
+        return state(code) == "accepted"
+    if action == "reject":
+        return state(code) == "rejected"
+    if action == "change":
+        return state(code) == "rejected" and state(target) == "accepted"
+    return state(target) == "accepted"

@@ -1,0 +1,193 @@
+"""Review in a terminal, for people working on a server over ssh: one suggestion at a time.
+
+Keys: a accept, r reject, c change to another code, + add a code, n next (decide later),
+u undo, q quit. Each decision is recorded the moment the key is confirmed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from collections.abc import Callable
+
+import click
+
+from . import actions
+from .context import code_definition, nearest_confirmed, segment_context
+from .log import DecisionError, coding
+from .queue import full_queue, item_key, select
+
+KEYS = ("a", "r", "c", "+", "n", "u", "q", "?")
+HELP = "[a]ccept  [r]eject  [c]hange  [+]add  [n]ext  [u]ndo  [q]uit  [?]help"
+WIDTH = 88
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _wrap(text: str, indent: str = "    ") -> str:
+    return textwrap.fill(" ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+def show_item(con: sqlite3.Connection, item: object, siblings: object, position: str, blind: bool,
+              coder: str, echo: Callable[[str], None] = click.echo) -> None:
+    """Print one queue item: where it is, the talk around it, the scores and the code's definition."""
+    row = item  # a pandas row (namedtuple-like Series)
+    echo("")
+    echo(click.style(f"── {position} ── {row.document} · segment {row.segment_idx}"
+                     + (f" · {_clock(row.start_time)}" if _clock(row.start_time) else ""), bold=True))
+    ctx = segment_context(con, int(row.segment_id), focus_chars=300, neighbour_chars=200)
+    for turn in ctx.turns:
+        who = turn.speaker or ("Interviewer" if turn.is_interviewer else "Participant")
+        when = f" {_clock(turn.start_time)}" if turn.start_time is not None else ""
+        echo(click.style(f"  {who}{when}:", fg=None if turn.focus else "bright_black", bold=turn.focus))
+        if not turn.focus:
+            body = "".join(p.text for p in turn.pieces)
+            body = ("… " if turn.cut_before else "") + body + (" …" if turn.cut_after else "")
+            echo(click.style(_wrap(body), fg="bright_black"))
+            continue
+        for piece in turn.pieces:
+            if piece.focus:
+                echo(click.style(_wrap(piece.text, "  ▶ "), bold=True))
+            else:
+                echo(_wrap(piece.text))
+    echo("")
+    echo("  suggested for this segment:")
+    for s in siblings.itertuples(index=False):
+        mark = "▶" if s.code == row.code else " "
+        state = "" if s.status == "pending" else f"  [{s.status}{' -> ' + s.changed_to if s.changed_to else ''}]"
+        filled = round(s.score * 10)
+        bar = "█" * filled + "·" * (10 - filled)
+        echo(f"  {mark} {s.score:0.2f} {bar}  {s.code}{state}")
+    mine = coding(con, coder)
+    added = sorted(set(mine[mine.segment_id == row.segment_id].code) - set(siblings.code))
+    if added:
+        echo(f"  you also applied: {', '.join(added)}")
+    echo("")
+    crumbs = f" ({row.meta_theme})" if row.meta_theme and row.meta_theme != row.code else ""
+    echo(click.style(f"  {row.code}{crumbs}  score {row.score:0.2f}", bold=True))
+    definition = code_definition(con, row.code) or {}
+    if definition.get("description"):
+        echo(_wrap(definition["description"]))
+    if definition.get("inclusion"):
+        echo(_wrap("use when: " + definition["inclusion"]))
+    if definition.get("exclusion"):
+        echo(_wrap("not when: " + definition["exclusion"]))
+    model = con.execute("SELECT model_id FROM runs WHERE id = ?", (int(row.run_id),)).fetchone()[0]
+    try:
+        near = nearest_confirmed(con, int(row.segment_id), row.code, model, coders=[coder] if blind else None, k=1)
+    except Exception:  # the definition is enough when no embedding model is at hand
+        near = None
+    if near is not None and not near.empty:
+        ex = near.iloc[0]
+        echo(_wrap(f"nearest confirmed ({ex.similarity:0.2f}): “{ex.text}”"))
+
+
+def choose_code(con: sqlite3.Connection, prompt: Callable[..., str] = click.prompt,
+                echo: Callable[[str], None] = click.echo) -> str | None:
+    """Ask for a code: its number in the list, its name, or a unique part of it. Blank cancels."""
+    book = actions.latest_codebook(con)
+    leaves = [c.code for c in book.leaves]
+    current_group = None
+    for i, code in enumerate(leaves, start=1):
+        group = book.top_level(code)
+        if group != current_group and group != code:
+            echo(click.style(f"  {group}", bold=True))
+            current_group = group
+        echo(f"    {i:>3}  {code}")
+    while True:
+        answer = prompt("code (number or name, blank to cancel)", default="", show_default=False).strip()
+        if not answer:
+            return None
+        if answer.isdigit() and 1 <= int(answer) <= len(leaves):
+            return leaves[int(answer) - 1]
+        if answer in leaves:
+            return answer
+        hits = [c for c in leaves if answer.lower() in c.lower()]
+        if len(hits) == 1:
+            return hits[0]
+        echo(f"  {'no code matches' if not hits else 'several codes match: ' + ', '.join(hits[:8])} {answer!r}")
+
+
+def terminal_review(
+    con: sqlite3.Connection,
+    coder: str,
+    *,
+    blind: bool = False,
+    order: str = "uncertain",
+    prompt: Callable[..., str] = click.prompt,
+    echo: Callable[[str], None] = click.echo,
+    **filters: object,
+) -> dict[str, int]:
+    """Review the coder's pending suggestions one by one. Returns counts of what was done."""
+    table, book = full_queue(con, coder)
+    todo = select(table, book, order=order, status="pending", **filters)  # type: ignore[arg-type]
+    keys = todo.key.tolist()
+    done = {"accept": 0, "reject": 0, "change": 0, "add": 0, "undo": 0, "skipped": 0}
+    if not keys:
+        echo("Nothing pending in this queue.")
+        return done
+    echo(f"{len(keys)} suggestions to review as {coder}. {HELP}")
+    i = 0
+    while 0 <= i < len(keys):
+        table, _ = full_queue(con, coder)  # fresh: another coder or an undo may have changed it
+        rows = table[table.key == keys[i]]
+        if rows.empty:
+            i += 1
+            continue
+        item = rows.iloc[0]
+        siblings = table[table.segment_id == item.segment_id].sort_values("rank")
+        show_item(con, item, siblings, f"{i + 1}/{len(keys)}", blind, coder, echo)
+        key = prompt(HELP, type=click.Choice(KEYS), show_choices=False)
+        try:
+            if key in ("a", "r"):
+                action = "accept" if key == "a" else "reject"
+                actions.decide(con, coder, action, int(item.segment_id), item.code, run_id=int(item.run_id))
+                done[action] += 1
+                echo(click.style(f"  {action}ed {item.code}", fg="green" if key == "a" else "red"))
+                i += 1
+            elif key in ("c", "+"):
+                code = choose_code(con, prompt, echo)
+                if code is None:
+                    echo("  cancelled")
+                    continue
+                if key == "c":
+                    actions.change(con, coder, int(item.segment_id), item.code, code, int(item.run_id))
+                    done["change"] += 1
+                    echo(click.style(f"  changed {item.code} -> {code}", fg="yellow"))
+                    i += 1
+                else:
+                    actions.add(con, coder, int(item.segment_id), code, int(item.run_id))
+                    done["add"] += 1
+                    echo(click.style(f"  added {code}", fg="yellow"))
+            elif key == "n":
+                done["skipped"] += 1
+                i += 1
+            elif key == "u":
+                undone = actions.undo(con, coder)
+                if undone.empty:
+                    echo("  nothing to undo")
+                    continue
+                done["undo"] += 1
+                last = undone.iloc[-1]
+                batch = f" ({len(undone)} decisions)" if len(undone) > 1 else ""
+                echo(f"  undone: {last.action} of {last.code}{batch}")
+                back = item_key(int(last.segment_id), str(last.code))
+                if back in keys:
+                    i = keys.index(back)
+                else:
+                    keys.insert(i, back)
+            elif key == "?":
+                echo(__doc__ or "")
+            else:
+                break
+        except DecisionError as exc:
+            echo(click.style(f"  not recorded: {exc}", fg="red"))
+    decided = done["accept"] + done["reject"] + done["change"]
+    echo(f"\n{decided} decided ({done['accept']} accepted, {done['reject']} rejected, {done['change']} changed), "
+         f"{done['add']} added, {done['undo']} undone, {done['skipped']} skipped.")
+    return done

@@ -1,0 +1,191 @@
+"""CSV readers/writers for human coding: happy paths, round trips and one-line errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nlp_theming.agreement import compare
+from nlp_theming.exchange.coded import (
+    CodedFileError,
+    coded_units_to_codings,
+    read_coded_units_csv,
+    read_span_csv,
+    write_coded_units_csv,
+    write_span_csv,
+)
+
+
+def _write(tmp_path, name: str, text: str, encoding: str = "utf-8"):
+    path = tmp_path / name
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Span coding
+# ---------------------------------------------------------------------------------------------
+
+
+def test_read_span_csv(tmp_path):
+    path = _write(
+        tmp_path,
+        "spans.csv",
+        'Document,Start,End,Code,Coder,Text\nint01,0,12,Workload, alice ,"Hello, world"\n\n'
+        'int01,5,40,Support,bob,"two\nlines"\nint02,3.0,9,Workload,alice,\n',
+        encoding="utf-8-sig",  # Excel's BOM must not end up in the first column name
+    )
+    df = read_span_csv(path)
+    assert list(df.columns) == ["document", "start", "end", "code", "coder", "text"]
+    assert df["start"].tolist() == [0, 5, 3] and df["end"].tolist() == [12, 40, 9]
+    assert str(df["start"].dtype) == "int64"
+    assert df["coder"].tolist() == ["alice", "bob", "alice"]  # stripped
+    assert df["text"].tolist()[:2] == ["Hello, world", "two\nlines"]
+
+
+def test_read_span_csv_without_text(tmp_path):
+    df = read_span_csv(_write(tmp_path, "s.csv", "document,start,end,code,coder\nd,1,2,c,x\n"))
+    assert list(df.columns) == ["document", "start", "end", "code", "coder"]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "problem"),
+    [
+        ("d,12,10,c,x", 2, "start 12 is not less than end 10"),
+        ("d,5,5,c,x", 2, "start 5 is not less than end 5"),
+        ("d,-1,10,c,x", 2, "start -1 is negative"),
+        ("d,1.5,10,c,x", 2, "start '1.5' is not an integer"),
+        ("d,1,ten,c,x", 2, "end 'ten' is not an integer"),
+        ("d,,10,c,x", 2, "start is empty"),
+        ("d,1,10,,x", 2, "empty code"),
+        ("d,1,10,c,", 2, "empty coder"),
+        (",1,10,c,x", 2, "empty document"),
+        ("d,1,10,c,x\nd,1,10,c,x,extra", 3, "6 fields but the header has 5"),
+    ],
+)
+def test_span_csv_errors_name_file_line_and_problem(tmp_path, body, line, problem):
+    path = _write(tmp_path, "bad.csv", "document,start,end,code,coder\n" + body + "\n")
+    with pytest.raises(CodedFileError) as info:
+        read_span_csv(path)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.line == line and err.problem == problem
+    assert str(err).startswith(f"{path}: line {line} (row {line - 1}): ")
+    assert "\n" not in str(err)
+
+
+def test_span_csv_line_numbers_survive_multiline_fields(tmp_path):
+    path = _write(
+        tmp_path,
+        "bad.csv",
+        'document,start,end,code,coder,text\nd,0,5,c,x,"a\nb\nc"\nd,9,3,c,x,ok\n',
+    )
+    with pytest.raises(CodedFileError, match=r"line 5 \(row 2\): start 9 is not less than end 3"):
+        read_span_csv(path)
+
+
+def test_span_csv_missing_columns(tmp_path):
+    path = _write(tmp_path, "cols.csv", "document,begin,end,code\nd,1,2,c\n")
+    with pytest.raises(CodedFileError, match=r"cols\.csv: line 1: missing column\(s\): start, coder") as info:
+        read_span_csv(path)
+    assert info.value.row is None
+    with pytest.raises(CodedFileError, match="empty"):
+        read_span_csv(_write(tmp_path, "empty.csv", ""))
+
+
+def test_span_csv_round_trip(tmp_path):
+    spans = pd.DataFrame(
+        {
+            "document": ["a", "b"],
+            "start": [0, 7],
+            "end": [4, 19],
+            "code": ["X", "Y | Z? no, just a code"],
+            "coder": ["p", "q"],
+            "text": ['say "hi",\nthen', None],
+        }
+    )
+    path = tmp_path / "out.csv"
+    write_span_csv(spans, path)
+    back = read_span_csv(path)
+    assert back[["document", "start", "end", "code", "coder"]].equals(
+        spans[["document", "start", "end", "code", "coder"]]
+    )
+    assert back["text"].tolist() == ['say "hi",\nthen', ""]
+    with pytest.raises(ValueError, match="bad offsets"):
+        write_span_csv(spans.assign(end=[0, 19]), path)
+    with pytest.raises(ValueError, match="empty code"):
+        write_span_csv(spans.assign(code=["X", None]), path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Long-format coded units
+# ---------------------------------------------------------------------------------------------
+
+UNITS_CSV = (
+    "unit_id,document,coder,text,codes,confidence\n"
+    "u1,int01,alice,We never have time.,Workload | Time pressure,0.9\n"
+    "u1,int01,bob,We never have time.,Workload,\n"
+    "u2,int01,alice,Fine.,,\n"
+    "u2,int01,bob,Fine.,Support|Workload|Support,\n"
+)
+
+
+def test_read_coded_units_csv(tmp_path):
+    df = read_coded_units_csv(_write(tmp_path, "units.csv", UNITS_CSV))
+    assert list(df.columns) == ["unit_id", "document", "coder", "text", "codes"]  # extra column ignored
+    assert df["codes"].tolist() == [["Workload", "Time pressure"], ["Workload"], [], ["Support", "Workload"]]
+    codings = coded_units_to_codings(df)
+    assert codings.values.tolist() == [
+        ["u1", "alice", "Workload", "int01"],
+        ["u1", "alice", "Time pressure", "int01"],
+        ["u1", "bob", "Workload", "int01"],
+        ["u2", "alice", None, "int01"],
+        ["u2", "bob", "Support", "int01"],
+        ["u2", "bob", "Workload", "int01"],
+    ]
+    rep = compare(codings, n_boot=0)
+    per = rep.per_code.set_index("code")
+    assert per.loc["Workload", "percent_agreement"] == 0.5
+    assert per.loc["Time pressure", "prevalence_alice"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "problem"),
+    [
+        ("u1,d,alice,t,a | | b", 2, "codes 'a | | b' contains an empty code"),
+        ("u1,d,alice,t,a |", 2, "codes 'a |' contains an empty code"),
+        (",d,alice,t,a", 2, "empty unit_id"),
+        ("u1,d,,t,a", 2, "empty coder"),
+        ("u1,,alice,t,a", 2, "empty document"),
+        ("u1,d,alice,t,a\nu1,d,alice,t,b", 3, "unit 'u1' of 'd' coded twice by 'alice' (first on line 2)"),
+    ],
+)
+def test_coded_units_errors(tmp_path, body, line, problem):
+    path = _write(tmp_path, "units.csv", "unit_id,document,coder,text,codes\n" + body + "\n")
+    with pytest.raises(CodedFileError) as info:
+        read_coded_units_csv(path)
+    assert info.value.line == line and info.value.problem == problem
+    assert str(info.value).startswith(str(path))
+
+
+def test_coded_units_missing_columns(tmp_path):
+    path = _write(tmp_path, "units.csv", "unit_id,document,coder,codes\nu1,d,a,x\n")
+    with pytest.raises(CodedFileError, match=r"line 1: missing column\(s\): text"):
+        read_coded_units_csv(path)
+
+
+def test_coded_units_round_trip_and_unit_keys(tmp_path):
+    df = read_coded_units_csv(_write(tmp_path, "units.csv", UNITS_CSV))
+    out = tmp_path / "again.csv"
+    write_coded_units_csv(df, out)
+    assert "Workload | Time pressure" in out.read_text(encoding="utf-8")
+    pd.testing.assert_frame_equal(read_coded_units_csv(out), df)
+    with pytest.raises(ValueError, match="contains '\\|'"):
+        write_coded_units_csv(df.assign(codes=[["a|b"], [], [], []]), out)
+    # Ids numbered per document: the unit label must include the document.
+    per_doc = pd.concat([df, df.assign(document="int02")], ignore_index=True)
+    codings = coded_units_to_codings(per_doc)
+    assert set(codings["unit"]) == {"int01/u1", "int01/u2", "int02/u1", "int02/u2"}
+    assert set(coded_units_to_codings(df, unit_key="document")["unit"]) == {"int01/u1", "int01/u2"}
+    with pytest.raises(ValueError, match="repeat across documents"):
+        coded_units_to_codings(per_doc, unit_key="unit_id")

@@ -1,0 +1,192 @@
+"""The decision log: undo chains, change, add, adjust, blind filtering, the derived coding."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from review_fixtures import base_project, copy_project
+
+from nlp_theming import store
+from nlp_theming.review import actions
+from nlp_theming.review.context import nearest_confirmed, segment_context
+from nlp_theming.review.log import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
+from nlp_theming.review.queue import review_queue
+
+
+@pytest.fixture(scope="session")
+def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return base_project(tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture
+def con(review_base: Path, tmp_path: Path) -> sqlite3.Connection:
+    c = store.open_project(copy_project(review_base, tmp_path / "project"))
+    yield c
+    c.close()
+
+
+def _items(con: sqlite3.Connection, n: int = 3) -> list:
+    """The top suggestion of the first ``n`` segments (one item per segment)."""
+    q = review_queue(con, order="document")
+    return list(q[q["rank"] == 1].head(n).itertuples(index=False))
+
+
+def _applied(con: sqlite3.Connection, coder: str) -> set[tuple[int, str]]:
+    return {(int(r.segment_id), r.code) for r in coding(con, coder).itertuples(index=False)}
+
+
+def test_accept_reject_change_add_derive_the_coding(con: sqlite3.Connection) -> None:
+    one, two, three = _items(con)
+    actions.accept(con, "alice", one.segment_id, one.code, one.run_id)
+    actions.reject(con, "alice", two.segment_id, two.code, two.run_id)
+    changed_to = "Hierarchy and voice" if three.code != "Hierarchy and voice" else "Time and workload"
+    actions.change(con, "alice", three.segment_id, three.code, changed_to, three.run_id)
+    extra = next(c for c in ("Training and development", "Time and workload") if c != one.code)
+    actions.add(con, "alice", one.segment_id, extra)
+    assert _applied(con, "alice") == {
+        (one.segment_id, one.code),
+        (three.segment_id, changed_to),
+        (one.segment_id, extra),
+    }
+    status = status_of(con, "alice").set_index(["segment_id", "code"]).status
+    assert status[(two.segment_id, two.code)] == "rejected"
+    assert status[(three.segment_id, three.code)] == "rejected"  # changed away
+    # the machine's suggestions are untouched: still there, still suggestions
+    n = con.execute("SELECT COUNT(*) FROM suggestions").fetchone()[0]
+    assert n == len(review_queue(con))
+    # the log records who, what, when and the suggestion's run
+    log = decisions_frame(con, "alice")
+    assert list(log.action) == ["accept", "reject", "change", "add"]
+    assert log["at"].notna().all() and (log.run_id.iloc[:3] == one.run_id).all()
+    assert log.new_code.iloc[2] == changed_to
+
+
+def test_undo_walks_back_and_undoing_an_undo_restores(con: sqlite3.Connection) -> None:
+    item = _items(con, 1)[0]
+    key = (item.segment_id, item.code)
+    first = actions.accept(con, "alice", item.segment_id, item.code)
+    actions.reject(con, "alice", item.segment_id, item.code)
+    assert key not in _applied(con, "alice")
+    undone = actions.undo(con, "alice")  # cancels the reject: the accept is in force again
+    assert list(undone.action) == ["reject"]
+    assert key in _applied(con, "alice")
+    actions.undo(con, "alice")  # and then the accept: nothing left
+    assert key not in _applied(con, "alice")
+    assert actions.undo(con, "alice").empty
+    # an undo of that undo (recorded directly) brings the accept back
+    log = decisions_frame(con, "alice")
+    last_undo = log[(log.action == "undo") & (log.undoes == first)].id.iloc[-1]
+    record(con, Decision(coder="alice", action="undo", undoes=int(last_undo)))
+    assert key in _applied(con, "alice")
+    assert len(decisions_frame(con)) == 5  # nothing was ever deleted
+
+
+def test_undo_only_own_and_the_machine_is_never_a_coder(con: sqlite3.Connection) -> None:
+    item = _items(con, 1)[0]
+    mine = actions.accept(con, "alice", item.segment_id, item.code)
+    with pytest.raises(DecisionError, match="own"):
+        record(con, Decision(coder="bob", action="undo", undoes=mine))
+    assert actions.undo(con, "bob").empty  # bob has nothing to undo; alice's accept stands
+    for name in ("machine", "nlp-theming"):
+        with pytest.raises(DecisionError, match="reserved"):
+            actions.accept(con, name, item.segment_id, item.code)
+    with pytest.raises(DecisionError, match="unknown code"):
+        actions.add(con, "alice", item.segment_id, "No such code")
+    with pytest.raises(DecisionError, match="meta-theme"):
+        actions.change(con, "alice", item.segment_id, item.code, "Doing the role")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("UPDATE decisions SET coder = 'mallory'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("DELETE FROM decisions")
+
+
+def test_adjust_boundaries(con: sqlite3.Connection) -> None:
+    item = _items(con, 1)[0]
+    seg = con.execute("SELECT start, end FROM segments WHERE id = ?", (item.segment_id,)).fetchone()
+    start, end = seg["start"] + 3, seg["end"] - 2
+    # an adjustment made before the decision still applies to that code
+    actions.adjust(con, "alice", item.segment_id, start, end, item.code)
+    actions.accept(con, "alice", item.segment_id, item.code)
+    row = coding(con, "alice").iloc[0]
+    assert (row.start, row.end) == (start, end)
+    # without a code it moves every code the coder has on the segment
+    actions.add(con, "alice", item.segment_id, "Hierarchy and voice")
+    actions.adjust(con, "alice", item.segment_id, seg["start"], seg["end"] + 5)
+    spans = {r.code: (r.start, r.end) for r in coding(con, "alice").itertuples(index=False)}
+    assert set(spans.values()) == {(seg["start"], seg["end"] + 5)}
+    # undo of the adjustment restores the earlier span
+    actions.undo(con, "alice")
+    assert {r.code: (r.start, r.end) for r in coding(con, "alice").itertuples()}[item.code] == (start, end)
+    with pytest.raises(DecisionError, match="outside"):
+        actions.adjust(con, "alice", item.segment_id, -1, end)
+    with pytest.raises(DecisionError, match="overlap"):
+        actions.adjust(con, "alice", item.segment_id, 0, 1)
+
+
+def test_blind_filtering_and_per_coder_status(con: sqlite3.Connection) -> None:
+    one, two = _items(con, 2)
+    actions.accept(con, "alice", one.segment_id, one.code)
+    actions.reject(con, "bob", one.segment_id, one.code)
+    actions.accept(con, "bob", two.segment_id, two.code)
+    log = decisions_frame(con)
+    assert set(visible(log, "alice", blind=True).coder) == {"alice"}
+    assert set(visible(log, "alice", blind=False).coder) == {"alice", "bob"}
+    assert visible(log, None, blind=True).empty
+    # each coder's queue shows only their own decisions
+    alice = review_queue(con, "alice").set_index("key").status
+    bob = review_queue(con, "bob").set_index("key").status
+    assert alice[one.key] == "accepted" and bob[one.key] == "rejected"
+    assert alice[two.key] == "pending" and bob[two.key] == "accepted"
+    # across coders (not blind): accepted by anyone
+    everyone = review_queue(con).set_index("key").status
+    assert everyone[one.key] == "accepted" and everyone[two.key] == "accepted"
+    # the "why" examples in blind mode come from the coder's own confirmations only
+    model = con.execute("SELECT model_id FROM runs").fetchone()[0]
+    other = review_queue(con, theme=two.code, order="document")
+    other = other[other.segment_id != two.segment_id].iloc[0]
+    seen_by_alice = nearest_confirmed(con, int(other.segment_id), two.code, model, coders=["alice"])
+    seen_openly = nearest_confirmed(con, int(other.segment_id), two.code, model)
+    assert seen_by_alice.empty
+    assert list(seen_openly.segment_id) == [two.segment_id] and seen_openly.coders.iloc[0] == "bob"
+
+
+def test_bulk_accept_is_one_batch_for_undo(con: sqlite3.Connection) -> None:
+    pending = review_queue(con, "alice", theme="Doing the role", min_score=0.3)
+    assert len(pending) >= 3
+    first = pending.iloc[0]
+    actions.reject(con, "alice", first.segment_id, first.code)  # decided already: bulk leaves it alone
+    ids = actions.bulk_accept(con, "alice", "Doing the role", 0.3)
+    assert len(ids) == len(pending) - 1
+    status = review_queue(con, "alice", theme="Doing the role", min_score=0.3).set_index("key").status
+    assert status[first.key] == "rejected" and (status.drop(first.key) == "accepted").all()
+    undone = actions.undo(con, "alice")
+    assert len(undone) == len(ids)
+    status = review_queue(con, "alice", theme="Doing the role", min_score=0.3).set_index("key").status
+    assert status[first.key] == "rejected" and (status.drop(first.key) == "pending").all()
+
+
+def test_every_decision_is_committed_when_the_call_returns(con: sqlite3.Connection, tmp_path: Path) -> None:
+    item = _items(con, 1)[0]
+    actions.accept(con, "alice", item.segment_id, item.code)
+    other = sqlite3.connect(tmp_path / "project" / "project.db")  # another process would see the same
+    assert other.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+    other.close()
+    assert not con.in_transaction
+
+
+def test_context_shows_turns_around_with_exact_offsets(con: sqlite3.Connection) -> None:
+    row = con.execute(
+        "SELECT s.id, s.start, s.end, d.text FROM segments s JOIN documents d ON d.id = s.document_id"
+        " WHERE d.name = 'north-nurse' AND s.role = 'participant' ORDER BY s.idx LIMIT 1"
+    ).fetchone()
+    ctx = segment_context(con, row["id"])
+    assert [t.focus for t in ctx.turns] == [False, True, False]
+    assert ctx.turns[0].is_interviewer and ctx.turns[1].speaker == "Sister Price"
+    assert ctx.turns[1].start_time is not None  # the VTT's timestamps
+    for turn in ctx.turns:
+        for piece in turn.pieces:
+            assert row["text"][piece.offset : piece.offset + len(piece.text)] == piece.text
+    focus = [p for t in ctx.turns for p in t.pieces if p.focus]
+    assert focus[0].text == row["text"][row["start"] : row["end"]]
