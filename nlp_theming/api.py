@@ -133,3 +133,25 @@ class Project:
         from .summarize import check_summary
 
         return check_summary(self.con, out)
+
+    # agreement between coders (the machine included on request)
+    def compare(
+        self,
+        coders: list[str] | None = None,
+        machine: bool = False,
+        reference: str | None = None,
+        unit: str = "segment",
+        out: str | Path | None = None,
+        **kwargs: object,
+    ):  # -> compare.Comparison
+        """Agreement between coders on segments, sentences or characters; written to ``out`` if given.
+
+        Keyword arguments as :func:`nlp_theming.compare.compare_coders` (n_boot, seed, threshold, run_id).
+        """
+        from .compare import compare_coders
+
+        result = compare_coders(self.con, coders, machine, reference, unit, **kwargs)  # type: ignore[arg-type]
+        result.settings["project"] = str(self.path.resolve())
+        if out is not None:
+            result.write(out)
+        return result

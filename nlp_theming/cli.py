@@ -243,6 +243,31 @@ def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
     click.echo(f"{len(units)} units from {units.document.nunique()} documents by {units.coder.nunique()} coders; wrote {out}")
 
 
+@main.command("compare")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--coders", default=None, help="Coders to compare, separated by commas (default: every human coder).")
+@click.option("--machine", is_flag=True, help="Add the latest run's suggestions with score >= 0.5 as a coder.")
+@click.option("--reference", default=None, help="Score the other coders against this one (precision, recall, F1).")
+@click.option("--unit", type=click.Choice(["segment", "sentence", "character"]), default="segment",
+              show_default=True, help="Unit of analysis.")
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples (0: no intervals).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default: PROJECT/agreement).")
+@friendly
+def compare_command(project: str, coders: str | None, machine: bool, reference: str | None, unit: str, n_boot: int,
+                    seed: int, out: str | None) -> None:
+    """Agreement between coders (kappa, alpha, AC1, F1 with bootstrap intervals) and their disagreements."""
+    names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
+    folder = Path(out) if out else Path(project) / "agreement"
+    with _project(project) as p:
+        result = p.compare(names, machine=machine, reference=reference, unit=unit, n_boot=n_boot, seed=seed)
+    paths = result.write(folder)
+    for line in result.summary_lines():
+        click.echo(line)
+    click.echo(f"wrote {paths['report.html']} and the tables in {folder}")
+
+
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False), default="demo-project")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: PROJECT/suggestions.csv")

@@ -35,6 +35,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -54,6 +55,7 @@ MANIFEST_FIELDS = [
 GOLD_FIELDS = ["document", "start", "end", "code", "coder", "text"]
 
 SYNTHETIC_NOTE = "SYNTHETIC interview written for nlp-theming; no real person is quoted or named."
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
 
 # --------------------------------------------------------------------------------------------
 # Sources
@@ -103,7 +105,7 @@ def clean_text(value: object) -> str:
 
 def load_interview(path: Path) -> Interview:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise SourceError(f"{path.name}: malformed YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):
@@ -142,7 +144,7 @@ def load_interview(path: Path) -> Interview:
 
 def load_codings(path: Path, coder: str, interview: Interview) -> list[Coding]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise SourceError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("codings"), list):
@@ -240,16 +242,21 @@ class AsrTurn:
         return None if first is None or last is None else (first, last)
 
 
-def asr_forms(token: str) -> list[str]:
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3})")
+_DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+_BREAKS = re.compile(r"[-‐‑–—/+]")
+_PUNCT = re.compile(r"[^\w'\x00 ]")
+
+
+@lru_cache(maxsize=65536)
+def asr_forms(token: str) -> tuple[str, ...]:
     """The words a recogniser writes for one source token: lower case, punctuation dropped
     (apostrophes kept, decimal points kept), hyphens and slashes heard as breaks."""
     t = token.replace("’", "'").replace("‘", "'").lower()
-    t = re.sub(r"(?<=\d),(?=\d{3})", "", t)
-    t = re.sub(r"(?<=\d)\.(?=\d)", "\x00", t)
+    t = _DECIMAL.sub("\x00", _THOUSANDS.sub("", t))
     t = t.replace("&", " and ").replace("%", " percent ").replace("£", " ")
-    t = re.sub(r"[-‐‑–—/+]", " ", t)
-    t = re.sub(r"[^\w'\x00 ]", "", t).replace("_", " ").replace("\x00", ".")
-    return [w for w in (part.strip("'") for part in t.split()) if w]
+    t = _PUNCT.sub("", _BREAKS.sub(" ", t)).replace("_", " ").replace("\x00", ".")
+    return tuple(w for w in (part.strip("'") for part in t.split()) if w)
 
 
 def _base_words(text: str) -> AsrTurn:

@@ -5,8 +5,8 @@ agree, and the benchmark generator's output ingests too. No embedding model is l
 from __future__ import annotations
 
 import csv
+import io
 import re
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +22,11 @@ CORPUS = ROOT / "corpora" / "nhs-medical-leadership"
 SCRIPTS = ROOT / "scripts"
 FORMATS = {"txt": ".txt", "docx": ".docx", "vtt": ".vtt", "srt": ".srt", "whisper_json": ".json"}
 ASR_TEXT = re.compile(r"^[a-z0-9' .]+$")  # lower case, no punctuation but apostrophes (and decimal points)
+
+# The scripts run in this process (no interpreter start-up, imports shared with the tests).
+sys.path.insert(0, str(SCRIPTS))
+import build_corpus  # noqa: E402
+import make_corpus  # noqa: E402
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -54,10 +59,8 @@ def transcripts(manifest: list[dict[str, str]]) -> dict[str, object]:
 
 
 def test_rendered_files_are_up_to_date() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "build_corpus.py"), "--check"], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    out = io.StringIO()
+    assert build_corpus.build(CORPUS, check=True, out=out) == 0, out.getvalue()
 
 
 def test_manifest_names_every_transcript(manifest: list[dict[str, str]]) -> None:
@@ -131,13 +134,7 @@ def test_sites_table(manifest: list[dict[str, str]]) -> None:
 
 def test_make_corpus_writes_files_that_ingest(tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "make_corpus.py"), "150", "--out", str(out), "--seed", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert make_corpus.main(["150", "--out", str(out), "--seed", "1"]) == 0
     files = sorted(p for p in out.iterdir() if p.name != "manifest.csv")
     assert len(files) == 150
     rows = _rows(out / "manifest.csv")
@@ -151,10 +148,8 @@ def test_make_corpus_writes_files_that_ingest(tmp_path: Path) -> None:
 
 
 def test_make_corpus_refuses_sizes_out_of_range(tmp_path: Path) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from make_corpus import make_corpus
-    finally:
-        sys.path.remove(str(SCRIPTS))
     with pytest.raises(ValueError):
-        make_corpus(10, tmp_path / "small")
+        make_corpus.make_corpus(10, tmp_path / "small")
+    with pytest.raises(ValueError):
+        make_corpus.make_corpus(2001, tmp_path / "large")
+    assert not (tmp_path / "small").exists() and not (tmp_path / "large").exists()

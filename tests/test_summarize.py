@@ -497,3 +497,19 @@ def test_cli_writes_a_report(built: dict, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "summary.md").is_file() and not (tmp_path / "out" / "index.html").exists()
     bad = CliRunner().invoke(main, ["summarize", str(built["project"]), "--by", "trust_type"])
     assert bad.exit_code == 1 and "error: no document attribute 'trust_type'" in bad.output
+
+
+def test_before_any_review_every_cell_is_empty(tmp_path: Path) -> None:
+    manifest = write_corpus(tmp_path / "corpus")
+    (tmp_path / "codebook.csv").write_text(CODEBOOK, encoding="utf-8")
+    with Project.init(tmp_path / "project") as p:
+        p.ingest([tmp_path / "corpus"], manifest)
+        p.load_codebook(tmp_path / "codebook.csv")
+        summary = p.summarize(out=tmp_path / "out")
+    assert summary.cells.present.sum() == 0 and summary.tidy.empty and summary.quotes.empty
+    assert summary.meta["counts"]["unreviewed"] == 0 and summary.meta["run_id"] is None
+    assert any("No confirmed coding yet" in n for n in summary.notes)
+    assert set(summary.comparison.pattern) == {"absent"}
+    matrix = summary.matrix("n_segments")
+    assert matrix.shape == (8, 3 + 3) and list(matrix.columns[3:]) == ["A", "B", "C"]
+    assert (tmp_path / "out" / "index.html").is_file()

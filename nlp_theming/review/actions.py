@@ -71,6 +71,8 @@ def decide(
 
 
 def _decide(con, coder, action, segment_id, code, new_code, run_id, note, book=None) -> int:
+    segment_id, run_id = int(segment_id), None if run_id is None else int(run_id)  # numpy ints from DataFrames
+    code = str(code)
     _check_segment(con, segment_id)
     if action in ("accept", "reject"):
         _known_suggested_code(con, segment_id, code, run_id)

@@ -161,7 +161,13 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
         return out
     missing = out["start"].isna() & out["segment_id"].notna()
     if missing.any():
-        seg_spans = pd.read_sql_query("SELECT id AS segment_id, start AS s_start, end AS s_end FROM segments", con)
+        ids = sorted({int(s) for s in out.loc[missing, "segment_id"]})
+        seg_spans = pd.concat([
+            pd.read_sql_query(
+                f"SELECT id AS segment_id, start AS s_start, end AS s_end FROM segments"
+                f" WHERE id IN ({','.join('?' * len(chunk))})", con, params=chunk)
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500))
+        ])
         out = out.merge(seg_spans, on="segment_id", how="left")
         out["start"] = out["start"].fillna(out.pop("s_start"))
         out["end"] = out["end"].fillna(out.pop("s_end"))

@@ -81,15 +81,38 @@ def review_queue(
 
 
 def full_queue(
-    con: sqlite3.Connection, coder: str | None = None, run_id: int | None = None
+    con: sqlite3.Connection, coder: str | None = None, run_id: int | None = None, cache: dict | None = None
 ) -> tuple[pd.DataFrame, Codebook]:
-    """Every suggestion of the run with the coder's status, unordered; and the run's codebook."""
-    from ..export import suggestion_table
+    """Every suggestion of the run with the coder's status, unordered; and the run's codebook.
+
+    ``cache``: a dict kept by a long-running caller (the review server) for the parts that only
+    change with a new run or a new document version; the statuses are always read afresh.
+    """
     from ..suggest import latest_run
 
     run_id = run_id if run_id is not None else latest_run(con)
     if run_id is None:
         raise ValueError("the project has no complete suggestion run yet; run `nlp-theming suggest PROJECT`")
+    stamp = (run_id, *con.execute("SELECT COUNT(*), MAX(id) FROM documents").fetchone())
+    if cache is not None and cache.get("stamp") == stamp:
+        base, book = cache["base"], cache["book"]
+    else:
+        base, book = _base(con, run_id)
+        if cache is not None:
+            cache.update(stamp=stamp, base=base, book=book)
+    decided = status_of(con, coder)
+    table = base.merge(decided.drop(columns=["action"]), on=["segment_id", "code"], how="left")
+    table["status"] = table["status"].fillna("pending")
+    table["decision_id"] = table["decision_id"].astype("Int64")
+    # changed_to: the code a change replaced this one with; "" otherwise (falsy everywhere, unlike NaN)
+    changed = table.pop("new_code").fillna("").astype(str)
+    table["changed_to"] = changed.where(changed != table.code, "")
+    return table, book
+
+
+def _base(con: sqlite3.Connection, run_id: int) -> tuple[pd.DataFrame, Codebook]:
+    from ..export import suggestion_table
+
     table = suggestion_table(con, run_id).drop(columns=["status"])
     _, book = run_codebook(con, run_id)
     for col in ("site", "role"):
@@ -97,13 +120,6 @@ def full_queue(
             table[col] = None
     table["meta_theme"] = [book.top_level(c) if c in book else c for c in table.code]
     table["key"] = [item_key(s, c) for s, c in zip(table.segment_id, table.code, strict=True)]
-    decided = status_of(con, coder)
-    table = table.merge(decided.drop(columns=["action"]), on=["segment_id", "code"], how="left")
-    table["status"] = table["status"].fillna("pending")
-    table["decision_id"] = table["decision_id"].astype("Int64")
-    # changed_to: the code a change replaced this one with; "" otherwise (falsy everywhere, unlike NaN)
-    changed = table.pop("new_code").fillna("").astype(str)
-    table["changed_to"] = changed.where(changed != table.code, "")
     return table, book
 
 

@@ -52,11 +52,12 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=hmac.new(secret, b"flask-session", hashlib.sha256).hexdigest(),
-        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SAMESITE="Lax",  # Lax: a link from elsewhere opens the page as the same coder
         SESSION_COOKIE_NAME="nlp_theming_flash",
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.extensions["nlp_theming"] = settings
+    cache: dict = {}  # the run's suggestions with their text and metadata: read once per run
     app.jinja_env.autoescape = True  # every template, whatever its name
     app.jinja_env.globals.update(fmt_time=fmt_time, THRESHOLD=THRESHOLD)
 
@@ -88,8 +89,10 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        if getattr(g, "new_session", False):
-            response.set_cookie(csrf.SESSION_COOKIE, g.session_id, max_age=ONE_YEAR, httponly=True, samesite="Strict")
+        # A new session id is only handed out on a page view: a refused cross-site POST must not
+        # replace the cookie (that would void the tokens of the coder's open tabs).
+        if getattr(g, "new_session", False) and request.method == "GET":
+            response.set_cookie(csrf.SESSION_COOKIE, g.session_id, max_age=ONE_YEAR, httponly=True, samesite="Lax")
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none';"
             " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -107,6 +110,12 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
         if con is not None:
             con.close()
 
+    @app.errorhandler(ValueError)
+    def _problem(exc: ValueError) -> tuple[str, int]:
+        # known problems (no suggest run yet, no codebook) are a page with the remedy, not a traceback
+        return render_template("message.html", title="Nothing to review yet", message=str(exc),
+                               project=settings.project.name), 409
+
     @app.get("/")
     def index() -> Response:
         return redirect(url_for("review"))
@@ -123,14 +132,14 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
                 flash(f"{name!r} is reserved: the machine is never a coder of record.", "error")
                 return redirect(url_for("coder", next=target))
             response = redirect(target)
-            response.set_cookie(CODER_COOKIE, name, max_age=ONE_YEAR, samesite="Strict")
+            response.set_cookie(CODER_COOKIE, name, max_age=ONE_YEAR, httponly=True, samesite="Lax")
             return response
         known = [] if g.blind else [r[0] for r in g.con.execute("SELECT DISTINCT coder FROM decisions ORDER BY coder")]
         return render_template("coder.html", known=known, next=target, project=settings.project.name)
 
     @app.get("/review")
     def review() -> str:
-        return _review_page(settings)
+        return _review_page(settings, cache)
 
     @app.post("/decide")
     def decide() -> Response:
@@ -191,7 +200,7 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
             flash(f"Accepted {len(ids)} suggestions of {theme} scoring at least {min_score:.2f} (u undoes them all).",
                   "ok")
             return redirect(url_for("review", **back))
-        table, book = full_queue(g.con, g.coder)
+        table, book = full_queue(g.con, g.coder, cache=cache)
         todo = select(table, book, theme=theme, min_score=min_score, status="pending", order="score", **filters)
         return render_template("bulk.html", theme=theme, min_score=min_score, todo=todo, back=urlencode(back),
                                filters=filters, project=settings.project.name)
@@ -200,7 +209,7 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
     def status() -> str:
         from .status import review_status
 
-        figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind)
+        figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=cache)
         return render_template("status.html", s=figures, project=settings.project.name)
 
     return app
@@ -245,7 +254,7 @@ def codebook_tree(book: Codebook) -> list[dict]:
     return list(groups.values())
 
 
-def _review_page(settings: Settings) -> str:
+def _review_page(settings: Settings, cache: dict) -> str:
     con: sqlite3.Connection = g.con
     args = request.args
     filters = {k: args.get(k, "") for k in FILTER_KEYS}
@@ -256,7 +265,7 @@ def _review_page(settings: Settings) -> str:
     if filters["status"] not in ("", *STATUSES):
         filters["status"] = "pending"
     try:
-        table, book = full_queue(con, g.coder)
+        table, book = full_queue(con, g.coder, cache=cache)
     except ValueError as exc:
         return render_template("message.html", title="Nothing to review yet", message=str(exc),
                                project=settings.project.name)
@@ -323,8 +332,11 @@ def _review_page(settings: Settings) -> str:
 def serve(project: str | Path, host: str = "127.0.0.1", port: int = 0, coder: str | None = None,
           blind: bool = False, ready: object = None) -> None:
     """Run the review server until interrupted. ``port`` 0 picks a free port; the URL is printed."""
+    import logging
+
     from werkzeug.serving import make_server
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the researcher's terminal
     app = create_app(project, coder=coder, blind=blind, local_only=host in LOCAL_HOSTS)
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host

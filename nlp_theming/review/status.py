@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .log import coding, decisions_frame, effective
-from .queue import THRESHOLD, review_queue
+from .queue import THRESHOLD, full_queue
 
 
 @dataclass
@@ -63,14 +63,23 @@ class ReviewStatus:
 
 
 def review_status(
-    con: sqlite3.Connection, coder: str | None = None, blind: bool = False, run_id: int | None = None
+    con: sqlite3.Connection,
+    coder: str | None = None,
+    blind: bool = False,
+    run_id: int | None = None,
+    cache: dict | None = None,
 ) -> ReviewStatus:
     """Progress of the review of a run (default: the latest). ``coder`` limits the per-coder
     figures to one coder; so does ``blind`` (which then requires ``coder``).
     """
     if blind and coder is None:
         raise ValueError("blind status needs the coder whose figures to show")
-    queue = review_queue(con, None, run_id=run_id)
+    cache = {} if cache is None else cache  # the suggestions are read once for all coders
+
+    def queue_of(who: str | None) -> pd.DataFrame:
+        return full_queue(con, who, run_id, cache=cache)[0]
+
+    queue = queue_of(None)
     run_id = int(queue.run_id.iloc[0]) if not queue.empty else run_id
     documents = con.execute("SELECT COUNT(*) FROM current_documents").fetchone()[0]
     log = effective(decisions_frame(con))
@@ -84,19 +93,20 @@ def review_status(
         .agg(suggested=("key", "size"), likely=("likely", "sum"), pending=("undecided", "sum"))
         .reset_index()
         .rename(columns={"code": "theme"})
-        .sort_values(["meta_theme", "theme"])
-        .reset_index(drop=True)
     )
+    position = {c.code: i for i, c in enumerate(cache["book"].codes)} if "book" in cache else {}
+    themes = themes.sort_values("theme", key=lambda t: t.map(position).fillna(len(position)), kind="stable")
+    themes = themes.reset_index(drop=True)
     if blind:
         # another coder's decisions must not show through "pending for everyone"
-        mine = review_queue(con, coder, run_id=run_id)
+        mine = queue_of(coder)
         themes["pending"] = themes.theme.map(mine[mine.status == "pending"].groupby("code").size()).fillna(0)
     themes[["likely", "pending"]] = themes[["likely", "pending"]].astype(int)
 
     per_coder, per_theme = [], []
     applied_all = coding(con)
     for name in coders:
-        q = review_queue(con, name, run_id=run_id)
+        q = queue_of(name)
         counts = q.status.value_counts()
         mine = log[log.coder == name]
         applied = applied_all[applied_all.coder == name]

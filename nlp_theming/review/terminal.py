@@ -124,7 +124,8 @@ def terminal_review(
     **filters: object,
 ) -> dict[str, int]:
     """Review the coder's pending suggestions one by one. Returns counts of what was done."""
-    table, book = full_queue(con, coder)
+    cache: dict = {}
+    table, book = full_queue(con, coder, cache=cache)
     todo = select(table, book, order=order, status="pending", **filters)  # type: ignore[arg-type]
     keys = todo.key.tolist()
     done = {"accept": 0, "reject": 0, "change": 0, "add": 0, "undo": 0, "skipped": 0}
@@ -134,7 +135,7 @@ def terminal_review(
     echo(f"{len(keys)} suggestions to review as {coder}. {HELP}")
     i = 0
     while 0 <= i < len(keys):
-        table, _ = full_queue(con, coder)  # fresh: another coder or an undo may have changed it
+        table, _ = full_queue(con, coder, cache=cache)  # fresh statuses: another coder or an undo may change them
         rows = table[table.key == keys[i]]
         if rows.empty:
             i += 1

@@ -28,9 +28,10 @@ def group_table(
     """One row per group with the attributes that are constant within each group.
 
     Returns (table, attributes shown, attributes to compare on). Unless ``compare`` names them,
-    the attributes compared on are the categorical ones that split the groups: one with a
-    different value in every group (a site's full name) splits nothing, and numbers (budget,
-    head count) are measurements to read, not categories to compare.
+    the attributes compared on are the categorical ones that split the groups into a few kinds
+    (at most half as many values as groups): one with a different value in every group (a
+    site's full name) splits nothing, and numbers (budget, head count) are measurements to
+    read, not categories to compare.
     """
     docs = documents
     groups = sorted(docs.group.unique(), key=natural_key)
@@ -67,9 +68,11 @@ def group_table(
                 f"(group attributes: {', '.join(attrs) or 'none'})"
             )
         return table, attrs, list(compare)
+    # a category holding about one group per value is a label, not a kind of group
+    most = max(2, len(groups) // 2)
     chosen = [
         c for c in attrs
-        if c != "role" and 2 <= table[c].nunique(dropna=True) < len(groups)
+        if c != "role" and 2 <= table[c].nunique(dropna=True) <= most
         and pd.to_numeric(table[c].dropna(), errors="coerce").isna().any()
     ]
     # attributes from a sites table come first: someone chose them for comparing sites
@@ -154,13 +157,15 @@ def attribute_keywords(attributes: pd.DataFrame, tidy: pd.DataFrame, groups: pd.
 
     if attributes.empty or tidy.empty:
         return
-    segs = tidy.drop_duplicates(["segment_id", "theme"])
+    slim = tidy[["group", "theme", "meta_theme", "document_id", "start", "end", "text"]].astype(object)
+    spans = {
+        **{("theme", k): p.drop_duplicates(["document_id", "start", "end"]) for k, p in slim.groupby("theme")},
+        **{("meta", k): p.drop_duplicates(["document_id", "start", "end"]) for k, p in slim.groupby("meta_theme")},
+    }
     for (attr, level, theme), part in attributes.groupby(["attribute", "level", "theme"], sort=False):
-        key = "theme" if level == "theme" else "meta_theme"
-        rows = segs[segs[key] == theme]
-        if level == "meta":
-            rows = rows.drop_duplicates("segment_id")
+        rows = spans.get((level, theme), slim.iloc[0:0])
         value_of = dict(zip(groups.group, groups[attr].astype("string"), strict=True))
-        texts = [" ".join(rows[rows.group.map(value_of) == v].segment_text) for v in part.value]
+        kinds = rows.group.map(value_of)
+        texts = [" ".join(rows.text[kinds == v]) for v in part.value]
         for idx, words in zip(part.index, contrast_keywords(texts, top_n), strict=True):
             attributes.at[idx, "keywords"] = ", ".join(words)

@@ -176,6 +176,10 @@ def _documents(
             f"no document attribute {by!r} to group by (available: {', '.join(available)})"
             + ("" if sites is not None else "; site attributes can come from --sites FILE")
         )
+    if "group" in docs.columns and by != "group":
+        # "group" names the summary's grouping in every table; keep a manifest column of that name
+        docs = docs.rename(columns={"group": "group_attribute"})
+        notes.append("The documents' own 'group' attribute appears as 'group_attribute'.")
     missing = docs[by].isna()
     if missing.any():
         notes.append(f"{int(missing.sum())} document(s) have no {by!r}; they form the group '(no {by})'.")

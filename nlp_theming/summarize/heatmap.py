@@ -49,12 +49,12 @@ def heatmap_svg(
     attributes = [a for a in (attributes or []) if a in groups.columns][:2]
     longest_group = max((len(str(g)) for g in names), default=1)
     col_w = max(46, min(120, 7 * longest_group + 18))
-    label_w = int(min(440, 6.5 * max((len(t) for t in themes.theme), default=10) + 34))
-    label_chars = max(20, int((label_w - 22) / 6.5))
+    label_w = int(min(460, 6.4 * max((len(t) for t in themes.theme), default=10) + 44))
+    label_chars = max(20, int((label_w - 30) / 6.4))
     row_h, head_h, band_h = 22, 34, 12
     top = head_h + band_h * len(attributes) + 6
     legend_h = 44 + 18 * len(attributes)
-    legend_w = max([590] + [130 + sum(34 + int(6.2 * len(str(v))) for v in groups[a].dropna().unique())
+    legend_w = max([590] + [130 + sum(32 + int(5.9 * len(str(v))) for v in groups[a].dropna().unique())
                             for a in attributes])
     width = max(label_w + col_w * len(names) + 12, legend_w)
     height = top + row_h * len(themes) + legend_h
@@ -144,6 +144,6 @@ def heatmap_svg(
         for value, fill in palettes[attr].items():
             out.append(f'<rect x="{x}" y="{yy}" width="12" height="12" rx="2" fill="{fill}"/>')
             out.append(f'<text x="{x + 16}" y="{yy + 10}" fill="#4b5563" font-size="11">{escape(value)}</text>')
-            x += 34 + int(6.2 * len(value))
+            x += 32 + int(5.9 * len(value))
     out.append("</svg>")
     return "\n".join(out)

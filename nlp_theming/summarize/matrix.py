@@ -159,6 +159,18 @@ def tidy_table(inp: Inputs) -> pd.DataFrame:
     return tidy[first + rest].reset_index(drop=True)
 
 
+def coded_text(tidy: pd.DataFrame, group: str | None, level: str, name: str | None) -> str:
+    """The text people marked for a cell (each coded span once), for keywords.
+
+    Spans, not segments: an imported span is the passage the coder chose, while the segment
+    around it may run on into talk of something else.
+    """
+    sub = tidy if group is None else tidy[tidy.group == group]
+    if name is not None:
+        sub = sub[sub["theme" if level == "theme" else "meta_theme"] == name]
+    return " ".join(sub.drop_duplicates(["document_id", "start", "end"]).text)
+
+
 def row_spec(themes: pd.DataFrame) -> list[tuple[str, str, str]]:
     """Matrix rows (level, meta_theme, theme): each meta-theme's roll-up, then its themes."""
     blocks: dict[str, list[str]] = {}
@@ -173,70 +185,80 @@ def row_spec(themes: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 
 class CellBuilder:
-    """Computes cells, quotes and within-group divergence from the tidy table and vectors."""
+    """Computes cells, quotes and within-group divergence from the tidy table and vectors.
+
+    Works on plain records: a few hundred cells each filtering a wide DataFrame (every site
+    attribute is a column) cost more than the rest of a summary together.
+    """
 
     def __init__(self, inp: Inputs, tidy: pd.DataFrame, vectors: dict[int, np.ndarray], n_quotes: int = 3) -> None:
-        self.inp = inp
-        self.tidy = tidy
         self.vectors = vectors
         self.n_quotes = n_quotes
         self.groups = sorted(inp.documents.group.unique(), key=natural_key)
         self.rows = row_spec(inp.themes)
-        docs = inp.documents
-        self.people = {g: docs[docs.group == g].drop_duplicates("participant") for g in self.groups}
+        docs = inp.documents.drop_duplicates(["group", "participant"])
+        self.people = {g: sorted(((p, r) for p, r, gg in zip(docs.participant, docs.role, docs.group, strict=True)
+                                  if gg == g), key=lambda x: natural_key(x[0])) for g in self.groups}
         meta_of = dict(zip(inp.themes.theme, inp.themes.meta_theme, strict=True))
-        unrev = inp.unreviewed.merge(inp.segments[["segment_id", "document_id"]], on="segment_id")
-        unrev = unrev.merge(docs[["document_id", "group"]], on="document_id")
-        unrev["meta_theme"] = unrev.code.map(meta_of)
-        self.unreviewed = unrev
-
-    def members(self, group: str, level: str, name: str) -> pd.DataFrame:
-        """Coded rows of a cell, one per segment."""
-        t = self.tidy
-        key = "theme" if level == "theme" else "meta_theme"
-        sub = t[(t.group == group) & (t[key] == name)]
-        return sub.drop_duplicates("segment_id")
+        group_of_doc = dict(zip(inp.documents.document_id, inp.documents.group, strict=True))
+        doc_of_seg = dict(zip(inp.segments.segment_id, inp.segments.document_id, strict=True))
+        self.unreviewed: dict[tuple[str, str, str], set[int]] = {}
+        for sid, code in zip(inp.unreviewed.segment_id, inp.unreviewed.code, strict=True):
+            g = group_of_doc.get(doc_of_seg.get(sid))
+            if g is None:
+                continue
+            self.unreviewed.setdefault(("theme", g, code), set()).add(int(sid))
+            if meta_of.get(code):
+                self.unreviewed.setdefault(("meta", g, meta_of[code]), set()).add(int(sid))
+        fields = [c for c in CELL_FIELDS if c in tidy.columns]
+        self.cell_rows: dict[tuple[str, str, str], list[dict]] = {}
+        for rec in tidy[fields].to_dict("records"):
+            self.cell_rows.setdefault(("theme", rec["group"], rec["theme"]), []).append(rec)
+            if rec["meta_theme"]:
+                self.cell_rows.setdefault(("meta", rec["group"], rec["meta_theme"]), []).append(rec)
 
     def build(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         cells, quotes, divergence = [], [], []
         for g in self.groups:
-            people = self.people[g]
-            n_people = len(people)
+            n_people = len(self.people[g])
             for level, meta, name in self.rows:
-                sub = self.members(g, level, name)
-                unrev = self.unreviewed[self.unreviewed.group == g]
-                unrev = unrev[unrev.code == name] if level == "theme" else unrev[unrev.meta_theme == name]
-                role_people = sub.drop_duplicates("participant").role.value_counts()
-                roles = sorted(role_people.index, key=natural_key)
+                rows = self.cell_rows.get((level, g, name), [])
+                sub = list({r["segment_id"]: r for r in reversed(rows)}.values())[::-1]  # one per segment
+                people = {r["participant"]: r["role"] for r in sub}
+                role_counts: dict[str, int] = {}
+                for role in people.values():
+                    role_counts[role] = role_counts.get(role, 0) + 1
+                roles = sorted(role_counts, key=natural_key)
+                spans = {(r["document_id"], r["start"], r["end"]): r["text"] for r in rows}
                 cells.append({
                     "group": g, "level": level, "meta_theme": meta, "theme": name,
-                    "n_segments": int(sub.segment_id.nunique()),
-                    "n_documents": int(sub.document_id.nunique()),
-                    "n_participants": int(sub.participant.nunique()),
-                    "participants": "; ".join(sorted(sub.participant.unique(), key=natural_key)),
-                    "roles": "; ".join(f"{r} {role_people[r]}" for r in roles),
+                    "n_segments": len(sub),
+                    "n_documents": len({r["document_id"] for r in sub}),
+                    "n_participants": len(people),
+                    "participants": "; ".join(sorted(people, key=natural_key)),
+                    "roles": "; ".join(f"{r} {role_counts[r]}" for r in roles),
                     "n_roles": len(roles),
-                    "present": int(len(sub) > 0),
-                    "coverage": round(sub.participant.nunique() / n_people, 4) if n_people else 0.0,
+                    "present": int(bool(sub)),
+                    "coverage": round(len(people) / n_people, 4) if n_people else 0.0,
                     "group_participants": n_people,
-                    "n_unreviewed": int(unrev.segment_id.nunique()),
-                    "text": " ".join(sub.segment_text),
+                    "n_unreviewed": len(self.unreviewed.get((level, g, name), ())),
+                    "text": " ".join(spans.values()),
                 })
-                if sub.empty:
+                if not sub:
                     continue
                 quotes.extend(self._quotes(g, level, meta, name, sub))
                 if level == "theme":
-                    divergence.append(self._divergence(g, meta, name, sub, people))
+                    divergence.append(self._divergence(g, meta, name, sub))
         cell_cols = ["group", "level", "meta_theme", "theme", "n_segments", "n_documents", "n_participants",
                      "participants", "roles", "n_roles", "present", "coverage", "group_participants", "n_unreviewed"]
         cells_df = pd.DataFrame(cells, columns=[*cell_cols, "text"])
         quotes_df = pd.DataFrame(quotes, columns=QUOTE_COLUMNS)
         return cells_df, quotes_df, pd.DataFrame(divergence, columns=DIVERGENCE_COLUMNS)
 
-    def _matrix(self, sub: pd.DataFrame) -> np.ndarray:
-        return np.stack([self.vectors[int(s)] for s in sub.segment_id])
+    def _matrix(self, sub: list[dict]) -> np.ndarray:
+        return np.stack([self.vectors[int(r["segment_id"])] for r in sub])
 
-    def _quotes(self, g: str, level: str, meta: str, name: str, sub: pd.DataFrame) -> list[dict]:
+    def _quotes(self, g: str, level: str, meta: str, name: str, sub: list[dict]) -> list[dict]:
         X = self._matrix(sub)
         centroid = X.mean(axis=0)
         norm = float(np.linalg.norm(centroid))
@@ -245,8 +267,8 @@ class CellBuilder:
         order = sorted(range(len(sub)), key=lambda i: (-round(float(sims[i]), 6), i))
         out, seen = [], set()
         for i in order:
-            row = sub.iloc[i]
-            span = (int(row.document_id), int(row.start), int(row.end))
+            row = sub[i]
+            span = (int(row["document_id"]), int(row["start"]), int(row["end"]))
             if span in seen:  # one coded span covering several segments is one quote
                 continue
             seen.add(span)
@@ -255,36 +277,32 @@ class CellBuilder:
                 break
         return out
 
-    def _divergence(self, g: str, meta: str, name: str, sub: pd.DataFrame, people: pd.DataFrame) -> dict:
-        said = set(sub.participant)
-        silent = people[~people.participant.isin(said)]
-        silent_roles = sorted(set(people.role) - set(sub.role), key=natural_key)
+    def _divergence(self, g: str, meta: str, name: str, sub: list[dict]) -> dict:
+        said = {r["participant"] for r in sub}
+        silent = [(p, r) for p, r in self.people[g] if p not in said]
+        silent_roles = sorted({r for _, r in self.people[g]} - {r["role"] for r in sub}, key=natural_key)
         row = {
             "group": g, "meta_theme": meta, "theme": name,
             "silent_roles": "; ".join(silent_roles),
-            "silent_people": "; ".join(
-                f"{p} ({r})" for p, r in sorted(zip(silent.participant, silent.role, strict=True),
-                                                key=lambda x: natural_key(x[0]))
-            ),
+            "silent_people": "; ".join(f"{p} ({r})" for p, r in silent),
             "n_silent": len(silent),
         }
-        kind, key = ("roles", "role") if sub.role.nunique() >= 2 else ("people", "participant")
-        if sub[key].nunique() < 2:
+        kind, key = ("roles", "role") if len({r["role"] for r in sub}) >= 2 else ("people", "participant")
+        labels = [r[key] for r in sub]
+        names = sorted(set(labels), key=natural_key)
+        if len(names) < 2:
             return {**row, "contrast": ""}
         X = self._matrix(sub)
-        labels = sub[key].tolist()
-        names = sorted(set(labels), key=natural_key)
         cents = {n: _unit(X[[i for i, lab in enumerate(labels) if lab == n]].mean(axis=0)) for n in names}
         # the two sides whose centroids are furthest apart are the sharpest contrast in the cell
         pairs = [(float(cents[a] @ cents[b]), a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
         sim, a, b = min(pairs)
         direction = cents[a] - cents[b]
 
-        def pick(side: str, sign: float) -> pd.Series:
+        def pick(side: str, sign: float) -> dict:
             idx = [i for i, lab in enumerate(labels) if lab == side]
             # the quote that most separates this side from the other, not merely an outlier
-            best = max(idx, key=lambda i: (sign * float(X[i] @ direction), -i))
-            return sub.iloc[best]
+            return sub[max(idx, key=lambda i: (sign * float(X[i] @ direction), -i))]
 
         qa, qb = pick(a, 1.0), pick(b, -1.0)
         return {
@@ -294,6 +312,8 @@ class CellBuilder:
         }
 
 
+CELL_FIELDS = ["group", "theme", "meta_theme", "segment_id", "document_id", "document", "participant", "role", "site",
+               "speaker", "start", "end", "text", "coders"]
 QUOTE_COLUMNS = ["group", "level", "meta_theme", "theme", "rank", "segment_id", "document_id", "document",
                  "participant", "role", "site", "speaker", "start", "end", "text", "similarity", "coders"]
 SIDE_FIELDS = ["segment_id", "document_id", "document", "participant", "role", "site", "text"]
@@ -307,12 +327,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-def quote_record(row: pd.Series, g: str, level: str, meta: str, name: str, rank: int, similarity: float) -> dict:
+def quote_record(row: dict, g: str, level: str, meta: str, name: str, rank: int, similarity: float) -> dict:
     site = row.get("site")
     return {
         "group": g, "level": level, "meta_theme": meta, "theme": name, "rank": rank,
-        "segment_id": int(row.segment_id), "document_id": int(row.document_id), "document": row.document,
-        "participant": row.participant, "role": row.role, "site": None if pd.isna(site) else str(site),
-        "speaker": row.speaker, "start": int(row.start), "end": int(row.end), "text": trim_quote(row.text),
-        "similarity": round(similarity, 4), "coders": row.coders,
+        "segment_id": int(row["segment_id"]), "document_id": int(row["document_id"]), "document": row["document"],
+        "participant": row["participant"], "role": row["role"], "site": None if pd.isna(site) else str(site),
+        "speaker": row["speaker"], "start": int(row["start"]), "end": int(row["end"]),
+        "text": trim_quote(row["text"]), "similarity": round(similarity, 4), "coders": row["coders"],
     }

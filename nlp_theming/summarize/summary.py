@@ -13,7 +13,7 @@ import pandas as pd
 from ..store import now
 from .compare import attribute_keywords, by_attribute, cross_group, group_table
 from .data import UNREVIEWED_SCORE, gather, natural_key
-from .matrix import CellBuilder, ctfidf_keywords, row_spec, segment_vectors, tidy_table
+from .matrix import CellBuilder, coded_text, ctfidf_keywords, row_spec, segment_vectors, tidy_table
 
 FORMAT = "nlp-theming-summary"
 FORMAT_VERSION = 1
@@ -150,7 +150,7 @@ def summarize(
     cells = cells.drop(columns="text")
 
     groups, shown, compare = group_table(inp.documents, by, inp.site_columns, compare)
-    group_text = [" ".join(tidy[tidy.group == g].drop_duplicates("segment_id").segment_text) for g in groups.group]
+    group_text = [coded_text(tidy, g, "theme", None) for g in groups.group]
     groups["n_coded_segments"] = [int(tidy[tidy.group == g].segment_id.nunique()) for g in groups.group]
     theme_cells = cells[cells.level == "theme"]
     groups["n_themes_present"] = [int(theme_cells[theme_cells.group == g].present.sum()) for g in groups.group]
