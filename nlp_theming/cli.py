@@ -18,11 +18,11 @@ from .segment import UNITS, Segmenter
 KNOWN_ERRORS = (store.ProjectError, CodebookError, IngestError, ModelNotFound, ValueError, FileNotFoundError)
 
 
-def friendly(func):  # noqa: ANN001, ANN201
+def friendly(func):
     """Known problems end in one line on stderr and exit status 1, not a traceback."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except KNOWN_ERRORS as exc:
@@ -32,18 +32,25 @@ def friendly(func):  # noqa: ANN001, ANN201
     return wrapper
 
 
-def _project(path: str):  # noqa: ANN202
+def _project(path: str):
     from .api import Project
 
     return Project(path)
 
 
-def segmenter_options(func):  # noqa: ANN001, ANN201
-    func = click.option("--unit", type=click.Choice(UNITS), default="window", show_default=True,
-                        help="Coding unit: window of sentences within a turn, sentence, or whole turn.")(func)
+def segmenter_options(func):
+    func = click.option(
+        "--unit",
+        type=click.Choice(UNITS),
+        default="window",
+        show_default=True,
+        help="Coding unit: window of sentences within a turn, sentence, or whole turn.",
+    )(func)
     func = click.option("--max-sentences", type=int, default=3, show_default=True, help="Sentences per window.")(func)
     func = click.option("--max-words", type=int, default=80, show_default=True, help="Longest unit, in words.")(func)
-    func = click.option("--spacy-model", default=None, help="An installed spaCy pipeline for sentence boundaries.")(func)
+    func = click.option("--spacy-model", default=None, help="An installed spaCy pipeline for sentence boundaries.")(
+        func
+    )
     return func
 
 
@@ -76,8 +83,16 @@ def init(project: str) -> None:
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def ingest(project: str, paths: tuple[str, ...], manifest: str | None, unit: str, max_sentences: int,
-           max_words: int, spacy_model: str | None, quiet: bool) -> None:
+def ingest(
+    project: str,
+    paths: tuple[str, ...],
+    manifest: str | None,
+    unit: str,
+    max_sentences: int,
+    max_words: int,
+    spacy_model: str | None,
+    quiet: bool,
+) -> None:
     """Read transcripts (files or folders) into PROJECT.
 
     Formats: .txt .md .docx .odt .vtt .srt, Whisper JSON (.json), CSV of turns (.csv).
@@ -107,7 +122,9 @@ def codebook(project: str, file: str, name: str | None) -> None:
         version, created = p.load_codebook(file, name)
         frame = p.codebook(version)
     state = "stored as version" if created else "unchanged, still version"
-    click.echo(f"codebook {state} {version}: {int(frame.is_leaf.sum())} codes under {int((~frame.is_leaf).sum())} groups")
+    click.echo(
+        f"codebook {state} {version}: {int(frame.is_leaf.sum())} codes under {int((~frame.is_leaf).sum())} groups"
+    )
 
 
 @main.command()
@@ -122,15 +139,32 @@ def codebook(project: str, file: str, name: str | None) -> None:
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def suggest(project: str, model: str, matcher: str, top_k: int, seed: int, include_interviewer: bool,
-            no_discover: bool, batch_size: int, unit: str, max_sentences: int, max_words: int,
-            spacy_model: str | None, quiet: bool) -> None:
+def suggest(
+    project: str,
+    model: str,
+    matcher: str,
+    top_k: int,
+    seed: int,
+    include_interviewer: bool,
+    no_discover: bool,
+    batch_size: int,
+    unit: str,
+    max_sentences: int,
+    max_words: int,
+    spacy_model: str | None,
+    quiet: bool,
+) -> None:
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
     from .suggest import SuggestConfig
 
     config = SuggestConfig(
-        model=model, matcher=matcher, top_k=top_k, seed=seed, include_interviewer=include_interviewer,
-        discover=not no_discover, batch_size=batch_size,
+        model=model,
+        matcher=matcher,
+        top_k=top_k,
+        seed=seed,
+        include_interviewer=include_interviewer,
+        discover=not no_discover,
+        batch_size=batch_size,
         segmenter=_segmenter(unit, max_sentences, max_words, spacy_model),
     )
     with _project(project) as p:
@@ -138,7 +172,7 @@ def suggest(project: str, model: str, matcher: str, top_k: int, seed: int, inclu
         _print_summary(p, summary)
 
 
-def _print_summary(p, summary) -> None:  # noqa: ANN001
+def _print_summary(p, summary) -> None:
     docs = len(p.documents())
     click.echo(
         f"run {summary.run_id} ({summary.status}): {docs} documents, {summary.n_segments} segments, "
@@ -157,8 +191,13 @@ def _print_summary(p, summary) -> None:  # noqa: ANN001
 
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "parquet"]), default=None,
-              help="Default: from the --out extension.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx", "parquet"]),
+    default=None,
+    help="Default: from the --out extension.",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_id", type=int, default=None, help="A run id (default: the latest).")
 @friendly
@@ -172,9 +211,14 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None) -> None:
 @main.command("import")
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
-@click.option("--kind", type=click.Choice(["auto", "spans", "units", "taguette"]), default="auto", show_default=True,
-              help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
-                   "taguette: a Taguette .sqlite3 project (its documents are added too).")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "spans", "units", "taguette"]),
+    default="auto",
+    show_default=True,
+    help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
+    "taguette: a Taguette .sqlite3 project (its documents are added too).",
+)
 @click.option("--coder", default=None, help="Import only this coder's coding.")
 @friendly
 def import_(project: str, file: str, kind: str, coder: str | None) -> None:
@@ -211,10 +255,13 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
         report = import_spans(p.con, spans, scheme, known, source=f"{Path(file).name}: ")
     for line in problems + report.problems:
         click.echo(f"error: {line}", err=True)
-    click.echo(f"imported {report.spans} spans as {report.decisions} decisions; {len(problems) + len(report.problems)} problems")
+    click.echo(
+        f"imported {report.spans} spans as {report.decisions} decisions; "
+        f"{len(problems) + len(report.problems)} problems"
+    )
 
 
-def segment_documents_all(p) -> None:  # noqa: ANN001
+def segment_documents_all(p) -> None:
     from .segment import segment_documents
 
     segment_documents(p.con, Segmenter())
@@ -240,7 +287,9 @@ def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
     with _project(project) as p:
         units = coded_units_table(p.con, Segmenter().scheme, list(coders) or None)
     write_coded_units_csv(units, out)
-    click.echo(f"{len(units)} units from {units.document.nunique()} documents by {units.coder.nunique()} coders; wrote {out}")
+    click.echo(
+        f"{len(units)} units from {units.document.nunique()} documents by {units.coder.nunique()} coders; wrote {out}"
+    )
 
 
 @main.command("compare")
@@ -248,15 +297,29 @@ def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
 @click.option("--coders", default=None, help="Coders to compare, separated by commas (default: every human coder).")
 @click.option("--machine", is_flag=True, help="Add the latest run's suggestions with score >= 0.5 as a coder.")
 @click.option("--reference", default=None, help="Score the other coders against this one (precision, recall, F1).")
-@click.option("--unit", type=click.Choice(["segment", "sentence", "character"]), default="segment",
-              show_default=True, help="Unit of analysis.")
+@click.option(
+    "--unit",
+    type=click.Choice(["segment", "sentence", "character"]),
+    default="segment",
+    show_default=True,
+    help="Unit of analysis.",
+)
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples (0: no intervals).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Report folder (default: PROJECT/agreement).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Report folder (default: PROJECT/agreement)."
+)
 @friendly
-def compare_command(project: str, coders: str | None, machine: bool, reference: str | None, unit: str, n_boot: int,
-                    seed: int, out: str | None) -> None:
+def compare_command(
+    project: str,
+    coders: str | None,
+    machine: bool,
+    reference: str | None,
+    unit: str,
+    n_boot: int,
+    seed: int,
+    out: str | None,
+) -> None:
     """Agreement between coders (kappa, alpha, AC1, F1 with bootstrap intervals) and their disagreements."""
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
     folder = Path(out) if out else Path(project) / "agreement"
@@ -283,7 +346,7 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
         report = p.ingest([corpus / "transcripts"], corpus / "manifest.csv", progress=not quiet)
         for line in report.lines():
             click.echo(f"error: {line}", err=True)
-        version, _ = p.load_codebook(corpus / "codebook.csv")
+        p.load_codebook(corpus / "codebook.csv")
         summary = p.suggest(progress=not quiet)
         _print_summary(p, summary)
         path = p.export(Path(out) if out else Path(project) / "suggestions.csv")
@@ -291,23 +354,52 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
 
 
 @main.command()
-@click.option("--codebook", "codebook_file", required=True, type=click.Path(dir_okay=False, exists=True),
-              help="CSV with at least code, description, group.")
-@click.option("--coded", required=True, type=click.Path(dir_okay=False, exists=True),
-              help="Long format: unit_id, document, coder, text, codes (joined by ' | ').")
-@click.option("--train-fraction", type=float, default=0.0, show_default=True,
-              help="Share of units counted as hand-coded (confirmed) before the machine suggests.")
+@click.option(
+    "--codebook",
+    "codebook_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="CSV with at least code, description, group.",
+)
+@click.option(
+    "--coded",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Long format: unit_id, document, coder, text, codes (joined by ' | ').",
+)
+@click.option(
+    "--train-fraction",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of units counted as hand-coded (confirmed) before the machine suggests.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--coder", default=None, help="Whose coding is the reference (default: the first coder in the file).")
-@click.option("--method", "methods", default="semisupervised", show_default=True,
-              help=f"Matcher, or several separated by commas, compared side by side ({', '.join(MATCHERS)}).")
+@click.option(
+    "--method",
+    "methods",
+    default="semisupervised",
+    show_default=True,
+    help=f"Matcher, or several separated by commas, compared side by side ({', '.join(MATCHERS)}).",
+)
 @click.option("--learning-curve", default=None, help="Fractions to run, e.g. 0,0.1,0.2,0.3,0.5; plots agreement.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
 @friendly
-def evaluate(codebook_file: str, coded: str, train_fraction: float, seed: int, coder: str | None, methods: str,
-             learning_curve: str | None, model: str, out: str, quiet: bool) -> None:
+def evaluate(
+    codebook_file: str,
+    coded: str,
+    train_fraction: float,
+    seed: int,
+    coder: str | None,
+    methods: str,
+    learning_curve: str | None,
+    model: str,
+    out: str,
+    quiet: bool,
+) -> None:
     """Simulate pre-coding on units people already coded; write predictions.csv and metrics.json."""
     from .evaluate import evaluate as run
 
@@ -316,18 +408,25 @@ def evaluate(codebook_file: str, coded: str, train_fraction: float, seed: int, c
         if m not in MATCHERS:
             raise ValueError(f"unknown method {m!r}; choose from {', '.join(MATCHERS)}")
     curve = [float(x) for x in learning_curve.split(",")] if learning_curve else None
-    metrics = run(codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet)
+    metrics = run(
+        codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet
+    )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}")
-    click.echo(f"  {'method':<15} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7} {'microF1':>7} {'macroF1':>7} {'kappa':>6}")
+    click.echo(
+        f"  {'method':<15} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
+        f" {'microF1':>7} {'macroF1':>7} {'kappa':>6}"
+    )
     for r in rows:
         click.echo(
-            f"  {r['method']:<15} {r['n_train']:>6} {r['n_test']:>6} {_fmt(r['top1_hit_rate'])} {_fmt(r['top5_recall'], 7)}"
+            f"  {r['method']:<15} {r['n_train']:>6} {r['n_test']:>6} {_fmt(r['top1_hit_rate'])}"
+            f" {_fmt(r['top5_recall'], 7)}"
             f" {_fmt(r['micro_f1'], 7)} {_fmt(r['macro_f1'], 7)} {_fmt(r['mean_kappa'])}"
         )
     for other, c in (metrics.get("human_ceiling") or {}).items():
         click.echo(
-            f"  human ceiling vs {other} on {c['n_units']} shared test units: human kappa {_fmt(c['human']['mean_kappa'])}"
+            f"  human ceiling vs {other} on {c['n_units']} shared test units:"
+            f" human kappa {_fmt(c['human']['mean_kappa'])}"
             f", machine kappa {_fmt(c['machine']['mean_kappa'])}; human micro F1 {_fmt(c['human']['micro_f1'])}"
             f", machine {_fmt(c['machine']['micro_f1'])}"
         )
@@ -344,8 +443,9 @@ def _fmt(value: float | None, width: int = 6) -> str:
 @click.option("--spans", type=click.Path(dir_okay=False), default=None, help="Also write the highlights as span CSV.")
 @segmenter_options
 @friendly
-def taguette_units(taguette: str, out: str, spans: str | None, unit: str, max_sentences: int, max_words: int,
-                   spacy_model: str | None) -> None:
+def taguette_units(
+    taguette: str, out: str, spans: str | None, unit: str, max_sentences: int, max_words: int, spacy_model: str | None
+) -> None:
     """Turn a Taguette project (its .sqlite3 file) into coded units for `evaluate`."""
     from .exchange.coded import write_coded_units_csv, write_span_csv
     from .exchange.taguette import read_taguette
@@ -354,7 +454,9 @@ def taguette_units(taguette: str, out: str, spans: str | None, unit: str, max_se
     project = read_taguette(taguette)
     for problem in project.problems:
         click.echo(f"warning: {problem}", err=True)
-    units = units_from_spans(project.documents, project.highlights, _segmenter(unit, max_sentences, max_words, spacy_model))
+    units = units_from_spans(
+        project.documents, project.highlights, _segmenter(unit, max_sentences, max_words, spacy_model)
+    )
     write_coded_units_csv(units, out)
     if spans:
         names = project.documents.set_index("document").name.map(lambda n: Path(str(n)).stem)
@@ -366,22 +468,52 @@ def taguette_units(taguette: str, out: str, spans: str | None, unit: str, max_se
 
 @main.command("summarize")
 @click.argument("project", type=click.Path(file_okay=False))
-@click.option("--by", default="site", show_default=True,
-              help="Group by this document attribute: site, role, or any manifest or --sites column.")
+@click.option(
+    "--by",
+    default="site",
+    show_default=True,
+    help="Group by this document attribute: site, role, or any manifest or --sites column.",
+)
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Report folder (default: PROJECT/summary).")
 @click.option("--coder", default=None, help="Only this coder's confirmed codes (default: all coders, union).")
-@click.option("--sites", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="CSV of site attributes (a 'site' column and e.g. trust_type), joined on the documents' site.")
-@click.option("--compare", multiple=True,
-              help="Group attribute to compare groups by (repeatable; default: every categorical one).")
+@click.option(
+    "--sites",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="CSV of site attributes (a 'site' column and e.g. trust_type), joined on the documents' site.",
+)
+@click.option(
+    "--compare",
+    multiple=True,
+    help="Group attribute to compare groups by (repeatable; default: every categorical one).",
+)
 @click.option("--quotes", type=int, default=3, show_default=True, help="Representative quotes per cell.")
-@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "md", "xlsx", "csv", "parquet"]),
-              help="Outputs to write (repeatable; default: all).")
-@click.option("--check", "check_dir", type=click.Path(file_okay=False), default=None,
-              help="Write nothing; say whether the summary in DIR is out of date (exit status 1 if it is).")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["html", "md", "xlsx", "csv", "parquet"]),
+    help="Outputs to write (repeatable; default: all).",
+)
+@click.option(
+    "--check",
+    "check_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write nothing; say whether the summary in DIR is out of date (exit status 1 if it is).",
+)
 @friendly
-def summarize_command(project: str, by: str, out: str | None, coder: str | None, sites: str | None,
-                      compare: tuple[str, ...], quotes: int, formats: tuple[str, ...], check_dir: str | None) -> None:
+def summarize_command(
+    project: str,
+    by: str,
+    out: str | None,
+    coder: str | None,
+    sites: str | None,
+    compare: tuple[str, ...],
+    quotes: int,
+    formats: tuple[str, ...],
+    check_dir: str | None,
+) -> None:
     """Summarise confirmed codes by site (or any attribute): matrix, quotes, comparisons, HTML report."""
     with _project(project) as p:
         if check_dir:
@@ -413,33 +545,50 @@ def _corpus_dir() -> Path:
 
 # ---- review: people confirm suggestions (web page, terminal, spreadsheet) ----
 
+
 def queue_options(func):
     """Which suggestions, in which order: the same choices as the review page's filters."""
     from .review.queue import ORDERS
 
-    for opt in reversed([
-        click.option("--order", type=click.Choice(ORDERS), default=None,
-                     help="uncertain: score nearest 0.5 first; theme; site; document (reading order); score."),
-        click.option("--theme", default=None, help="A theme, or a meta-theme for all themes under it."),
-        click.option("--site", default=None, help="Documents of this site (manifest column 'site')."),
-        click.option("--role", default=None, help="Documents of this role (manifest column 'role')."),
-        click.option("--document", default=None, help="One document, by name."),
-        click.option("--min-score", type=float, default=None),
-        click.option("--max-score", type=float, default=None),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--order",
+                type=click.Choice(ORDERS),
+                default=None,
+                help="uncertain: score nearest 0.5 first; theme; site; document (reading order); score.",
+            ),
+            click.option("--theme", default=None, help="A theme, or a meta-theme for all themes under it."),
+            click.option("--site", default=None, help="Documents of this site (manifest column 'site')."),
+            click.option("--role", default=None, help="Documents of this role (manifest column 'role')."),
+            click.option("--document", default=None, help="One document, by name."),
+            click.option("--min-score", type=float, default=None),
+            click.option("--max-score", type=float, default=None),
+        ]
+    ):
         func = opt(func)
     return func
 
 
-def _queue_filters(theme: str | None, site: str | None, role: str | None, document: str | None,
-                   min_score: float | None, max_score: float | None) -> dict:
+def _queue_filters(
+    theme: str | None,
+    site: str | None,
+    role: str | None,
+    document: str | None,
+    min_score: float | None,
+    max_score: float | None,
+) -> dict:
     return dict(theme=theme, site=site, role=role, document=document, min_score=min_score, max_score=max_score)
 
 
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but localhost makes transcripts reachable from other machines.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but localhost makes transcripts reachable from other machines.",
+)
 @click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
 @click.option("--coder", default=None, help="Review as NAME; nobody is asked for a name.")
 @click.option("--blind", is_flag=True, help="Coders do not see each other's decisions.")
@@ -457,14 +606,29 @@ def serve(project: str, host: str, port: int, coder: str | None, blind: bool) ->
 @click.option("--blind", is_flag=True, help="Do not show other coders' confirmations as examples.")
 @queue_options
 @friendly
-def review(project: str, coder: str, blind: bool, order: str | None, theme: str | None, site: str | None,
-           role: str | None, document: str | None, min_score: float | None, max_score: float | None) -> None:
+def review(
+    project: str,
+    coder: str,
+    blind: bool,
+    order: str | None,
+    theme: str | None,
+    site: str | None,
+    role: str | None,
+    document: str | None,
+    min_score: float | None,
+    max_score: float | None,
+) -> None:
     """Review suggestions in the terminal: a accept, r reject, c change, + add, n next, u undo, q quit."""
     from .review.terminal import terminal_review
 
     with _project(project) as p:
-        terminal_review(p.con, coder, blind=blind, order=order or "uncertain",
-                        **_queue_filters(theme, site, role, document, min_score, max_score))
+        terminal_review(
+            p.con,
+            coder,
+            blind=blind,
+            order=order or "uncertain",
+            **_queue_filters(theme, site, role, document, min_score, max_score),
+        )
 
 
 @main.group()
@@ -479,15 +643,31 @@ def sheet() -> None:
 @click.option("--all", "everything", is_flag=True, help="Also rows the coder already decided (to revise them).")
 @queue_options
 @friendly
-def sheet_export(project: str, coder: str, out: str, everything: bool, order: str | None, theme: str | None,
-                 site: str | None, role: str | None, document: str | None, min_score: float | None,
-                 max_score: float | None) -> None:
+def sheet_export(
+    project: str,
+    coder: str,
+    out: str,
+    everything: bool,
+    order: str | None,
+    theme: str | None,
+    site: str | None,
+    role: str | None,
+    document: str | None,
+    min_score: float | None,
+    max_score: float | None,
+) -> None:
     """Write the review queue with a blank decision column (accept, reject, change:<code>, add:<code>)."""
     from .review.sheet import export_sheet
 
     with _project(project) as p:
-        path, n = export_sheet(p.con, coder, out, order=order or "document", status=None if everything else "pending",
-                               **_queue_filters(theme, site, role, document, min_score, max_score))
+        path, n = export_sheet(
+            p.con,
+            coder,
+            out,
+            order=order or "document",
+            status=None if everything else "pending",
+            **_queue_filters(theme, site, role, document, min_score, max_score),
+        )
     click.echo(f"wrote {n} rows to {path}")
 
 
@@ -504,8 +684,10 @@ def sheet_import(project: str, file: str, coder: str) -> None:
         report = import_sheet(p.con, file, coder)
     for line in report.problems:
         click.echo(f"error: {line}", err=True)
-    click.echo(f"{report.recorded} decisions recorded for {coder}, {report.unchanged} already so, "
-               f"{report.blank} rows left blank, {len(report.problems)} rows with problems")
+    click.echo(
+        f"{report.recorded} decisions recorded for {coder}, {report.unchanged} already so, "
+        f"{report.blank} rows left blank, {len(report.problems)} rows with problems"
+    )
     sys.exit(min(len(report.problems), 100))
 
 

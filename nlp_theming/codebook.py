@@ -79,7 +79,9 @@ class Codebook:
 
     def to_frame(self) -> pd.DataFrame:
         rows = [{**asdict(c), "examples": " | ".join(c.examples), "is_leaf": c in self.leaves} for c in self.codes]
-        return pd.DataFrame(rows, columns=["code", "parent", "description", "inclusion", "exclusion", "examples", "is_leaf"])
+        return pd.DataFrame(
+            rows, columns=["code", "parent", "description", "inclusion", "exclusion", "examples", "is_leaf"]
+        )
 
 
 def _split_examples(value: object) -> list[str]:
@@ -100,8 +102,8 @@ def load_codebook(path: str | Path, name: str | None = None) -> Codebook:
     if not path.is_file():
         raise CodebookError(f"{path}: codebook file not found")
     suffix = path.suffix.lower()
-    from .ingest.text import decode_bytes
     from .ingest.model import IngestError
+    from .ingest.text import decode_bytes
 
     try:
         text = decode_bytes(path.read_bytes())

@@ -11,7 +11,8 @@ Three units of analysis:
 * ``sentence``: sentences of the participants' turns (``Segmenter(unit="sentence")`` applied to the
   stored transcripts); a sentence has a coder's code when one of the coder's spans overlaps it;
 * ``character``: every character of participant speech (exactly, through weighted elementary
-  intervals, :func:`nlp_theming.agreement.character_units`).
+  intervals, :func:`nlp_theming.agreement.character_units`); the bootstrap resamples those
+  intervals, stretches of text every coder treats alike, rather than single characters.
 
 Only documents that every compared coder coded count: a document nobody but one coder has looked at
 says nothing about agreement, and treating its silence as "no code" would inflate it. A human coder

@@ -60,11 +60,11 @@ def _canonical(name: str) -> str:
     return name
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str | None = None):  # noqa: ANN201 - SentenceTransformer
+def load_model(name: str = DEFAULT_MODEL, device: str | None = None):
     """Load a sentence-transformers model from local files (cached per process)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    model_id, location = resolve_model(name)
+    _, location = resolve_model(name)
     device = device or "cpu"
     key = (location, device)
     if key not in _LOADED:
@@ -117,7 +117,7 @@ class Embedder:
         self.model_id, _ = resolve_model(model)
 
     @property
-    def encoder(self):  # noqa: ANN201 - SentenceTransformer
+    def encoder(self):
         return load_model(self.model, self.device)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -128,18 +128,24 @@ class Embedder:
         missing = list(dict.fromkeys(h for h in hashes if h not in found))
         if missing:
             first = {h: t for h, t in zip(reversed(hashes), reversed(texts), strict=True)}
-            todo = [first[h] for h in missing]
-            iterator = range(0, len(todo), self.batch_size)
+            # Sorted by length, a batch pads little; sentence-transformers sorts only within
+            # one encode call, and we call it chunk by chunk to cache as we go.
+            todo = sorted(missing, key=lambda h: len(first[h]))
+            bar = None
             if self.progress:
                 from tqdm import tqdm
 
-                iterator = tqdm(iterator, desc="embed", unit="batch", total=-(-len(todo) // self.batch_size))
-            for start in iterator:
-                batch = todo[start : start + self.batch_size]
-                vectors = self._encode_raw(batch)
-                batch_hashes = missing[start : start + self.batch_size]
+                bar = tqdm(total=len(todo), desc="embed", unit="segment")
+            chunk = self.batch_size * 16
+            for start in range(0, len(todo), chunk):
+                batch_hashes = todo[start : start + chunk]
+                vectors = self._encode_raw([first[h] for h in batch_hashes])
                 found.update(zip(batch_hashes, vectors, strict=True))
                 self._store(batch_hashes, vectors)
+                if bar is not None:
+                    bar.update(len(batch_hashes))
+            if bar is not None:
+                bar.close()
         dim = self.dimension if not found else len(next(iter(found.values())))
         out = np.zeros((len(texts), dim), dtype=np.float32)
         for i, h in enumerate(hashes):
@@ -164,7 +170,8 @@ class Embedder:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             rows = self.con.execute(
-                f"SELECT text_hash, vector FROM embeddings WHERE model_id = ? AND text_hash IN ({','.join('?' * len(chunk))})",
+                "SELECT text_hash, vector FROM embeddings WHERE model_id = ?"
+                f" AND text_hash IN ({','.join('?' * len(chunk))})",
                 [self.model_id, *chunk],
             )
             for h, blob in rows:
@@ -178,6 +185,9 @@ class Embedder:
         self.con.execute("BEGIN IMMEDIATE")
         self.con.executemany(
             "INSERT OR IGNORE INTO embeddings(model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?)",
-            [(self.model_id, h, v.shape[0], v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
+            [
+                (self.model_id, h, v.shape[0], v.astype(np.float32).tobytes())
+                for h, v in zip(hashes, vectors, strict=True)
+            ],
         )
         self.con.execute("COMMIT")

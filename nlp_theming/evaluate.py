@@ -74,7 +74,7 @@ def split_units(n: int, train_fraction: float, seed: int) -> np.ndarray:
         raise ValueError("train fraction must be in [0, 1)")
     order = np.random.default_rng(seed).permutation(n)
     mask = np.zeros(n, dtype=bool)
-    mask[order[: int(round(train_fraction * n))]] = True
+    mask[order[: round(train_fraction * n)]] = True
     return mask
 
 
@@ -123,9 +123,7 @@ def _evaluate_one(
     train = split_units(len(data.units), fraction, seed)
     test = ~train
     matcher = make_matcher(method, random_state=seed)
-    matcher.fit(
-        codebook_codes, embed, X[train] if train.any() else None, data.Y[train] if train.any() else None, X
-    )
+    matcher.fit(codebook_codes, embed, X[train] if train.any() else None, data.Y[train] if train.any() else None, X)
     scores = matcher.predict_proba(X)
     keys = data.units.key.tolist()
     gold = [{data.codes[j] for j in np.flatnonzero(row)} for row in data.Y]
@@ -138,8 +136,9 @@ def _evaluate_one(
         "n_test": int(test.sum()),
         "threshold": matcher.threshold,
         **ranking_figures(scores[test], data.Y[test]),
-        **agreement_figures([keys[i] for i in test_idx], [gold[i] for i in test_idx],
-                            [predicted[i] for i in test_idx], data.codes),
+        **agreement_figures(
+            [keys[i] for i in test_idx], [gold[i] for i in test_idx], [predicted[i] for i in test_idx], data.codes
+        ),
     }
     # Human ceiling: on units another coder also coded, people against people and the machine
     # against the same people, test units only.
@@ -148,10 +147,12 @@ def _evaluate_one(
         shared = [i for i in test_idx if keys[i] in theirs.index]
         if len(shared) < 5:
             continue
-        human = agreement_figures([keys[i] for i in shared], [gold[i] for i in shared],
-                                  [theirs[keys[i]] for i in shared], data.codes)
-        machine = agreement_figures([keys[i] for i in shared], [gold[i] for i in shared],
-                                    [predicted[i] for i in shared], data.codes)
+        human = agreement_figures(
+            [keys[i] for i in shared], [gold[i] for i in shared], [theirs[keys[i]] for i in shared], data.codes
+        )
+        machine = agreement_figures(
+            [keys[i] for i in shared], [gold[i] for i in shared], [predicted[i] for i in shared], data.codes
+        )
         ceiling[other] = {"n_units": len(shared), "human": human, "machine": machine}
     if ceiling:
         figures["human_ceiling"] = ceiling
@@ -231,7 +232,7 @@ def _write_predictions(predictions: pd.DataFrame, path: Path) -> None:
     predictions[cols].to_csv(path, index=False)
 
 
-def _clean(obj):  # noqa: ANN001, ANN202 - JSON has no NaN
+def _clean(obj):
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, list):

@@ -73,8 +73,24 @@ def suggestion_table(con: sqlite3.Connection, run_id: int | None = None) -> pd.D
         # confirmed when any coder applies the code; rejected when coders decided and none does
         out["status"] = out.pop("applied").map({True: "confirmed", False: "rejected"}).fillna("pending")
     out["model_id"] = run["model_id"]
-    first = ["run_id", "document", "segment_id", "segment_idx", "start", "end", "speaker", "start_time", "end_time",
-             "text", "code", "parent", "score", "rank", "method", "status"]
+    first = [
+        "run_id",
+        "document",
+        "segment_id",
+        "segment_idx",
+        "start",
+        "end",
+        "speaker",
+        "start_time",
+        "end_time",
+        "text",
+        "code",
+        "parent",
+        "score",
+        "rank",
+        "method",
+        "status",
+    ]
     rest = [c for c in out.columns if c not in first]
     return out[first + rest].sort_values(["document", "segment_idx", "rank"]).reset_index(drop=True)
 
@@ -109,6 +125,7 @@ def coded_units_table(con: sqlite3.Connection, scheme: str, coders: list[str] | 
     for coder, theirs in current.groupby("coder", sort=True):
         codes = theirs.groupby("segment_id").code.apply(lambda c: sorted(set(c)))
         for seg in segs[segs.document_id.isin(theirs.document_id)].itertuples(index=False):
-            rows.append((f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text,
-                         codes.get(seg.segment_id, [])))
+            rows.append(
+                (f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text, codes.get(seg.segment_id, []))
+            )
     return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])

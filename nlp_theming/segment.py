@@ -13,6 +13,7 @@ at even word counts.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class Segment:
 
 
 @lru_cache(maxsize=4)
-def _nlp(spacy_model: str | None):  # noqa: ANN202 - spaCy Language
+def _nlp(spacy_model: str | None):
     import spacy
 
     if spacy_model:
@@ -79,9 +80,9 @@ class Segmenter:
         out: list[Segment] = []
         turn_texts = [transcript.turn_text(t) for t in transcript.turns]
         for turn_idx, (turn, doc) in enumerate(zip(transcript.turns, nlp.pipe(turn_texts), strict=True)):
-            sentences = [
-                (turn.start + s.start_char, turn.start + s.end_char) for s in doc.sents if s.text.strip()
-            ] or [(turn.start, turn.end)]
+            sentences = [(turn.start + s.start_char, turn.start + s.end_char) for s in doc.sents if s.text.strip()] or [
+                (turn.start, turn.end)
+            ]
             if self.unit == "turn":
                 sentences = [(turn.start, turn.end)]
             pieces: list[tuple[int, int]] = []
@@ -105,7 +106,7 @@ class Segmenter:
         if cuts:
             bounds = [start, *cuts, end]
             current = start
-            for a, b in zip(bounds, bounds[1:], strict=False):
+            for a, b in itertools.pairwise(bounds):
                 if len(_WORD.findall(t.text, current, b)) > self.max_words and current < a:
                     pieces.append((current, a))
                     current = a

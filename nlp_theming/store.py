@@ -220,9 +220,7 @@ def init_project(project: str | Path) -> Path:
     path = db_path(folder)
     with _connect(path) as con:
         con.executescript(SCHEMA)
-        con.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', ?)", (now(),))
     return path
 

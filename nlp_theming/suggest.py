@@ -169,7 +169,7 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     return summary
 
 
-def _claim_run(con, config_hash, model_id, version, config, params, decision_mark) -> int:  # noqa: ANN001
+def _claim_run(con, config_hash, model_id, version, config, params, decision_mark) -> int:
     with transaction(con):
         row = con.execute(
             "SELECT id FROM runs WHERE config_hash = ? AND status = 'running' ORDER BY id DESC LIMIT 1", (config_hash,)

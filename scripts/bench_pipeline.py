@@ -73,7 +73,7 @@ def encoder(project: str, model: str, batch_size: int, queue: mp.Queue) -> None:
     queue.put({"segments": len(texts), "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()})
 
 
-def _run(target, *args) -> dict:  # noqa: ANN001
+def _run(target, *args) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
@@ -102,8 +102,12 @@ def main() -> None:
         raw = _run(encoder, project, args.model, args.batch_size)
     full_rate = full["segments"] / full["seconds"]
     raw_rate = raw["segments"] / raw["seconds"]
-    figures = {"pipeline": full, "encoder": raw, "speed_ratio": full_rate / raw_rate,
-               "memory_ratio": full["peak_mb"] / raw["peak_mb"]}
+    figures = {
+        "pipeline": full,
+        "encoder": raw,
+        "speed_ratio": full_rate / raw_rate,
+        "memory_ratio": full["peak_mb"] / raw["peak_mb"],
+    }
     print(f"transcripts: {full['documents']} ingested ({full['failed']} failed), {full['segments']} segments")
     print(f"pipeline, raw files to stored suggestions: {full_rate:8.1f} segments/s  peak {full['peak_mb']:7.0f} MB")
     print(f"raw encoder on the same texts:             {raw_rate:8.1f} segments/s  peak {raw['peak_mb']:7.0f} MB")

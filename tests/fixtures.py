@@ -10,14 +10,23 @@ from pathlib import Path
 
 TURNS = [
     ("Interviewer", "Thanks for agreeing to talk to me. Could you describe your role?"),
-    ("Dr Shah", "I'm the clinical director for medicine. I get two PAs for it, which is nowhere near enough. "
-                "The role spills into my evenings and my home life."),
+    (
+        "Dr Shah",
+        "I'm the clinical director for medicine. I get two PAs for it, which is nowhere near enough. "
+        "The role spills into my evenings and my home life.",
+    ),
     ("Interviewer", "How were you selected for the role?"),
-    ("Dr Shah", "There was an interview, but honestly nobody was queuing up for it. "
-                "You need clinical credibility, five or ten years as a consultant, before colleagues listen."),
+    (
+        "Dr Shah",
+        "There was an interview, but honestly nobody was queuing up for it. "
+        "You need clinical credibility, five or ten years as a consultant, before colleagues listen.",
+    ),
     ("Interviewer", "And how does the triumvirate work here?"),
-    ("Dr Shah", "The nurse, the business manager and I meet every Monday. We share the decisions "
-                "about the budget and the waiting lists, and it works well most weeks."),
+    (
+        "Dr Shah",
+        "The nurse, the business manager and I meet every Monday. We share the decisions "
+        "about the budget and the waiting lists, and it works well most weeks.",
+    ),
 ]
 SPEECH_RATE = 2.5  # words per second, to lay out believable timestamps
 
@@ -33,7 +42,7 @@ def _timed():
 def _ts(seconds: float, sep: str = ".") -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
-    return f"{int(h):02d}:{int(m):02d}:{int(s):02d}{sep}{int(round((s % 1) * 1000)):03d}"
+    return f"{int(h):02d}:{int(m):02d}:{int(s):02d}{sep}{round((s % 1) * 1000):03d}"
 
 
 def labelled_text() -> str:
@@ -105,14 +114,23 @@ def write_all(folder: Path) -> dict[str, Path]:
     whisper = {"text": " ".join(t for _, t in TURNS), "segments": []}
     whisperx = {"segments": []}
     for i, (speaker, line, start, end) in enumerate(_timed()):
-        whisper["segments"].append({"id": i, "start": start, "end": end, "text": " " + line.lower(), "avg_logprob": -0.2})
+        whisper["segments"].append(
+            {"id": i, "start": start, "end": end, "text": " " + line.lower(), "avg_logprob": -0.2}
+        )
         words = []
         step = (end - start) / len(line.split())
         for j, w in enumerate(line.split()):
-            words.append({"word": w, "start": start + j * step, "end": start + (j + 1) * step, "score": 0.9 if j % 5 else 0.5})
+            words.append(
+                {"word": w, "start": start + j * step, "end": start + (j + 1) * step, "score": 0.9 if j % 5 else 0.5}
+            )
         whisperx["segments"].append(
-            {"start": start, "end": end, "text": line, "speaker": f"SPEAKER_0{0 if speaker == 'Interviewer' else 1}",
-             "words": words}
+            {
+                "start": start,
+                "end": end,
+                "text": line,
+                "speaker": f"SPEAKER_0{0 if speaker == 'Interviewer' else 1}",
+                "words": words,
+            }
         )
     put("whisper.json", json.dumps(whisper))
     put("whisperx.json", json.dumps(whisperx))

@@ -12,8 +12,10 @@ from nlp_theming.codebook import CodebookError
 CSV = """code,description,parent,inclusion,exclusion,examples
 Structure,How the organisation is arranged,,,,
 Process,How leadership works day to day,,,,
-Composition of executive board,Who sits on the board,Structure,Mentions board members,Not unit teams,We have three doctors on the board | The board is mostly managers
-Time commitment of medical leaders,How much time leadership roles take,Process,PAs; evenings,Not money,It takes far more than two PAs
+Composition of executive board,Who sits on the board,Structure,Mentions board members,Not unit teams,\
+We have three doctors on the board | The board is mostly managers
+Time commitment of medical leaders,How much time leadership roles take,Process,PAs; evenings,Not money,\
+It takes far more than two PAs
 """
 
 YAML = """name: test

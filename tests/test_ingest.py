@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from fixtures import TURNS
+
 from nlp_theming import Project, read_transcript
 from nlp_theming.cli import main
 from nlp_theming.ingest import IngestError
@@ -84,12 +84,12 @@ def test_batch_with_bad_files_goes_on_and_exit_code_counts_failures(
     for name in ("empty.txt", "binary.txt", "broken.json"):
         shutil.copy(bad_files[name][0], folder / name)
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text(
-        "file,site,participant,role\nbatch/typed.txt,A,A-P1,doctor\nbatch/missing.docx,B,B-P1,nurse\n"
-    )
+    manifest.write_text("file,site,participant,role\nbatch/typed.txt,A,A-P1,doctor\nbatch/missing.docx,B,B-P1,nurse\n")
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(tmp_path / "proj")]).exit_code == 0
-    result = runner.invoke(main, ["ingest", str(tmp_path / "proj"), str(folder), "--manifest", str(manifest), "--quiet"])
+    result = runner.invoke(
+        main, ["ingest", str(tmp_path / "proj"), str(folder), "--manifest", str(manifest), "--quiet"]
+    )
     assert result.exit_code == 4, result.output  # three bad files and one missing file
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 4
@@ -154,3 +154,20 @@ def test_speech_after_colon_is_not_a_speaker_label() -> None:
     t = parse_labelled_text(text, "txt")
     assert [turn.speaker for turn in t.turns] == ["Interviewer", "P3", "P3"]
     assert "So basically: the board decided." in t.turn_text(t.turns[1])
+
+
+def test_caption_text_with_a_colon_is_not_a_speaker() -> None:
+    from nlp_theming.ingest.timed import read_srt, read_vtt
+
+    srt = (
+        b"1\n00:00:01,000 --> 00:00:03,000\nThe honest answer: not enough PAs.\n\n"
+        b"2\n00:00:03,500 --> 00:00:05,000\n[laughs] We get two.\n"
+    )
+    t = read_srt(srt)
+    assert [turn.speaker for turn in t.turns] == [None]
+    assert t.turn_text(t.turns[0]) == "The honest answer: not enough PAs. [laughs] We get two."
+    vtt = (
+        b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nAna Lopez: Hello.\n\n"
+        b"00:00:02.000 --> 00:00:03.000\nBo: Hi.\n\n00:00:03.000 --> 00:00:04.000\nBo: Again.\n"
+    )
+    assert [turn.speaker for turn in read_vtt(vtt).turns] == ["Ana Lopez", "Bo"]

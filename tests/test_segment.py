@@ -43,9 +43,7 @@ def test_window_groups_sentences_within_limits(fixture_files: dict[str, Path]) -
 
 def test_unpunctuated_speech_falls_back_to_cues_then_length() -> None:
     words = [f"word{i}" for i in range(300)]
-    pieces = [
-        TimedPiece(" ".join(words[i : i + 20]), i / 2.5, (i + 20) / 2.5, "P1") for i in range(0, 300, 20)
-    ]
+    pieces = [TimedPiece(" ".join(words[i : i + 20]), i / 2.5, (i + 20) / 2.5, "P1") for i in range(0, 300, 20)]
     t = from_timed_pieces(pieces, "vtt")
     segments = Segmenter(max_words=50).segment(t)
     cue_starts = {c.start for c in t.cues}

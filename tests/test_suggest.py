@@ -171,7 +171,19 @@ def test_export_is_a_tidy_table_pandas_reads_back(corpus_project: Path, tmp_path
     back = {"csv": pd.read_csv, "xlsx": pd.read_excel, "parquet": pd.read_parquet}[fmt](out)
     table = _suggestions(corpus_project)
     assert len(back) == len(table)
-    for column in ("document", "segment_id", "start", "end", "speaker", "text", "code", "score", "rank", "site", "role"):
+    for column in (
+        "document",
+        "segment_id",
+        "start",
+        "end",
+        "speaker",
+        "text",
+        "code",
+        "score",
+        "rank",
+        "site",
+        "role",
+    ):
         assert column in back.columns
     with Project(corpus_project) as p:
         texts = dict(p.con.execute("SELECT name, text FROM current_documents").fetchall())

@@ -149,7 +149,9 @@ def ingest_paths(
         attrs = dict(meta.get(resolved, {}))
         name = attrs.pop("document", None) or path.stem
         if name in seen and seen[name] != resolved:
-            report.failed.append((str(path), f"another file in this batch ({seen[name].name}) has the same name {name!r}"))
+            report.failed.append(
+                (str(path), f"another file in this batch ({seen[name].name}) has the same name {name!r}")
+            )
             continue
         seen[name] = resolved
         try:
@@ -206,19 +208,32 @@ def _store(
         doc_id = int(cur.lastrowid)
         if row is not None:
             # metadata carries over to the new version unless the manifest says otherwise
-            old = dict(con.execute("SELECT key, value FROM document_attributes WHERE document_id = ?", (row["id"],)).fetchall())
+            old = dict(
+                con.execute("SELECT key, value FROM document_attributes WHERE document_id = ?", (row["id"],)).fetchall()
+            )
             attrs = {**old, **attrs}
         _set_attributes(con, doc_id, attrs)
         con.executemany(
             "INSERT INTO turns(document_id, idx, speaker, is_interviewer, start, end, start_time, end_time, confidence)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (doc_id, i, tr.speaker, int(tr.is_interviewer), tr.start, tr.end, tr.start_time, tr.end_time, tr.confidence)
+                (
+                    doc_id,
+                    i,
+                    tr.speaker,
+                    int(tr.is_interviewer),
+                    tr.start,
+                    tr.end,
+                    tr.start_time,
+                    tr.end_time,
+                    tr.confidence,
+                )
                 for i, tr in enumerate(t.turns)
             ],
         )
         con.executemany(
-            "INSERT INTO cues(document_id, idx, start, end, start_time, end_time, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO cues(document_id, idx, start, end, start_time, end_time, confidence)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(doc_id, i, c.start, c.end, c.start_time, c.end_time, c.confidence) for i, c in enumerate(t.cues)],
         )
     return ("added" if row is None else "updated"), doc_id
@@ -236,7 +251,15 @@ def load_transcript(con: sqlite3.Connection, document_id: int) -> Transcript:
     """Rebuild a stored document's :class:`Transcript` (for re-segmenting)."""
     doc = con.execute("SELECT text, source_format FROM documents WHERE id = ?", (document_id,)).fetchone()
     turns = [
-        Turn(r["speaker"], r["start"], r["end"], r["start_time"], r["end_time"], r["confidence"], bool(r["is_interviewer"]))
+        Turn(
+            r["speaker"],
+            r["start"],
+            r["end"],
+            r["start_time"],
+            r["end_time"],
+            r["confidence"],
+            bool(r["is_interviewer"]),
+        )
         for r in con.execute("SELECT * FROM turns WHERE document_id = ? ORDER BY idx", (document_id,))
     ]
     cues = [

@@ -78,9 +78,7 @@ def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break:
             prev = groups[-1][-1]
             same = piece.speaker == prev.speaker
             gap = (
-                piece.start_time - prev.end_time
-                if piece.start_time is not None and prev.end_time is not None
-                else 0.0
+                piece.start_time - prev.end_time if piece.start_time is not None and prev.end_time is not None else 0.0
             )
             if same and (piece.speaker is not None or gap < pause_break):
                 groups[-1].append(piece)

@@ -21,7 +21,21 @@ _LABEL = re.compile(
     r"[ \t]*(?:\((?P<time2>\d{1,2}:\d{2}(?::\d{2})?)\))?[ \t]*:[ \t]+",
 )
 # Words that often start a line followed by a colon but are not speakers.
-_NOT_SPEAKERS = {"note", "notes", "date", "time", "location", "site", "title", "re", "subject", "e.g", "i.e", "nb", "ps"}
+_NOT_SPEAKERS = {
+    "note",
+    "notes",
+    "date",
+    "time",
+    "location",
+    "site",
+    "title",
+    "re",
+    "subject",
+    "e.g",
+    "i.e",
+    "nb",
+    "ps",
+}
 
 
 def decode_bytes(raw: bytes) -> str:
@@ -80,7 +94,7 @@ def _speaker_label(line: str) -> tuple[str, int, float | None] | None:
     if label.lower().rstrip(".") in _NOT_SPEAKERS or len(label) > 40:
         return None
     # "Well, I think: ..." is speech, not a label: labels carry no sentence punctuation.
-    if any(ch in label for ch in ",;!?\"“”"):
+    if any(ch in label for ch in ',;!?"“”'):
         return None
     words = label.split()
     # Long lower-case phrases before a colon are speech ("the thing is: ...").
@@ -111,7 +125,7 @@ def parse_labelled_text(text: str, source_format: str) -> Transcript:
     turns: list[Turn] = []
     pos = 0
     current: Turn | None = None
-    for line, found in zip(lines, found_labels):
+    for line, found in zip(lines, found_labels, strict=True):
         line_start, line_end = pos, pos + len(line)
         pos = line_end + 1
         if not line.strip():

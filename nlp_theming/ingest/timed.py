@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 
 from .model import (
     IngestError,
@@ -22,7 +23,9 @@ _ARROW = re.compile(r"^\s*(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
 _VOICE = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>(.*?)(?:</v>|$)", re.DOTALL)
 _TAG = re.compile(r"</?[^>]+>")
 # Zoom and many captioners write "Name: text" inside the cue.
-_INLINE_SPEAKER = re.compile(r"^(?P<name>[A-Z][\w'’.\-]*(?:\s+[\w'’.\-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(?P<text>.+)$", re.DOTALL)
+_INLINE_SPEAKER = re.compile(
+    r"^(?P<name>[A-Z][\w'’.\-]*(?:\s+[\w'’.\-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(?P<text>.+)$", re.DOTALL
+)
 _BRACKET_SPEAKER = re.compile(r"^\[(?P<name>[^\]]{1,40})\]\s*(?P<text>.+)$", re.DOTALL)
 
 
@@ -34,7 +37,37 @@ def _split_speaker(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _cue_text(payload: str) -> tuple[str | None, str]:
+@dataclass
+class _Inline:
+    """A speaker read from the cue text ("Name: ...") rather than markup: still to be confirmed."""
+
+    label: str
+    text: str
+    original: str
+
+
+def _confirm_inline_speakers(pieces: list[TimedPiece]) -> list[TimedPiece]:
+    """Keep a "Name: text" label only when it recurs or looks like a name of several words.
+
+    In captions without speakers, "The honest answer: not enough" is speech, and one-off
+    phrases before a colon must stay part of it.
+    """
+    counts: dict[str, int] = {}
+    for p in pieces:
+        if isinstance(p.speaker, _Inline):
+            counts[p.speaker.label] = counts.get(p.speaker.label, 0) + 1
+    for p in pieces:
+        if isinstance(p.speaker, _Inline):
+            inline, words = p.speaker, p.speaker.label.split()
+            name_like = len(words) >= 2 and all(w[0].isupper() or w[0].isdigit() for w in words)
+            if counts[inline.label] >= 2 or name_like or inline.label.upper().startswith("SPEAKER"):
+                p.speaker, p.text = inline.label, inline.text
+            else:
+                p.speaker, p.text = None, inline.original
+    return pieces
+
+
+def _cue_text(payload: str) -> tuple[str | _Inline | None, str]:
     """Speaker and plain text of a cue payload (voice spans, markup and entities removed)."""
     speaker = None
     voices = _VOICE.findall(payload)
@@ -44,7 +77,9 @@ def _cue_text(payload: str) -> tuple[str | None, str]:
     text = html.unescape(_TAG.sub("", payload))
     text = " ".join(text.split())
     if speaker is None:
-        speaker, text = _split_speaker(text)
+        label, rest = _split_speaker(text)
+        if label is not None:
+            return _Inline(label, rest, text), rest
     return speaker, text
 
 
@@ -72,7 +107,7 @@ def read_vtt(raw: bytes) -> Transcript:
         pieces.append(TimedPiece(body, parse_timestamp(m["start"]), parse_timestamp(m["end"]), speaker))
     if not pieces:
         raise IngestError("WebVTT file has no cues")
-    return from_timed_pieces(pieces, "vtt")
+    return from_timed_pieces(_confirm_inline_speakers(pieces), "vtt")
 
 
 def read_srt(raw: bytes) -> Transcript:
@@ -89,7 +124,7 @@ def read_srt(raw: bytes) -> Transcript:
         pieces.append(TimedPiece(body, parse_timestamp(m["start"]), parse_timestamp(m["end"]), speaker))
     if not pieces:
         raise IngestError("SRT file has no subtitles")
-    return from_timed_pieces(pieces, "srt")
+    return from_timed_pieces(_confirm_inline_speakers(pieces), "srt")
 
 
 def _confidence(segment: dict) -> float | None:
@@ -152,7 +187,8 @@ def read_csv_turns(raw: bytes) -> Transcript:
         raise IngestError(f"CSV of turns needs a 'text' column (found: {', '.join(fields) or 'none'})")
     pieces = []
     for n, row in enumerate(reader, start=2):
-        def get(key: str) -> str | None:
+
+        def get(key: str, row: dict = row) -> str | None:
             col = cols[key]
             value = row.get(col) if col else None
             return value.strip() if isinstance(value, str) and value.strip() else None

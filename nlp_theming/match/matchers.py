@@ -81,7 +81,7 @@ class ZeroShotMatcher(BaseMatcher):
         self.slope = slope
         self.offset = offset
 
-    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):
         texts = list(dict.fromkeys(prototype_texts(codes)))
         vectors = embed(texts)
         self.codes_ = [c.code for c in codes]
@@ -143,7 +143,7 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         self.n_folds = n_folds
         self.min_stack_units = min_stack_units
 
-    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):
         super().fit(codes, embed, X, Y, X_unlabeled)
         self.base_prototypes_ = self.prototypes_
         self.classifier_ = None
@@ -160,7 +160,7 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
             self._fit_stacker(codes, embed, X, Y, pool)
         return self
 
-    def _learn(self, codes, embed, X, Y, pool) -> None:  # noqa: ANN001
+    def _learn(self, codes, embed, X, Y, pool) -> None:
         self.prototypes_ = reshape_prototypes(self.base_prototypes_, X, Y, self.prior_strength)
         self.column_stats_ = self._column_stats(pool)
         self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
@@ -176,7 +176,7 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         logit = lambda p: np.log(np.clip(p, eps, 1 - eps) / np.clip(1 - p, eps, 1 - eps))  # noqa: E731
         return np.stack([logit(zero_shot), logit(clf) * has, has, n * has], axis=-1).reshape(-1, 4)
 
-    def _fit_stacker(self, codes, embed, X, Y, pool) -> None:  # noqa: ANN001
+    def _fit_stacker(self, codes, embed, X, Y, pool) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import KFold
 
@@ -225,7 +225,7 @@ class EmbeddingClassifier(BaseMatcher):
         super().__init__(random_state)
         self.C = C
 
-    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):  # noqa: ANN001, ANN201 - see BaseMatcher
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):
         from sklearn.linear_model import LogisticRegression
 
         self.codes_ = [c.code for c in codes]

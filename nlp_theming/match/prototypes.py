@@ -49,9 +49,7 @@ def build_prototypes(codes: list[Code], embed: dict[str, np.ndarray]) -> np.ndar
     return np.vstack(rows)
 
 
-def reshape_prototypes(
-    prototypes: np.ndarray, X: np.ndarray, Y: np.ndarray, prior_strength: float = 3.0
-) -> np.ndarray:
+def reshape_prototypes(prototypes: np.ndarray, X: np.ndarray, Y: np.ndarray, prior_strength: float = 3.0) -> np.ndarray:
     """Blend codebook prototypes with the mean of confirmed examples (Y: n x codes, 0/1)."""
     counts = Y.sum(axis=0)
     out = prototypes.copy()

@@ -31,18 +31,16 @@ class DiscoveryResult:
     skipped: str | None = None
 
 
-def _backend(prototypes: dict[str, np.ndarray], fallback):  # noqa: ANN001, ANN202 - sentence-transformers model
+def _backend(prototypes: dict[str, np.ndarray], fallback):
     from bertopic.backend import BaseEmbedder
 
     class PrototypeBackend(BaseEmbedder):
         """Returns our prototype vector for a code name, the encoder's vector otherwise."""
 
-        def embed(self, documents, verbose=False):  # noqa: ANN001, ANN202 - BERTopic's signature
+        def embed(self, documents, verbose=False):
             out = []
             missing = [d for d in documents if d not in prototypes]
-            encoded = dict(
-                zip(missing, fallback(missing), strict=True)
-            ) if missing else {}
+            encoded = dict(zip(missing, fallback(missing), strict=True)) if missing else {}
             for d in documents:
                 out.append(prototypes[d] if d in prototypes else encoded[d])
             return np.vstack(out)
@@ -56,7 +54,7 @@ def discover_themes(
     code_names: list[str],
     prototypes: np.ndarray,
     matched_fraction: float,
-    encode,  # noqa: ANN001 - callable texts -> vectors
+    encode,
     labels: np.ndarray | None = None,
     random_state: int = 0,
     min_topic_size: int | None = None,
@@ -91,7 +89,7 @@ def discover_themes(
     )
     y = None if labels is None else np.asarray(labels)
     topics, _ = model.fit_transform(texts, embeddings=embeddings, y=y)
-    zeroshot_ids = set(model._topic_id_to_zeroshot_topic_idx)  # noqa: SLF001 - BERTopic keeps it private
+    zeroshot_ids = set(model._topic_id_to_zeroshot_topic_idx)
     topics = np.asarray(topics)
     result = DiscoveryResult(zeroshot_assigned=int(np.isin(topics, list(zeroshot_ids)).sum()))
     for topic_id in sorted(set(topics.tolist())):

@@ -1,8 +1,8 @@
 """Existing human coding enters the decision log as decisions of the coders who made it.
 
 A coded span maps onto the segments it really covers: at least half of the segment, or at
-least half of the span (failing both, the segment holding most of it). Each (segment, code) gets one ``import`` decision carrying the
-original span, so both segment-level and character-level views can be derived.
+least half of the span (failing both, the segment holding most of it). Each (segment, code)
+gets one ``import`` decision carrying the original span, so both segment-level and character-level views can be derived.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ def import_spans(
     """
     report = ImportReport()
     docs = {
-        r["name"]: (r["id"], r["n"])
-        for r in con.execute("SELECT id, name, length(text) AS n FROM current_documents")
+        r["name"]: (r["id"], r["n"]) for r in con.execute("SELECT id, name, length(text) AS n FROM current_documents")
     }
     segs = pd.read_sql_query(
         "SELECT id AS segment_id, document_id, start, end FROM segments WHERE scheme = ?", con, params=[scheme]
@@ -79,8 +78,16 @@ def import_spans(
                 try:
                     record(
                         con,
-                        Decision(coder=str(row.coder), action="import", segment_id=seg_id, document_id=doc_id,
-                                 code=str(row.code), start=start, end=end, note=source or None),
+                        Decision(
+                            coder=str(row.coder),
+                            action="import",
+                            segment_id=seg_id,
+                            document_id=doc_id,
+                            code=str(row.code),
+                            start=start,
+                            end=end,
+                            note=source or None,
+                        ),
                     )
                 except DecisionError as exc:
                     report.problems.append(f"{where}: {exc}")
