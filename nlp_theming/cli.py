@@ -570,17 +570,6 @@ def queue_options(func):
     return func
 
 
-def _queue_filters(
-    theme: str | None,
-    site: str | None,
-    role: str | None,
-    document: str | None,
-    min_score: float | None,
-    max_score: float | None,
-) -> dict:
-    return dict(theme=theme, site=site, role=role, document=document, min_score=min_score, max_score=max_score)
-
-
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @click.option(
@@ -606,29 +595,12 @@ def serve(project: str, host: str, port: int, coder: str | None, blind: bool) ->
 @click.option("--blind", is_flag=True, help="Do not show other coders' confirmations as examples.")
 @queue_options
 @friendly
-def review(
-    project: str,
-    coder: str,
-    blind: bool,
-    order: str | None,
-    theme: str | None,
-    site: str | None,
-    role: str | None,
-    document: str | None,
-    min_score: float | None,
-    max_score: float | None,
-) -> None:
+def review(project: str, coder: str, blind: bool, order: str | None, **filters: object) -> None:
     """Review suggestions in the terminal: a accept, r reject, c change, + add, n next, u undo, q quit."""
     from .review.terminal import terminal_review
 
     with _project(project) as p:
-        terminal_review(
-            p.con,
-            coder,
-            blind=blind,
-            order=order or "uncertain",
-            **_queue_filters(theme, site, role, document, min_score, max_score),
-        )
+        terminal_review(p.con, coder, blind=blind, order=order or "uncertain", **filters)
 
 
 @main.group()
@@ -644,17 +616,7 @@ def sheet() -> None:
 @queue_options
 @friendly
 def sheet_export(
-    project: str,
-    coder: str,
-    out: str,
-    everything: bool,
-    order: str | None,
-    theme: str | None,
-    site: str | None,
-    role: str | None,
-    document: str | None,
-    min_score: float | None,
-    max_score: float | None,
+    project: str, coder: str, out: str, everything: bool, order: str | None, **filters: object
 ) -> None:
     """Write the review queue with a blank decision column (accept, reject, change:<code>, add:<code>)."""
     from .review.sheet import export_sheet
@@ -666,7 +628,7 @@ def sheet_export(
             out,
             order=order or "document",
             status=None if everything else "pending",
-            **_queue_filters(theme, site, role, document, min_score, max_score),
+            **filters,
         )
     click.echo(f"wrote {n} rows to {path}")
 

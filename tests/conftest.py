@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,27 @@ def project_copy(corpus_project: Path, tmp_path: Path) -> Path:
     target = tmp_path / "project"
     shutil.copytree(corpus_project, target)
     return target
+
+
+# The review tests share one small project with a real suggest run, built once per session.
+@pytest.fixture(scope="session")
+def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from review_fixtures import base_project
+
+    return base_project(tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture
+def project(review_base: Path, tmp_path: Path) -> Path:
+    from review_fixtures import copy_project
+
+    return copy_project(review_base, tmp_path / "project")
+
+
+@pytest.fixture
+def con(project: Path) -> Iterator[sqlite3.Connection]:
+    from nlp_theming import store
+
+    c = store.open_project(project)
+    yield c
+    c.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from review_fixtures import BOLD, XSS, base_project, copy_project
+from review_fixtures import BOLD, XSS
 
 from nlp_theming import store
 from nlp_theming.review import coding, decisions_frame, review_queue
@@ -26,16 +26,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-
-
-@pytest.fixture(scope="session")
-def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_project(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def project(review_base: Path, tmp_path: Path) -> Path:
-    return copy_project(review_base, tmp_path / "project")
 
 
 @pytest.fixture(scope="module")

@@ -6,25 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from review_fixtures import base_project, copy_project
 
-from nlp_theming import store
 from nlp_theming.review import actions
 from nlp_theming.review.context import nearest_confirmed, segment_context
 from nlp_theming.review.log import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
 from nlp_theming.review.queue import review_queue
-
-
-@pytest.fixture(scope="session")
-def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_project(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def con(review_base: Path, tmp_path: Path) -> sqlite3.Connection:
-    c = store.open_project(copy_project(review_base, tmp_path / "project"))
-    yield c
-    c.close()
 
 
 def _items(con: sqlite3.Connection, n: int = 3) -> list:

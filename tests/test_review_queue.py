@@ -7,29 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from review_fixtures import base_project, copy_project
 
-from nlp_theming import Project, store
+from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.review import actions, review_status
 from nlp_theming.review.queue import COLUMNS, THRESHOLD, review_queue
-
-
-@pytest.fixture(scope="session")
-def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_project(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def project(review_base: Path, tmp_path: Path) -> Path:
-    return copy_project(review_base, tmp_path / "project")
-
-
-@pytest.fixture
-def con(project: Path) -> sqlite3.Connection:
-    c = store.open_project(project)
-    yield c
-    c.close()
 
 
 def test_default_order_is_least_certain_first(con: sqlite3.Connection) -> None:

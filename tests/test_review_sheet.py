@@ -8,29 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from review_fixtures import TRANSCRIPTS, base_project, copy_project
+from review_fixtures import TRANSCRIPTS
 
-from nlp_theming import Project, store
+from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.review import coding, decisions_frame, export_sheet, import_sheet, review_queue
 from nlp_theming.review.sheet import SHEET_COLUMNS, read_sheet
-
-
-@pytest.fixture(scope="session")
-def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_project(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def project(review_base: Path, tmp_path: Path) -> Path:
-    return copy_project(review_base, tmp_path / "project")
-
-
-@pytest.fixture
-def con(project: Path) -> sqlite3.Connection:
-    c = store.open_project(project)
-    yield c
-    c.close()
 
 
 def _fill(sheet: pd.DataFrame, rows: dict[int, str]) -> pd.DataFrame:

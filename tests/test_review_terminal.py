@@ -5,23 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from click.testing import CliRunner
-from review_fixtures import base_project, copy_project
 
 from nlp_theming import store
 from nlp_theming.cli import main
 from nlp_theming.review import coding, decisions_frame, review_queue
-
-
-@pytest.fixture(scope="session")
-def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_project(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def project(review_base: Path, tmp_path: Path) -> Path:
-    return copy_project(review_base, tmp_path / "project")
 
 
 def _queue(project: Path, **kwargs: object) -> pd.DataFrame:
