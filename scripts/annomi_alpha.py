@@ -35,7 +35,7 @@ from nlp_theming.agreement import (
     reliability_matrix,
 )
 
-DEFAULT = Path("/work/shared/data/annomi/AnnoMI-full.csv")
+DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "annomi" / "AnnoMI-full.csv"
 
 # (label column, which utterances it applies to, description)
 LABELS = [

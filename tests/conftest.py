@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpora" / "nhs-medical-leadership"
+# Real data sets shared beside the repository (a clean clone has them at ../shared).
+SHARED = Path(os.environ.get("NLP_THEMING_SHARED", ROOT.parent / "shared"))
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SHARED
 
 from nlp_theming.agreement import character_units, compare, spans_to_codings
 from nlp_theming.exchange.taguette import TaguetteError, html_to_text, read_taguette
 
-SERDIF = Path("/work/shared/data/serdif-usability/data/transcripts/thematic-analysis")
+SERDIF = SHARED / "data" / "serdif-usability" / "data" / "transcripts" / "thematic-analysis"
 SERDIF_DB = SERDIF / "SERDIF_P2_ThematicAnalysis.sqlite3"
 needs_serdif = pytest.mark.skipif(not SERDIF_DB.exists(), reason="shared SERDIF data not available")
 
