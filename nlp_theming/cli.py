@@ -235,6 +235,7 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
         if kind == "taguette":
             from .exchange.taguette import read_taguette
             from .ingest import ingest_text
+            from .segment import segment_documents
 
             tag = read_taguette(file)
             problems += tag.problems
@@ -242,7 +243,7 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
             for doc in tag.documents.itertuples(index=False):
                 names[doc.document] = Path(str(doc.name)).stem
                 ingest_text(p.con, names[doc.document], doc.text, file, "taguette")
-            segment_documents_all(p)
+            segment_documents(p.con, Segmenter())
             spans = tag.highlights.assign(document=tag.highlights.document.map(names))
         elif kind == "units":
             spans, located = locate_units(p.con, read_coded_units_csv(file))
@@ -259,12 +260,6 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
         f"imported {report.spans} spans as {report.decisions} decisions; "
         f"{len(problems) + len(report.problems)} problems"
     )
-
-
-def segment_documents_all(p) -> None:
-    from .segment import segment_documents
-
-    segment_documents(p.con, Segmenter())
 
 
 def _guess_kind(file: str) -> str:

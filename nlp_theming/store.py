@@ -218,14 +218,15 @@ def init_project(project: str | Path) -> Path:
         raise ProjectError(f"{folder}: exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     path = db_path(folder)
-    with _connect(path) as con:
+    with connect(path) as con:
         con.executescript(SCHEMA)
         con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', ?)", (now(),))
     return path
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the store's settings, to a database whose schema is known to exist."""
     con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     con.row_factory = sqlite3.Row
     # WAL lets a review server read while a suggest run writes; FULL sync makes each
@@ -241,7 +242,7 @@ def open_project(project: str | Path) -> sqlite3.Connection:
     path = db_path(project)
     if not path.exists():
         raise ProjectError(f"{project}: not an nlp-theming project (no {DB_NAME}); run `nlp-theming init {project}`")
-    con = _connect(path)
+    con = connect(path)
     con.executescript(SCHEMA)  # tables added by newer versions appear in older projects
     return con
 

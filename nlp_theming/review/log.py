@@ -37,7 +37,7 @@ class Decision:
     document_id: int | None = None
 
 
-def record(con: sqlite3.Connection, d: Decision, in_transaction: bool = False) -> int:
+def record(con: sqlite3.Connection, d: Decision) -> int:
     """Append one decision; durable on return (synchronous=FULL). Returns its id."""
     coder = (d.coder or "").strip()
     if not coder:

@@ -65,7 +65,7 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
     def _open() -> Response | None:
         if settings.local_only and request.host.rsplit(":", 1)[0] not in LOCAL_HOSTS:
             return Response("This review server only answers on this machine (localhost).", 400, mimetype="text/plain")
-        g.con = store._connect(store.db_path(settings.project))  # the schema is known to exist (checked above)
+        g.con = store.connect(store.db_path(settings.project))  # the schema is known to exist (checked above)
         g.session_id = request.cookies.get(csrf.SESSION_COOKIE) or ""
         g.new_session = not g.session_id
         if g.new_session:
