@@ -177,6 +177,8 @@ def _build(path: Path, rows: list[dict], name: str) -> Codebook:
         seen[code] = row["_where"]
         parent = _text(row.get("parent")) or None
         group = _text(row.get("group") or row.get("meta_theme") or row.get("category")) or None
+        if group == code:  # a theme listed as its own group is a top-level code
+            group = None
         if parent is None and group is not None:
             parent = group
             if group not in groups:

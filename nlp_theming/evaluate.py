@@ -29,23 +29,28 @@ TOP_N = 10
 
 @dataclass
 class CodedUnits:
-    """One coder's coding of units as a binary matrix, plus every coder's for the human ceiling."""
+    """The reference coding of units as a binary matrix, plus other coders' for the human ceiling."""
 
-    units: pd.DataFrame  # key, unit_id, document, text, codes (list) of the chosen coder
+    units: pd.DataFrame  # key, unit_id, document, text, codes (list), coder: the reference row per unit
     Y: np.ndarray  # units x codes, 0/1
     codes: list[str]
-    coder: str
-    others: dict[str, pd.Series]  # other coder -> key -> set of codes
+    coder: str  # the preferred reference coder ("first coder of each unit" when none was asked for)
+    others: dict[str, pd.Series]  # other coder -> key -> set of codes, on units where they are not the reference
     dropped_codes: dict[str, int]
 
 
+POOLED = "any other coder"
+
+
 def load_coded_units(path: str | Path, codes: Sequence[str], coder: str | None = None) -> CodedUnits:
+    """Read long-format coded units. Where a unit has several coders, ``coder`` is its reference
+    when they coded it, otherwise the unit's first coder in the file: units coded by one person
+    only are never thrown away."""
     frame = read_coded_units_csv(path)
     if frame.empty:
         raise ValueError(f"{path}: no coded units")
     coders = list(dict.fromkeys(frame.coder))
-    coder = coder if coder is not None else coders[0]
-    if coder not in coders:
+    if coder is not None and coder not in coders:
         raise ValueError(f"{path}: no coder {coder!r} (coders: {', '.join(coders)})")
     frame = frame.assign(key=frame.document.astype(str) + "\x1f" + frame.unit_id.astype(str))
     index = {c: j for j, c in enumerate(codes)}
@@ -54,18 +59,23 @@ def load_coded_units(path: str | Path, codes: Sequence[str], coder: str | None =
         for c in code_list:
             if c not in index:
                 dropped[c] = dropped.get(c, 0) + 1
-    mine = frame[frame.coder == coder].reset_index(drop=True)
+    preferred = frame.coder == coder if coder is not None else pd.Series(False, index=frame.index)
+    # the reference row of each unit: the preferred coder's, else the first in file order
+    order = frame.assign(_rank=np.where(preferred, 0, 1), _pos=np.arange(len(frame)))
+    reference = order.sort_values(["_rank", "_pos"]).drop_duplicates("key").sort_values("_pos")
+    mine = reference.drop(columns=["_rank", "_pos"]).reset_index(drop=True)
     Y = np.zeros((len(mine), len(codes)), dtype=np.float32)
     for i, code_list in enumerate(mine.codes):
         for c in code_list:
             if c in index:
                 Y[i, index[c]] = 1.0
-    others = {
-        other: frame[frame.coder == other].set_index("key").codes.map(lambda cs: {c for c in cs if c in index})
-        for other in coders
-        if other != coder
-    }
-    return CodedUnits(mine, Y, list(codes), coder, others, dropped)
+    rest = frame.drop(index=reference.index)
+    known = rest.assign(codes=rest.codes.map(lambda cs: {c for c in cs if c in index}))
+    others = {other: group.set_index("key").codes for other, group in known.groupby("coder", sort=False)}
+    if len(others) > 1:
+        others[POOLED] = known.drop_duplicates("key").set_index("key").codes
+    label = coder if coder is not None else (coders[0] if len(mine.coder.unique()) == 1 else "first coder of each unit")
+    return CodedUnits(mine, Y, list(codes), label, others, dropped)
 
 
 def split_units(n: int, train_fraction: float, seed: int) -> np.ndarray:
@@ -260,7 +270,8 @@ def plot_learning_curve(results: list[dict], path: Path) -> None:
     ceilings = [
         (c["human"]["mean_kappa"], c["human"]["micro_f1"])
         for r in results
-        for c in (r.get("human_ceiling") or {}).values()
+        for name, c in (r.get("human_ceiling") or {}).items()
+        if name == POOLED or POOLED not in (r.get("human_ceiling") or {})
     ]
     if ceilings:
         kappa, f1 = np.nanmean([c[0] for c in ceilings]), np.nanmean([c[1] for c in ceilings])

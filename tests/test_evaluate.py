@@ -105,3 +105,20 @@ def test_coder_choice_and_unknown_codes(tmp_path: Path) -> None:
     bad = runner.invoke(main, ["evaluate", "--codebook", str(codebook), "--coded", str(coded), "--out",
                                str(tmp_path / "p"), "--coder", "nobody", "--quiet"])
     assert bad.exit_code == 1 and "no coder 'nobody'" in bad.output
+
+
+def test_units_coded_by_different_people_are_all_kept(tmp_path: Path) -> None:
+    from nlp_theming.evaluate import load_coded_units
+
+    coded = tmp_path / "coded.csv"
+    rows = ["unit_id,document,coder,text,codes"]
+    rows += [f"u{i},d1,ann,text {i},Budget" for i in range(6)]
+    rows += [f"u{i},d2,bob,text {i},Time" for i in range(6)]
+    rows += ["u0,d1,bob,text 0,Time"]  # one unit coded twice
+    coded.write_text("\n".join(rows) + "\n")
+    data = load_coded_units(coded, ["Budget", "Time"])
+    assert len(data.units) == 12
+    assert data.Y.sum(axis=0).tolist() == [6, 6]  # ann is the reference of d1/u0, the first to code it
+    assert list(data.others) == ["bob"] and len(data.others["bob"]) == 1
+    prefer_bob = load_coded_units(coded, ["Budget", "Time"], coder="bob")
+    assert prefer_bob.Y.sum(axis=0).tolist() == [5, 7]
