@@ -71,7 +71,6 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     started = time.perf_counter()
     version, codebook = load_stored_codebook(con)
     codes = codebook.leaves
-    code_names = [c.code for c in codes]
     segment_documents(con, config.segmenter)
     segs = suggestable_segments(con, config.segmenter.scheme, config.include_interviewer)
     if segs.empty:
@@ -99,6 +98,16 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     if done is not None:
         return _summary(con, done["id"], "up-to-date", time.perf_counter() - started)
     run_id = _claim_run(con, config_hash, embedder.model_id, version, config, params, decision_mark)
+    try:
+        return _complete_run(con, run_id, config, codes, segs, embedder, started)
+    except Exception:
+        # an error (not a kill) ends the run for good; a killed run stays 'running' to be taken over
+        con.execute("UPDATE runs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), run_id))
+        raise
+
+
+def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSummary:
+    code_names = [c.code for c in codes]
 
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}

@@ -223,3 +223,14 @@ def test_killed_run_leaves_store_consistent_and_next_run_completes(tmp_path: Pat
         table = p.suggestions()
     assert not table.duplicated(["segment_id", "code"]).any()
     assert table.groupby("segment_id").size().max() == 5
+
+
+def test_a_run_that_fails_is_marked_failed_not_left_running(tmp_path: Path) -> None:
+    from nlp_theming.embed import ModelNotFound
+
+    with Project.init(tmp_path / "proj") as p:
+        p.ingest(sorted((CORPUS / "transcripts").iterdir())[:1])
+        p.load_codebook(CORPUS / "codebook.csv")
+        with pytest.raises(ModelNotFound, match="not available locally"):
+            p.suggest(SuggestConfig(model=str(tmp_path / "no-such-model-folder")))
+        assert [r[0] for r in p.con.execute("SELECT status FROM runs")] == ["failed"]
