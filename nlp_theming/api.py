@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,6 +14,9 @@ from .export import document_table, segment_table, suggestion_table, write_table
 from .ingest import IngestReport, ingest_paths
 from .segment import Segmenter, segment_documents
 from .suggest import RunSummary, SuggestConfig, run_suggest
+
+if TYPE_CHECKING:
+    from .exchange.refi_qda import QdpxReport
 
 
 class Project:
@@ -74,7 +78,25 @@ class Project:
         return suggestion_table(self.con, run_id)
 
     def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None) -> Path:
+        """Write the suggestions table (csv, xlsx, parquet); ``qdpx`` writes :meth:`export_qdpx` instead."""
+        if (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx":
+            if run_id is not None:
+                raise ValueError("a qdpx export holds the confirmed coding, not a run's suggestions: drop the run")
+            return self.export_qdpx(out).path
         return write_table(self.suggestions(run_id), out, fmt)
+
+    def export_qdpx(
+        self, path: str | Path, coders: list[str] | None = None, case_by: str | None = "site"
+    ) -> QdpxReport:
+        """Write the confirmed human coding as a REFI-QDA project (.qdpx) for NVivo, ATLAS.ti and MAXQDA.
+
+        ``coders``: whose coding (default: every human coder); ``case_by``: the document attribute
+        whose values become cases (None for none). Returns an
+        :class:`~nlp_theming.exchange.refi_qda.QdpxReport` (``.path``, counts, ``.warnings``).
+        """
+        from .exchange.refi_qda import export_qdpx
+
+        return export_qdpx(self.con, path, coders, project_name=self.path.resolve().name, case_by=case_by)
 
     # review: people decide (see nlp_theming.review for accept, reject, change, add, adjust, undo)
     def queue(self, coder: str | None = None, **kwargs: object) -> pd.DataFrame:

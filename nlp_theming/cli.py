@@ -194,15 +194,35 @@ def _print_summary(p, summary) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "parquet"]),
+    type=click.Choice(["csv", "xlsx", "parquet", "qdpx"]),
     default=None,
-    help="Default: from the --out extension.",
+    help="Default: from the --out extension. qdpx: the confirmed coding as a REFI-QDA project (NVivo, ATLAS.ti, "
+    "MAXQDA).",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_id", type=int, default=None, help="A run id (default: the latest).")
+@click.option("--coder", "coders", multiple=True, help="qdpx: only this coder's coding (repeatable; default: all).")
 @friendly
-def export(project: str, fmt: str | None, out: str, run_id: int | None) -> None:
-    """Write suggestions as a tidy long table (one row per segment and suggested code)."""
+def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: tuple[str, ...]) -> None:
+    """Write suggestions as a tidy long table (one row per segment and suggested code).
+
+    With --format qdpx (or an --out ending in .qdpx): the confirmed human coding, never the
+    machine's suggestions, as a REFI-QDA project for NVivo, ATLAS.ti and MAXQDA.
+    """
+    if (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx":
+        if run_id is not None:
+            raise click.UsageError("--run chooses suggestions; a qdpx export holds the confirmed coding")
+        with _project(project) as p:
+            report = p.export_qdpx(out, coders=list(coders) or None)
+        click.echo(report.summary())
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        from .exchange.refi_qda import NOT_EXPORTED
+
+        click.echo(f"note: {NOT_EXPORTED}", err=True)
+        return
+    if coders:
+        raise click.UsageError("--coder applies to --format qdpx")
     with _project(project) as p:
         path = p.export(out, fmt, run_id)
     click.echo(f"wrote {path}")
