@@ -96,14 +96,23 @@ def main() -> None:
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--sample", action="store_true", help="use the 36 bundled transcripts as they are (no repeated texts)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp) / "corpus"
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "make_corpus.py"), str(args.n), "--out", str(files)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        if args.sample:
+            import shutil
+
+            shutil.copytree(CORPUS / "transcripts", files / "transcripts")
+            shutil.copy(CORPUS / "manifest.csv", files / "manifest.csv")
+        else:
+            subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / "make_corpus.py"), str(args.n), "--out", str(files)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         project = str(Path(tmp) / "project")
         full = _run(pipeline, str(files), project, args.model)
         raw = _run(encoder, project, args.model, args.batch_size)

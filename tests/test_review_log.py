@@ -176,3 +176,16 @@ def test_context_shows_turns_around_with_exact_offsets(con: sqlite3.Connection) 
             assert row["text"][piece.offset : piece.offset + len(piece.text)] == piece.text
     focus = [p for t in ctx.turns for p in t.pieces if p.focus]
     assert focus[0].text == row["text"][row["start"] : row["end"]]
+
+
+def test_two_imported_spans_of_one_code_in_one_segment_both_survive(con: sqlite3.Connection) -> None:
+    seg = con.execute("SELECT id, document_id, start, end FROM segments WHERE role = 'participant' LIMIT 1").fetchone()
+    sid, doc, start, end = (int(x) for x in seg)
+    mid = (start + end) // 2
+    for a, b in ((start, mid - 2), (mid + 2, end)):
+        record(con, Decision(coder="imp", action="import", segment_id=sid, document_id=doc, code="X", start=a, end=b))
+    rows = coding(con, "imp")
+    assert sorted(zip(rows.start, rows.end, strict=True)) == [(start, mid - 2), (mid + 2, end)]
+    # a rejection removes the code from the segment, all its spans with it
+    record(con, Decision(coder="imp", action="reject", segment_id=sid, code="X"))
+    assert coding(con, "imp").empty

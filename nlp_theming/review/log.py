@@ -118,44 +118,59 @@ def effective(decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
-    """The current coding: one row per (coder, segment, code) that applies.
+    """The current coding: one row per (coder, segment, code) that applies, and one per span
+    where imported coding put several spans of one code in one segment.
 
     Columns: coder, segment_id, document_id, code, start, end, decision_id (the decision that
-    made it so). ``start``/``end`` are the coded span: the segment's unless adjusted.
+    made it so). ``start``/``end`` are the coded span: the imported or adjusted one, else the
+    segment's. Count distinct (segment, code) pairs, not rows, when counting coded segments.
     """
     log = effective(decisions_frame(con, coder, upto))
     cols = ["coder", "segment_id", "document_id", "code", "start", "end", "decision_id"]
     if log.empty:
         return pd.DataFrame(columns=cols)
-    state: dict[tuple, tuple[bool, int]] = {}
-    spans: dict[tuple, tuple[int, int]] = {}
+    # (coder, segment, document, code) -> [applies, decision id, spans]
+    state: dict[tuple, list] = {}
+
+    def put(key: tuple, applies: bool, decision_id: int, spans: list | None = None) -> None:
+        entry = state.setdefault(key, [applies, decision_id, []])
+        entry[0], entry[1] = applies, decision_id
+        if spans is not None:
+            entry[2] = spans
+
     for row in log.itertuples(index=False):
         seg = None if pd.isna(row.segment_id) else int(row.segment_id)
         key_base = (row.coder, seg, int(row.document_id) if not pd.isna(row.document_id) else None)
-        if row.action in ("accept", "add", "import"):
-            state[(*key_base, row.code)] = (True, int(row.id))
-            if row.action == "import" and not pd.isna(row.start):
-                spans[(*key_base, row.code)] = (int(row.start), int(row.end))
+        rid = int(row.id)
+        if row.action == "import":
+            put((*key_base, row.code), True, rid)
+            if not pd.isna(row.start):
+                span = (int(row.start), int(row.end))
+                if span not in state[(*key_base, row.code)][2]:
+                    state[(*key_base, row.code)][2].append(span)
+        elif row.action in ("accept", "add"):
+            put((*key_base, row.code), True, rid)
         elif row.action == "reject":
-            state[(*key_base, row.code)] = (False, int(row.id))
+            put((*key_base, row.code), False, rid, [])
         elif row.action == "change":
-            state[(*key_base, row.code)] = (False, int(row.id))
-            state[(*key_base, row.new_code)] = (True, int(row.id))
+            put((*key_base, row.code), False, rid, [])
+            put((*key_base, row.new_code), True, rid)
         elif row.action == "adjust" and not pd.isna(row.start):
             # an adjustment applies to the named code (even one decided later), or to all the
             # coder's codes on the segment so far
             if isinstance(row.code, str) and row.code:
                 targets = [(*key_base, row.code)]
+                state.setdefault(targets[0], [False, rid, []])
             else:
                 targets = [k for k in state if k[:3] == key_base]
             for k in targets:
-                spans[k] = (int(row.start), int(row.end))
+                state[k][2] = [(int(row.start), int(row.end))]
     rows = []
-    for key, (applies, decision_id) in state.items():
+    for (coder_name, seg, doc, code), (applies, decision_id, spans) in state.items():
         if not applies:
             continue
-        coder_name, seg, doc, code = key
-        rows.append((coder_name, seg, doc, code, *spans.get(key, (None, None)), decision_id))
+        for start, end in spans or [(None, None)]:
+            rows.append((coder_name, seg, doc, code, start, end, decision_id))
     out = pd.DataFrame(rows, columns=cols)
     if out.empty:
         return out

@@ -109,7 +109,7 @@ def review_status(
         q = queue_of(name)
         counts = q.status.value_counts()
         mine = log[log.coder == name]
-        applied = applied_all[applied_all.coder == name]
+        applied = applied_all[applied_all.coder == name].drop_duplicates(["segment_id", "code"])
         decided = int(counts.get("accepted", 0) + counts.get("rejected", 0))
         per_coder.append({
             "coder": name,
