@@ -65,10 +65,13 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     _, location = resolve_model(name)
-    device = device or "cpu"
+    device = device or os.environ.get("NLP_THEMING_DEVICE") or _default_device()
     key = (location, device)
     if key not in _LOADED:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a per-tensor loading bar is noise beside ours
 
         try:
             _LOADED[key] = SentenceTransformer(location, device=device)
@@ -79,6 +82,15 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None):
                 f"({type(exc).__name__})"
             ) from exc
     return _LOADED[key]
+
+
+def _default_device() -> str:
+    """A GPU when torch sees one (large batches embed many times faster), else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
 
 
 def open_cache(path: str | Path) -> sqlite3.Connection:
@@ -136,7 +148,8 @@ class Embedder:
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(todo), desc="embed", unit="segment")
-            chunk = self.batch_size * 16
+            # small enough chunks that the bar moves and a kill loses little; big enough to batch well
+            chunk = self.batch_size * 4
             for start in range(0, len(todo), chunk):
                 batch_hashes = todo[start : start + chunk]
                 vectors = self._encode_raw([first[h] for h in batch_hashes])

@@ -7,13 +7,15 @@ whole turn often carries several, while two or three sentences is about the size
 passages qualitative coders highlight. ``sentence`` and ``turn`` are there when a study wants them.
 
 Speech-recognition text often has no punctuation, so a "sentence" can run for minutes. Any
-unit over ``max_words`` is cut at cue boundaries (the recogniser's pauses) and, failing those,
-at even word counts.
+unit over ``max_words`` is cut at cue boundaries (the recogniser's pauses), at the longest
+pause where cue times say which that is, and, failing those, at even word counts.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -97,19 +99,37 @@ class Segmenter:
         return out
 
     def _cap(self, t: Transcript, start: int, end: int) -> list[tuple[int, int]]:
-        """Split a span longer than max_words at cue boundaries, then at word counts."""
+        """Split a span longer than max_words at cue boundaries, then at word counts.
+
+        Walking the cues, a piece must be cut once the next cue would take it over max_words.
+        Of the boundaries that keep both the piece and the rest up to that cue within
+        max_words, the one after the longest pause wins (the latest on a tie, and always the
+        latest without cue times: plain greedy packing).
+        """
         words = list(_WORD.finditer(t.text, start, end))
         if len(words) <= self.max_words:
             return [(start, end)]
+        word_starts = [w.start() for w in words]
+
+        def count(a: int, b: int) -> int:
+            return bisect.bisect_left(word_starts, b) - bisect.bisect_left(word_starts, a)
+
         cuts = [c.start for c in t.cues if start < c.start < end]
         pieces: list[tuple[int, int]] = []
         if cuts:
+            pauses = _pauses(t)
             bounds = [start, *cuts, end]
             current = start
             for a, b in itertools.pairwise(bounds):
-                if len(_WORD.findall(t.text, current, b)) > self.max_words and current < a:
-                    pieces.append((current, a))
-                    current = a
+                if count(current, b) > self.max_words and current < a:
+                    options = [
+                        c
+                        for c in bounds
+                        if current < c <= a and count(current, c) <= self.max_words and count(c, b) <= self.max_words
+                    ]
+                    cut = max(options, key=lambda c: (pauses.get(c, -math.inf), c), default=a)
+                    pieces.append((current, cut))
+                    current = cut
             pieces.append((current, end))
         else:
             pieces = [(start, end)]
@@ -147,6 +167,15 @@ class Segmenter:
         confs = [c.confidence for c in cues if c.confidence is not None]
         confidence = sum(confs) / len(confs) if confs else turn.confidence
         return Segment(start, end, turn_idx, turn.speaker, turn.is_interviewer, start_time, end_time, confidence)
+
+
+def _pauses(t: Transcript) -> dict[int, float]:
+    """Seconds of silence before each cue (by its start offset), where both times are known."""
+    return {
+        cur.start: cur.start_time - prev.end_time
+        for prev, cur in itertools.pairwise(t.cues)
+        if cur.start_time is not None and prev.end_time is not None
+    }
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -196,6 +225,28 @@ def segment_documents(con: sqlite3.Connection, segmenter: Segmenter, document_id
             )
         done += 1
     return done
+
+
+def update_roles(con: sqlite3.Connection, document_id: int) -> int:
+    """Re-derive the role of a document's stored segments (every scheme) from its turns, after
+    its interviewer was re-marked. Segments keep their ids, so what refers to them stays valid.
+    Runs in the caller's transaction; returns how many segments changed role."""
+    turns = con.execute(
+        "SELECT idx, speaker, is_interviewer FROM turns WHERE document_id = ?", (document_id,)
+    ).fetchall()
+    marked = {r["idx"]: bool(r["is_interviewer"]) for r in turns}
+    labelled = any(r["speaker"] for r in turns)
+    changes = []
+    segments = con.execute(
+        "SELECT id, start, end, turn_idx, speaker, role FROM segments WHERE document_id = ?", (document_id,)
+    )
+    for r in segments:
+        stored = Segment(r["start"], r["end"], r["turn_idx"], r["speaker"], marked.get(r["turn_idx"], False))
+        role = _role(stored, labelled)
+        if role != r["role"]:
+            changes.append((role, r["id"]))
+    con.executemany("UPDATE segments SET role = ? WHERE id = ?", changes)
+    return len(changes)
 
 
 def _role(segment: Segment, labelled: bool) -> str:

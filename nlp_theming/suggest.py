@@ -139,14 +139,23 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     clock = time.perf_counter()
     discovery = None
     if config.discover:
-        matched = float((scores.max(axis=1) >= matcher.threshold).mean()) if len(scores) else 0.0
+        is_matched = scores.max(axis=1) >= matcher.threshold if len(scores) else np.zeros(0, dtype=bool)
+        matched = float(is_matched.mean()) if len(scores) else 0.0
         y = np.full(len(segs), -1)
         for r in labels[labels.applies].itertuples(index=False):
             y[index[r.segment_id]] = code_index[r.code]
         prototypes = getattr(matcher, "prototypes_", None)
         if prototypes is not None:
             discovery = discover_themes(
-                segs.text.tolist(), X, code_names, prototypes, matched, embedder.encode, y, random_state=config.seed
+                segs.text.tolist(),
+                X,
+                code_names,
+                prototypes,
+                matched,
+                embedder.encode,
+                y,
+                unmatched=~is_matched,
+                random_state=config.seed,
             )
 
     timings["discover"] = time.perf_counter() - clock

@@ -9,7 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
+  # On a machine whose pip sees only PyPI, set TORCH_INDEX=https://download.pytorch.org/whl/cpu
+  # to get the CPU build there too (PyPI's Linux wheel of torch depends on the CUDA packages).
+  .venv/bin/python -m pip install -q ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} "torch==${TORCH_VERSION:-2.13.0}"
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
 # Check what the resolver chose: an old sentence-transformers would silently change behaviour.

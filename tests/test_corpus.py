@@ -132,6 +132,31 @@ def test_sites_table(manifest: list[dict[str, str]]) -> None:
     assert {r["site"] for r in manifest} <= {s["site"] for s in sites}
 
 
+def test_sites_describe_themselves_as_in_the_paper() -> None:
+    sites = {s["site"]: s for s in _rows(CORPUS / "sites.csv")}
+    models = {k: s["leadership_model"] for k, s in sites.items()}
+    assert models == {
+        **dict.fromkeys("ABDEF", "medically-led"),
+        "C": "managerially-led",
+        "G": "clinically-led",
+        **dict.fromkeys("HI", "aligned"),
+    }
+    assert {k for k, s in sites.items() if s["doctor_leadership_programme"] == "yes"} == set("ABCEI")
+
+
+def test_interviews_have_the_promised_shape(manifest: list[dict[str, str]], transcripts: dict) -> None:
+    # 1,200-3,000 words each, at least four per site, board and unit interviews at every site
+    for name, transcript in transcripts.items():
+        words = len(transcript.text.split())
+        assert 1200 <= words <= 3000, (name, words)
+    by_site: dict[str, set[str]] = {}
+    for row in manifest:
+        by_site.setdefault(row["site"], set()).add(row["level"])
+    assert set(by_site) == set("ABCDEFGHI")
+    assert all(levels == {"board", "unit"} for levels in by_site.values()), by_site
+    assert all(sum(r["site"] == s for r in manifest) >= 4 for s in by_site)
+
+
 def test_make_corpus_writes_files_that_ingest(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     assert make_corpus.main(["150", "--out", str(out), "--seed", "1"]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -171,3 +172,172 @@ def test_caption_text_with_a_colon_is_not_a_speaker() -> None:
         b"00:00:02.000 --> 00:00:03.000\nBo: Hi.\n\n00:00:03.000 --> 00:00:04.000\nBo: Again.\n"
     )
     assert [turn.speaker for turn in read_vtt(vtt).turns] == ["Ana Lopez", "Bo"]
+
+
+def test_one_odd_file_fails_alone_and_the_batch_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Interviewer: How was it?\nP1: Fine, mostly.\n")
+    # diarisers that number speakers: 1 is the label "1", not a crash
+    segments = [
+        {"start": 0, "end": 1, "text": "Hello.", "speaker": 1},
+        {"start": 1, "end": 2, "text": "Hi.", "speaker": 2},
+    ]
+    (folder / "numbered.json").write_text(json.dumps({"segments": segments}))
+    (folder / "huge_field.csv").write_text('speaker,text\nP1,"' + "word " * 30_000 + '"\n')
+    (folder / "nested.json").write_text("[" * 100_000 + "]" * 100_000)  # the json module gives up: RecursionError
+    (folder / "badtime.srt").write_text("1\n00:00:01,000 --> 00:99:01,000\nHello.\n")
+    (folder / "z.txt").write_text("Interviewer: And then?\nP1: Then it was over.\n")
+    with Project.init(tmp_path / "proj") as p:
+        report = p.ingest([folder])
+        stored = sorted(r[0] for r in p.con.execute("SELECT name FROM documents"))
+        speakers = [r[0] for r in p.con.execute("SELECT speaker FROM turns JOIN documents d ON d.id = document_id")]
+    assert sorted(Path(f).name for f in report.added) == ["a.txt", "numbered.json", "z.txt"]
+    assert stored == ["a", "numbered", "z"]
+    assert "1" in speakers and "2" in speakers
+    failed = {Path(f).name: problem for f, problem in report.failed}
+    assert set(failed) == {"huge_field.csv", "nested.json", "badtime.srt"}
+    assert "line 2: field larger than field limit" in failed["huge_field.csv"]
+    assert failed["nested.json"].startswith("unexpected error: RecursionError: ")
+    assert "subtitle 1 (line 2)" in failed["badtime.srt"] and "00:99:01,000" in failed["badtime.srt"]
+    for line in report.lines():
+        assert "\n" not in line
+
+
+def test_a_store_failure_rolls_back_that_file_only(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name in ("a_typed.txt", "faulty.vtt", "z_voice.vtt"):
+        shutil.copy(fixture_files["typed.txt" if name.endswith(".txt") else "voice.vtt"], folder / name)
+    with Project.init(tmp_path / "proj") as p:
+        # a real fault half-way through storing one file: its turns are in, its cues are refused
+        p.con.execute(
+            "CREATE TRIGGER fault BEFORE INSERT ON cues"
+            " WHEN (SELECT name FROM documents WHERE id = NEW.document_id) = 'faulty'"
+            " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+        report = p.ingest([folder])
+        names = sorted(r[0] for r in p.con.execute("SELECT name FROM documents"))
+        orphans = p.con.execute("SELECT COUNT(*) FROM turns WHERE document_id NOT IN (SELECT id FROM documents)")
+        assert orphans.fetchone()[0] == 0
+    assert names == ["a_typed", "z_voice"]
+    assert [(Path(f).name, problem) for f, problem in report.failed] == [
+        ("faulty.vtt", "unexpected error: IntegrityError: disk trouble")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "where"),
+    [
+        (
+            "minutes.vtt",
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHi.\n\n00:00:02.000 --> 00:99:01.000\nHo.\n",
+            "line 6",
+        ),
+        ("backwards.vtt", "WEBVTT\n\nc1\n00:00:05.000 --> 00:00:03.000\nHi.\n", "line 4"),
+        ("backwards.srt", "1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n2\n00:00:09,000 --> 00:00:08,000\nHo.\n", "line 6"),
+        ("nan.json", '{"segments": [{"start": NaN, "end": 1, "text": "hi"}]}', "segment 0"),
+        (
+            "backwards.json",
+            '{"segments": [{"start": 0, "end": 1, "text": "a"}, {"start": 3, "end": 2, "text": "b"}]}',
+            "segment 1",
+        ),
+        ("nan.csv", "speaker,text,start,end\nP1,Hi,0,1\nP1,Ho,nan,2\n", "row 3"),
+        ("backwards.csv", "speaker,text,start,end\nP1,Hi,00:00:05,00:00:04\n", "row 2"),
+        ("minutes.txt", "Interviewer: Hi.\n[00:75:00] P3: Hello.\n", "line 2"),
+    ],
+)
+def test_bad_timestamps_are_refused_naming_the_cue(tmp_path: Path, name: str, data: str, where: str) -> None:
+    path = tmp_path / name
+    path.write_text(data)
+    with pytest.raises(IngestError) as info:
+        read_transcript(path)
+    assert where in str(info.value) and "\n" not in str(info.value)
+
+
+def test_timestamp_parsing_rejects_what_is_not_a_time() -> None:
+    from nlp_theming.ingest.model import parse_timestamp
+
+    assert parse_timestamp("01:02:03.5") == 3723.5
+    assert parse_timestamp("75:00") == 4500.0  # no hours field: minutes may run on
+    assert parse_timestamp("12.25") == 12.25
+    for bad in ("00:99:01", "00:00:60", "nan", "inf", "-1", "1e3", ""):
+        with pytest.raises(IngestError, match="bad timestamp"):
+            parse_timestamp(bad)
+
+
+def test_json_speaker_must_be_text_or_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps([{"start": 0, "end": 1, "text": "hi", "speaker": {"id": 1}}]))
+    with pytest.raises(IngestError, match="segment 0: speaker must be text or a number"):
+        read_transcript(path)
+
+
+def test_changing_only_the_manifest_interviewer_remarks_roles(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    src = tmp_path / "x.json"
+    shutil.copy(fixture_files["whisperx.json"], src)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,interviewer\nx.json,SPEAKER_00\n")
+
+    def roles(p: Project) -> dict[str, set[str]]:
+        segs = p.segments()
+        return {s: set(segs[segs.speaker == s].speaker_role) for s in ("SPEAKER_00", "SPEAKER_01")}
+
+    with Project.init(tmp_path / "proj") as p:
+        p.ingest([], manifest)
+        ids = [tuple(r) for r in p.con.execute("SELECT id, scheme FROM segments ORDER BY id")]
+        assert roles(p) == {"SPEAKER_00": {"interviewer"}, "SPEAKER_01": {"participant"}}
+        manifest.write_text("file,interviewer\nx.json,SPEAKER_01\n")
+        report = p.ingest([], manifest)
+        assert [Path(f).name for f in report.unchanged] == ["x.json"]
+        assert roles(p) == {"SPEAKER_00": {"participant"}, "SPEAKER_01": {"interviewer"}}
+        marked = p.con.execute("SELECT speaker FROM turns WHERE is_interviewer = 1").fetchall()
+        assert {r[0] for r in marked} == {"SPEAKER_01"}
+        # the same segments, so suggestions and decisions on them still apply
+        assert [tuple(r) for r in p.con.execute("SELECT id, scheme FROM segments ORDER BY id")] == ids
+        # a new version read without a manifest keeps the carried-over interviewer
+        data = json.loads(src.read_text())
+        data["segments"].append({"start": 999, "end": 1000, "text": "One more thing.", "speaker": "SPEAKER_00"})
+        src.write_text(json.dumps(data))
+        assert len(p.ingest([src]).updated) == 1
+        assert roles(p) == {"SPEAKER_00": {"participant"}, "SPEAKER_01": {"interviewer"}}
+
+
+def test_vtt_cue_with_several_voices_gives_each_its_text() -> None:
+    from nlp_theming.ingest.timed import read_vtt
+
+    vtt = (
+        b"WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Bo>Hi.</v> <v Ana>And you?</v>\n\n"
+        b"00:00:03.000 --> 00:00:05.000\n<v.loud Bo>Fine. <v Ana>Good.\n"
+    )
+    t = read_vtt(vtt)
+    assert [(turn.speaker, t.turn_text(turn)) for turn in t.turns] == [
+        ("Bo", "Hi."),
+        ("Ana", "And you?"),
+        ("Bo", "Fine."),
+        ("Ana", "Good."),
+    ]
+    assert [(turn.start_time, turn.end_time) for turn in t.turns] == [(1, 3), (1, 3), (3, 5), (3, 5)]
+
+
+def test_bracketed_sound_tags_are_text_and_bracketed_names_are_speakers() -> None:
+    from nlp_theming.ingest.timed import read_srt
+
+    cues = [
+        "[laughs] We get two.",
+        "[Dr Shah] Two is not enough.",
+        "[inaudible] and then",
+        "[SPEAKER_01] Agreed.",
+        "[Crosstalk] no",
+        "[P3] Me too.",
+        "[music] la",
+        "[pause] so",
+        "[P3] Yes.",
+    ]
+    cues += [c for c in cues if not c.startswith(("[Dr", "[SPEAKER", "[P3"))]  # every tag twice: it recurs
+    srt = "\n".join(f"{i}\n00:00:{i:02d},000 --> 00:00:{i:02d},500\n{c}\n" for i, c in enumerate(cues, start=1))
+    t = read_srt(srt.encode())
+    speakers = {turn.speaker for turn in t.turns}
+    assert speakers == {None, "Dr Shah", "SPEAKER_01", "P3"}
+    for tag in ("[laughs] We get two.", "[inaudible] and then", "[Crosstalk] no", "[music] la", "[pause] so"):
+        assert tag in t.text

@@ -77,3 +77,18 @@ def test_missing_spacy_pipeline_is_a_clear_error(fixture_files: dict[str, Path])
     t = read_transcript(fixture_files["typed.txt"])
     with pytest.raises(ValueError, match="not installed"):
         Segmenter(spacy_model="xx_no_such_pipeline").segment(t)
+
+
+def test_unpunctuated_speech_is_cut_at_the_longest_pause() -> None:
+    # eight cues of ten words; the speaker pauses for 1.5 s before the fourth cue
+    starts = [0.0, 4.1, 8.2, 13.8, 17.9, 22.0, 26.1, 30.2]
+    pieces = [
+        TimedPiece(" ".join(f"w{i}x{j}" for j in range(10)), start, start + 4.0, "P1") for i, start in enumerate(starts)
+    ]
+    timed = from_timed_pieces(pieces, "vtt")
+    sizes = [len(timed.text[s.start : s.end].split()) for s in Segmenter(max_words=50).segment(timed)]
+    assert sizes == [30, 50]  # greedy packing would give [50, 30], cutting mid-flow
+    # without times there is no pause to prefer: greedy packing as before
+    untimed = from_timed_pieces([TimedPiece(p.text, None, None, "P1") for p in pieces], "vtt")
+    sizes = [len(untimed.text[s.start : s.end].split()) for s in Segmenter(max_words=50).segment(untimed)]
+    assert sizes == [50, 30]

@@ -135,6 +135,13 @@ def test_candidate_themes_are_proposals_named_by_keywords(corpus_project: Path) 
     for row in proposals.itertuples():
         assert len(members[members.proposal == row.proposal]) == row.size
         assert row.label.split(" / ")[0] in row.keywords
+    # a segment the matcher already gave a code is never evidence for a new theme
+    run = int(proposals.run_id.max())
+    with Project(corpus_project) as p:
+        best = pd.read_sql_query("SELECT segment_id, MAX(score) AS best FROM suggestions WHERE run_id = ? GROUP BY 1",
+                                 p.con, params=[run]).set_index("segment_id").best
+    in_run = members[members.run_id == run]
+    assert len(in_run) and (best.loc[in_run.segment_id] < 0.5).all()
 
 
 def test_bertopic_zero_shot_path_really_runs(corpus_project: Path) -> None:

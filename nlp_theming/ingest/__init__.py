@@ -157,14 +157,18 @@ def ingest_paths(
         try:
             raw_hash = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
             transcript = read_transcript(path)
+            # one transaction per file: a failure here rolls back this file only
+            status, doc_id = _store(con, name, resolved, raw_hash, transcript, attrs)
         except IngestError as exc:
             report.failed.append((str(path), str(exc)))
             continue
         except OSError as exc:
             report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
             continue
-        _mark_interviewer(transcript, attrs.get("interviewer"))
-        status, doc_id = _store(con, name, resolved, raw_hash, transcript, attrs)
+        except Exception as exc:
+            # a reader bug or an odd file must not cost the rest of the batch
+            report.failed.append((str(path), _one_line(f"unexpected error: {type(exc).__name__}: {exc}")))
+            continue
         getattr(report, status).append(str(path))
         report.document_ids.append(doc_id)
     return report
@@ -179,14 +183,40 @@ def ingest_text(
     return _store(con, name, Path(source), digest, transcript, dict(attrs or {}))
 
 
-def _mark_interviewer(transcript: Transcript, labels: str | None) -> None:
+def _one_line(message: str, limit: int = 300) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _interviewer_labels(labels: str) -> set[str]:
     """A manifest's ``interviewer`` column names the interviewer's speaker label(s), separated
     by ``|``: diarised speech recognition says SPEAKER_00, not who asked the questions."""
+    return {label.strip().lower() for label in labels.split("|") if label.strip()}
+
+
+def _mark_interviewer(transcript: Transcript, labels: str | None) -> None:
     if not labels:
         return
-    wanted = {label.strip().lower() for label in labels.split("|") if label.strip()}
+    wanted = _interviewer_labels(labels)
     for turn in transcript.turns:
         turn.is_interviewer = (turn.speaker or "").strip().lower() in wanted
+
+
+def _remark_stored_interviewer(con: sqlite3.Connection, doc_id: int, labels: str | None) -> None:
+    """Bring a stored document's turns and segment roles in line with its interviewer label(s)."""
+    if not labels:
+        return
+    from ..segment import update_roles  # segment imports this package
+
+    wanted = _interviewer_labels(labels)
+    changes = [
+        (int(marked), doc_id, r["idx"])
+        for r in con.execute("SELECT idx, speaker, is_interviewer FROM turns WHERE document_id = ?", (doc_id,))
+        if (marked := (r["speaker"] or "").strip().lower() in wanted) != bool(r["is_interviewer"])
+    ]
+    if changes:
+        con.executemany("UPDATE turns SET is_interviewer = ? WHERE document_id = ? AND idx = ?", changes)
+        update_roles(con, doc_id)
 
 
 def _store(
@@ -196,9 +226,19 @@ def _store(
         row = con.execute(
             "SELECT id, version, content_hash FROM documents WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
         ).fetchone()
+        old: dict[str, str] = {}
+        if row is not None:
+            # metadata carries over to a new version unless the manifest says otherwise
+            old = dict(
+                con.execute("SELECT key, value FROM document_attributes WHERE document_id = ?", (row["id"],)).fetchall()
+            )
+        interviewer = attrs.get("interviewer", old.get("interviewer"))
         if row is not None and row["content_hash"] == raw_hash:
             _set_attributes(con, row["id"], attrs)
+            # the manifest may name a different interviewer for the same bytes
+            _remark_stored_interviewer(con, row["id"], interviewer)
             return "unchanged", row["id"]
+        _mark_interviewer(t, interviewer)
         version = 1 if row is None else row["version"] + 1
         cur = con.execute(
             "INSERT INTO documents(name, version, path, source_format, content_hash, text, ingested_at)"
@@ -206,13 +246,7 @@ def _store(
             (name, version, str(path), t.source_format, raw_hash, t.text, now()),
         )
         doc_id = int(cur.lastrowid)
-        if row is not None:
-            # metadata carries over to the new version unless the manifest says otherwise
-            old = dict(
-                con.execute("SELECT key, value FROM document_attributes WHERE document_id = ?", (row["id"],)).fetchall()
-            )
-            attrs = {**old, **attrs}
-        _set_attributes(con, doc_id, attrs)
+        _set_attributes(con, doc_id, {**old, **attrs})
         con.executemany(
             "INSERT INTO turns(document_id, idx, speaker, is_interviewer, start, end, start_time, end_time, confidence)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

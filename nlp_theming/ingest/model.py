@@ -123,17 +123,22 @@ def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break:
 
 
 _TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")
+# Plain seconds: digits only, so float() cannot let through "nan", "inf", "-3" or "1e9".
+_SECONDS = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
 
 
 def parse_timestamp(value: str) -> float:
-    """``01:02:03.500``, ``02:03,5`` or plain seconds -> seconds."""
+    """``01:02:03.500``, ``02:03,5`` or plain seconds -> seconds.
+
+    Raises :class:`IngestError` for anything else, including ``00:99:01`` (minutes and seconds
+    past 59) and negative or non-finite numbers.
+    """
     value = value.strip()
-    try:
+    if _SECONDS.match(value):
         return float(value)
-    except ValueError:
-        pass
     m = _TIME.match(value)
-    if not m:
+    # Minutes may run past 59 only when there is no hours field ("75:00" is unambiguous).
+    if not m or int(m[3]) > 59 or (m[1] is not None and int(m[2]) > 59):
         raise IngestError(f"bad timestamp {value!r}")
     hours, minutes, seconds, frac = m.groups()
     total = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)

@@ -111,7 +111,12 @@ def _name_like(label: str) -> bool:
 def parse_labelled_text(text: str, source_format: str) -> Transcript:
     """Find speaker turns in typed text. Offsets point into ``text`` unchanged."""
     lines = text.split("\n")
-    found_labels = [_speaker_label(line) if line.strip() else None for line in lines]
+    found_labels: list[tuple[str, int, float | None] | None] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            found_labels.append(_speaker_label(line) if line.strip() else None)
+        except IngestError as exc:  # a stamp such as [00:75:00]
+            raise IngestError(f"line {number}: {exc}") from exc
     counts: dict[str, int] = {}
     for found in found_labels:
         if found:

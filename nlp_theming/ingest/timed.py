@@ -20,20 +20,50 @@ from .model import (
 from .text import decode_bytes
 
 _ARROW = re.compile(r"^\s*(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
-_VOICE = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>(.*?)(?:</v>|$)", re.DOTALL)
+# A voice span's opening tag; its text runs to the next one (the closing </v> is optional).
+_VOICE_OPEN = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
 _TAG = re.compile(r"</?[^>]+>")
 # Zoom and many captioners write "Name: text" inside the cue.
 _INLINE_SPEAKER = re.compile(
     r"^(?P<name>[A-Z][\w'’.\-]*(?:\s+[\w'’.\-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(?P<text>.+)$", re.DOTALL
 )
 _BRACKET_SPEAKER = re.compile(r"^\[(?P<name>[^\]]{1,40})\]\s*(?P<text>.+)$", re.DOTALL)
+# Captioners' sound and event tags: "[laughs] We get two." is speech, not a speaker.
+_NON_SPEECH = {
+    "applause",
+    "background",
+    "coughs",
+    "crosstalk",
+    "cross-talk",
+    "inaudible",
+    "indistinct",
+    "laughs",
+    "laughing",
+    "laughter",
+    "music",
+    "noise",
+    "overlapping",
+    "pause",
+    "sighs",
+    "silence",
+    "unclear",
+    "unintelligible",
+}
+
+
+def _bracket_label(name: str) -> bool:
+    """A bracketed label names someone ([Dr Shah], [SPEAKER_01], [P3]) rather than a sound."""
+    words = name.split()
+    return bool(words) and name[0].isupper() and words[0].strip(".,:;!?").lower() not in _NON_SPEECH
 
 
 def _split_speaker(text: str) -> tuple[str | None, str]:
-    for pattern in (_BRACKET_SPEAKER, _INLINE_SPEAKER):
-        m = pattern.match(text)
-        if m:
-            return m.group("name").strip(), m.group("text").strip()
+    m = _BRACKET_SPEAKER.match(text)
+    if m and _bracket_label(m["name"].strip()):
+        return m["name"].strip(), m["text"].strip()
+    m = _INLINE_SPEAKER.match(text)
+    if m:
+        return m["name"].strip(), m["text"].strip()
     return None, text
 
 
@@ -67,24 +97,58 @@ def _confirm_inline_speakers(pieces: list[TimedPiece]) -> list[TimedPiece]:
     return pieces
 
 
-def _cue_text(payload: str) -> tuple[str | _Inline | None, str]:
-    """Speaker and plain text of a cue payload (voice spans, markup and entities removed)."""
-    speaker = None
-    voices = _VOICE.findall(payload)
-    if voices:
-        speaker = voices[0][0].strip()
-        payload = " ".join(v[1] for v in voices)
-    text = html.unescape(_TAG.sub("", payload))
-    text = " ".join(text.split())
-    if speaker is None:
-        label, rest = _split_speaker(text)
-        if label is not None:
-            return _Inline(label, rest, text), rest
-    return speaker, text
+def _plain(payload: str) -> str:
+    return " ".join(html.unescape(_TAG.sub("", payload)).split())
 
 
-def _blocks(text: str) -> list[list[str]]:
-    return [b.split("\n") for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+def _cue_text(payload: str) -> list[tuple[str | _Inline | None, str]]:
+    """(speaker, plain text) of a cue payload, one pair per voice span (markup and entities
+    removed). A cue where several people speak has several spans."""
+    parts = _VOICE_OPEN.split(payload)
+    if len(parts) > 1:
+        # parts: [text before the first span, name, text, name, text, ...]; text before the
+        # first span is kept with the first voice rather than dropped
+        names, bodies = parts[1::2], parts[2::2]
+        bodies[0] = parts[0] + " " + bodies[0]
+        return [(name.strip(), _plain(body)) for name, body in zip(names, bodies, strict=True)]
+    text = _plain(payload)
+    label, rest = _split_speaker(text)
+    if label is not None:
+        return [(_Inline(label, rest, text), rest)]
+    return [(None, text)]
+
+
+def _blocks(text: str) -> list[tuple[int, list[str]]]:
+    """Blank-line separated blocks, each with the (1-based) number of its first line."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] | None = None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            current = None
+        elif current is None:
+            current = [line]
+            blocks.append((number, current))
+        else:
+            current.append(line)
+    return blocks
+
+
+def _check_order(start: float | None, end: float | None, where: str) -> None:
+    if start is not None and end is not None and end < start:
+        raise IngestError(f"{where}: ends ({end:g} s) before it starts ({start:g} s)")
+
+
+def _timed_cue(block: list[str], timing: int, where: str) -> list[TimedPiece]:
+    """The pieces of one VTT/SRT cue whose ``start --> end`` line is ``block[timing]``."""
+    m = _ARROW.match(block[timing])
+    if not m:
+        raise IngestError(f"{where}: malformed cue timing {block[timing][:60]!r}")
+    try:
+        start, end = parse_timestamp(m["start"]), parse_timestamp(m["end"])
+    except IngestError as exc:
+        raise IngestError(f"{where}: {exc}") from exc
+    _check_order(start, end, where)
+    return [TimedPiece(body, start, end, speaker) for speaker, body in _cue_text("\n".join(block[timing + 1 :]))]
 
 
 def read_vtt(raw: bytes) -> Transcript:
@@ -92,19 +156,15 @@ def read_vtt(raw: bytes) -> Transcript:
     if not text.lstrip().startswith("WEBVTT"):
         raise IngestError("not a WebVTT file (first line must be WEBVTT)")
     pieces: list[TimedPiece] = []
-    for n, block in enumerate(_blocks(text)):
+    for n, (first, block) in enumerate(_blocks(text)):
         if n == 0 and block[0].startswith("WEBVTT"):
             continue
         if block[0].startswith(("NOTE", "STYLE", "REGION")):
             continue
         timing = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
         if timing is None:
-            raise IngestError(f"malformed cue {n}: no 'start --> end' line near {block[0][:40]!r}")
-        m = _ARROW.match(block[timing])
-        if not m:
-            raise IngestError(f"malformed cue timing {block[timing][:60]!r}")
-        speaker, body = _cue_text("\n".join(block[timing + 1 :]))
-        pieces.append(TimedPiece(body, parse_timestamp(m["start"]), parse_timestamp(m["end"]), speaker))
+            raise IngestError(f"malformed cue {n} (line {first}): no 'start --> end' line near {block[0][:40]!r}")
+        pieces.extend(_timed_cue(block, timing, f"cue {n} (line {first + timing})"))
     if not pieces:
         raise IngestError("WebVTT file has no cues")
     return from_timed_pieces(_confirm_inline_speakers(pieces), "vtt")
@@ -113,15 +173,13 @@ def read_vtt(raw: bytes) -> Transcript:
 def read_srt(raw: bytes) -> Transcript:
     text = decode_bytes(raw)
     pieces: list[TimedPiece] = []
-    for block in _blocks(text):
+    for n, (first, block) in enumerate(_blocks(text), start=1):
         timing = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
         if timing is None:
-            raise IngestError(f"malformed SRT block starting {block[0][:40]!r}: no 'start --> end' line")
-        m = _ARROW.match(block[timing])
-        if not m:
-            raise IngestError(f"malformed SRT timing {block[timing][:60]!r}")
-        speaker, body = _cue_text("\n".join(block[timing + 1 :]))
-        pieces.append(TimedPiece(body, parse_timestamp(m["start"]), parse_timestamp(m["end"]), speaker))
+            raise IngestError(
+                f"malformed SRT block {n} (line {first}) starting {block[0][:40]!r}: no 'start --> end' line"
+            )
+        pieces.extend(_timed_cue(block, timing, f"subtitle {n} (line {first + timing})"))
     if not pieces:
         raise IngestError("SRT file has no subtitles")
     return from_timed_pieces(_confirm_inline_speakers(pieces), "srt")
@@ -129,8 +187,10 @@ def read_srt(raw: bytes) -> Transcript:
 
 def _confidence(segment: dict) -> float | None:
     words = segment.get("words") or []
+    if not isinstance(words, list):  # a malformed "words" field carries no confidences
+        words = []
     probs = [w.get("probability", w.get("score")) for w in words if isinstance(w, dict)]
-    probs = [float(p) for p in probs if isinstance(p, (int, float))]
+    probs = [float(p) for p in probs if isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p)]
     if probs:
         return sum(probs) / len(probs)
     if isinstance(segment.get("confidence"), (int, float)):
@@ -138,6 +198,15 @@ def _confidence(segment: dict) -> float | None:
     if isinstance(segment.get("avg_logprob"), (int, float)):
         return math.exp(segment["avg_logprob"])
     return None
+
+
+def _json_speaker(value: object, i: int) -> str | None:
+    # Some diarisers number their speakers: 1 is the label "1".
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise IngestError(f"segment {i}: speaker must be text or a number, not {type(value).__name__}")
 
 
 def read_whisper_json(raw: bytes) -> Transcript:
@@ -158,7 +227,12 @@ def read_whisper_json(raw: bytes) -> Transcript:
             end = float(seg["end"]) if seg.get("end") is not None else None
         except (TypeError, ValueError) as exc:
             raise IngestError(f"segment {i} has a non-numeric start or end") from exc
-        pieces.append(TimedPiece(str(seg["text"]).strip(), start, end, seg.get("speaker"), _confidence(seg)))
+        # JSON allows NaN and Infinity; neither is a time
+        if any(t is not None and not (math.isfinite(t) and t >= 0) for t in (start, end)):
+            raise IngestError(f"segment {i}: start and end must be finite, non-negative seconds")
+        _check_order(start, end, f"segment {i}")
+        speaker = _json_speaker(seg.get("speaker"), i)
+        pieces.append(TimedPiece(str(seg["text"]).strip(), start, end, speaker, _confidence(seg)))
     if not pieces:
         raise IngestError("JSON has no segments")
     return from_timed_pieces(pieces, "whisper_json")
@@ -181,6 +255,15 @@ def read_csv_turns(raw: bytes) -> Transcript:
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    try:
+        return _csv_transcript(reader)
+    except csv.Error as exc:
+        # e.g. a field over the csv module's 131,072-character limit; line_num counts the
+        # lines already read, and the error is in the one being read
+        raise IngestError(f"unreadable CSV near line {reader.line_num + 1}: {exc}") from exc
+
+
+def _csv_transcript(reader: csv.DictReader) -> Transcript:
     fields = {f.strip().lower(): f for f in reader.fieldnames or []}
     cols = {key: next((fields[a] for a in aliases if a in fields), None) for key, aliases in _CSV_ALIASES.items()}
     if cols["text"] is None:
@@ -199,5 +282,6 @@ def read_csv_turns(raw: bytes) -> Transcript:
             conf = float(get("confidence")) if get("confidence") else None
         except (IngestError, ValueError) as exc:
             raise IngestError(f"row {n}: {exc}") from exc
+        _check_order(start, end, f"row {n}")
         pieces.append(TimedPiece(get("text") or "", start, end, get("speaker"), conf))
     return from_timed_pieces(pieces, "csv_turns")

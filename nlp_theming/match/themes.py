@@ -56,11 +56,17 @@ def discover_themes(
     matched_fraction: float,
     encode,
     labels: np.ndarray | None = None,
+    unmatched: np.ndarray | None = None,
     random_state: int = 0,
     min_topic_size: int | None = None,
     n_keywords: int = 8,
 ) -> DiscoveryResult:
-    """Fit BERTopic and return clusters of segments that no code's zero-shot topic took."""
+    """Fit BERTopic and return clusters of segments that no code's zero-shot topic took.
+
+    ``unmatched`` (a boolean mask) says which segments the matcher gave no code at its operating
+    threshold; when given, a proposal keeps only those members, so a segment that already has a
+    suggested code is never also offered as evidence for a new theme.
+    """
     n = len(texts)
     if n < MIN_DOCUMENTS:
         return DiscoveryResult(skipped=f"only {n} segments; theme discovery needs at least {MIN_DOCUMENTS}")
@@ -98,6 +104,11 @@ def discover_themes(
         words = [(w, float(s)) for w, s in (model.get_topic(topic_id) or [])][:n_keywords]
         if not words:
             continue
+        members = np.flatnonzero(topics == topic_id)
+        if unmatched is not None:
+            members = members[np.asarray(unmatched, dtype=bool)[members]]
+        if len(members) < size:
+            continue
         label = " / ".join(w for w, _ in words[:3])
-        result.proposals.append(Proposal(label, words, np.flatnonzero(topics == topic_id).tolist()))
+        result.proposals.append(Proposal(label, words, members.tolist()))
     return result
