@@ -139,7 +139,8 @@ class Project:
         from .summarize import summarize
 
         summary = summarize(self.con, by=by, coder=coder, sites=sites, **kwargs)  # type: ignore[arg-type]
-        summary.meta["project"] = str(self.path.resolve())
+        # the folder's name only: summary.json and the XLSX travel, the machine's paths need not
+        summary.meta["project"] = self.path.resolve().name
         if out is not None:
             summary.write(out)
         return summary

@@ -148,6 +148,17 @@ def test_review_a_batch_by_keyboard_change_adjust_undo(server: ThreadServer, pag
     assert page.locator("#item-status").inner_text().strip() == "pending"
     assert applied(project, "alice") == {first, third}
 
+    # only the segment's own turn can be selected for a span: the turns around it carry no offsets
+    assert page.locator(".turn:not(.focus-turn) .piece").count() == 0
+    page.evaluate("""() => {
+        const text = document.querySelector('.turn:not(.focus-turn) .ctx').firstChild;
+        const range = document.createRange();
+        range.setStart(text, 0); range.setEnd(text, 5);
+        getSelection().removeAllRanges(); getSelection().addRange(range);
+    }""")
+    page.keyboard.press("s")
+    assert "highlighted turn" in page.locator(".flash").inner_text()
+
     # adjust: select words of the highlighted segment, press s
     page.evaluate("""() => {
         const text = document.querySelector('.piece.focus').firstChild;
@@ -321,3 +332,105 @@ def test_kill_and_restart_loses_nothing(project: Path, page: object) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+HOSTILE = "<img src=x onerror=window.__xss=2>"
+
+
+def test_codebook_and_example_text_render_as_text(project: Path, browser: object) -> None:
+    """A codebook file is user input too: names, definitions and rules with markup stay text; so
+    does a confirmed passage shown as a nearest example."""
+    import csv
+
+    from review_fixtures import CODEBOOK
+
+    from nlp_theming import Project
+    from nlp_theming.review import actions
+    from nlp_theming.suggest import SuggestConfig, run_suggest
+
+    hostile_code = f"Hierarchy and voice {HOSTILE}"
+    path = project.parent / "hostile-codebook.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["code", "group", "description", "inclusion", "exclusion", "examples"])
+        for code, group, description, inclusion, exclusion, examples in CODEBOOK:
+            if code == "Hierarchy and voice":
+                code, description = hostile_code, f"{description} {HOSTILE}"
+                inclusion, exclusion, examples = f"{inclusion} {BOLD}", f"{XSS}", f"{examples} | {XSS}"
+            w.writerow([code, group, description, inclusion, exclusion, examples])
+    with Project(project) as p:
+        p.load_codebook(path)
+        run_suggest(p.con, SuggestConfig(seed=0, discover=False))
+        # bob confirms the hostile code on the passage with markup in it: it becomes a nearest example
+        seg = p.con.execute("SELECT t.segment_id FROM segment_texts t JOIN segments s ON s.id = t.segment_id"
+                            " WHERE t.text LIKE '%<script>%' AND s.role = 'participant'").fetchone()[0]
+        actions.add(p.con, "bob", seg, hostile_code)
+    rows = queue(project, "alice", theme=hostile_code)
+    key = rows[rows.segment_id != seg].key.iloc[0]
+    s = ThreadServer(project)
+    try:
+        pg = browser.new_context().new_page()
+        pg.errors = []
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        login(pg, s.url, "alice")
+        pg.goto(f"{s.url}review?status=&item={key}")
+        assert current(pg) == key
+        assert pg.locator("#current-code").inner_text() == hostile_code
+        why = pg.locator(".why").inner_text()
+        assert HOSTILE in why and XSS in why and BOLD in why
+        assert XSS in pg.locator("ol.examples").inner_text()  # the nearest confirmed example, as text
+        pg.keyboard.press("c")  # the picker lists the codebook: names and descriptions
+        assert pg.locator("#picker").is_visible()
+        assert hostile_code in pg.locator("#picker-tree").inner_text()
+        assert "Change “" + hostile_code in pg.locator("#picker-title").inner_text()
+        assert pg.locator("main img, main script, main b").count() == 0
+        assert pg.evaluate("() => window.__xss") is None
+        assert not pg.errors
+        pg.context.close()
+    finally:
+        s.stop()
+
+
+def test_next_redirects_only_to_this_server(server: ThreadServer, page: object) -> None:
+    from urllib.parse import urlsplit
+
+    page.goto(server.url)  # the coder page: a session and its CSRF token
+    token = page.get_attribute("meta[name=csrf-token]", "content")
+    here = urlsplit(server.url).netloc
+    evil = ["//evil.example/", "/\t/evil.example/", "/\n/evil.example", " //evil.example", "/\\evil.example",
+            "\\\\evil.example", "https://evil.example/", "///evil.example", "javascript:alert(1)", "/\x00/evil.example",
+            "//[evil.example"]
+    for target in evil:
+        response = page.request.post(server.url + "coder", form={"coder": "alice", "next": target,
+                                                                  "csrf_token": token}, max_redirects=0)
+        assert response.status in (302, 303), target
+        location = urlsplit(response.headers["location"])
+        assert location.netloc in ("", here) and location.path == "/review", (target, response.headers["location"])
+        assert "evil" not in response.headers["location"]
+    # a path on this server is kept
+    response = page.request.post(server.url + "coder", form={"coder": "alice", "next": "/status?x=1",
+                                                              "csrf_token": token}, max_redirects=0)
+    assert urlsplit(response.headers["location"]).path == "/status"
+
+
+def test_bulk_accept_refuses_what_was_not_previewed(server: ThreadServer, page: object, project: Path) -> None:
+    login(page, server.url, "bob")
+    page.goto(f"{server.url}bulk?theme=Doing+the+role&min_score=0.3")
+    previewed = queue(project, "bob", theme="Doing the role", min_score=0.3, status="pending")
+    assert f"Accept {len(previewed)} suggestions" in page.locator("h1").inner_text()
+    # meanwhile, in another tab, bob rejects one of them
+    con = store.open_project(project)
+    try:
+        from nlp_theming.review import actions
+
+        actions.reject(con, "bob", previewed.segment_id.iloc[0], previewed.code.iloc[0])
+    finally:
+        con.close()
+    press(page, "Enter")
+    assert "changed since the preview" in page.locator(".flash").inner_text()
+    assert f"the preview showed {len(previewed)}" in page.locator(".flash").inner_text()
+    assert list(log(project, "bob").action) == ["reject"]  # nothing accepted
+    # the preview shown again is of what is there now; confirming it accepts exactly that
+    assert f"Accept {len(previewed) - 1} suggestions" in page.locator("h1").inner_text()
+    press(page, "Enter")
+    assert f"Accepted {len(previewed) - 1}" in page.locator(".flash").inner_text()

@@ -99,9 +99,9 @@ def test_adjust_boundaries(con: sqlite3.Connection) -> None:
     assert (row.start, row.end) == (start, end)
     # without a code it moves every code the coder has on the segment
     actions.add(con, "alice", item.segment_id, "Hierarchy and voice")
-    actions.adjust(con, "alice", item.segment_id, seg["start"], seg["end"] + 5)
+    actions.adjust(con, "alice", item.segment_id, seg["start"] + 1, seg["end"])
     spans = {r.code: (r.start, r.end) for r in coding(con, "alice").itertuples(index=False)}
-    assert set(spans.values()) == {(seg["start"], seg["end"] + 5)}
+    assert set(spans.values()) == {(seg["start"] + 1, seg["end"])}
     # undo of the adjustment restores the earlier span
     actions.undo(con, "alice")
     assert {r.code: (r.start, r.end) for r in coding(con, "alice").itertuples()}[item.code] == (start, end)
@@ -109,6 +109,42 @@ def test_adjust_boundaries(con: sqlite3.Connection) -> None:
         actions.adjust(con, "alice", item.segment_id, -1, end)
     with pytest.raises(DecisionError, match="overlap"):
         actions.adjust(con, "alice", item.segment_id, 0, 1)
+
+
+def test_adjusted_span_stays_in_the_speakers_turn(con: sqlite3.Connection) -> None:
+    item = _items(con, 1)[0]
+    seg = con.execute("SELECT document_id, turn_idx, start, end FROM segments WHERE id = ?",
+                      (item.segment_id,)).fetchone()
+    turn = con.execute("SELECT start, end FROM turns WHERE document_id = ? AND idx = ?",
+                       (seg["document_id"], seg["turn_idx"])).fetchone()
+    following = con.execute("SELECT start, end FROM turns WHERE document_id = ? AND idx = ?",
+                            (seg["document_id"], seg["turn_idx"] + 1)).fetchone()
+    assert following is not None, "the fixture's segment needs a turn after it"
+    # reaching into the interviewer's next question (or back before the turn) is refused
+    with pytest.raises(DecisionError, match="turn"):
+        actions.adjust(con, "alice", item.segment_id, seg["start"], following["start"] + 5)
+    with pytest.raises(DecisionError, match="turn"):
+        actions.adjust(con, "alice", item.segment_id, max(turn["start"] - 3, 0), seg["end"])
+    # the whole turn is fine
+    actions.adjust(con, "alice", item.segment_id, turn["start"], turn["end"], item.code)
+    assert list(decisions_frame(con, "alice").action) == ["adjust"]
+
+
+def test_accept_of_a_code_never_suggested_is_recorded_as_an_add(con: sqlite3.Connection) -> None:
+    q = review_queue(con)
+    segment_id, run_id = int(q.segment_id.iloc[0]), int(q.run_id.iloc[0])
+    suggested = set(q[q.segment_id == segment_id].code)
+    leaves = [r[0] for r in con.execute("SELECT code FROM codes WHERE parent IS NOT NULL AND parent != ''")]
+    unsuggested = [c for c in leaves if c not in suggested]
+    if not unsuggested:  # every leaf suggested here: then the suggestion must come from another run
+        pytest.skip("the fixture suggests every code for this segment")
+    actions.accept(con, "alice", segment_id, unsuggested[0], run_id)
+    actions.accept(con, "alice", segment_id, sorted(suggested)[0], run_id)
+    log = decisions_frame(con, "alice")
+    assert list(zip(log.action, log.code, strict=True)) == [("add", unsuggested[0]), ("accept", sorted(suggested)[0])]
+    assert (segment_id, unsuggested[0]) in _applied(con, "alice")
+    with pytest.raises(DecisionError, match="unknown code"):
+        actions.accept(con, "alice", segment_id, "No such code", run_id)
 
 
 def test_blind_filtering_and_per_coder_status(con: sqlite3.Connection) -> None:
@@ -151,6 +187,23 @@ def test_bulk_accept_is_one_batch_for_undo(con: sqlite3.Connection) -> None:
     assert len(undone) == len(ids)
     status = review_queue(con, "alice", theme="Doing the role", min_score=0.3).set_index("key").status
     assert status[first.key] == "rejected" and (status.drop(first.key) == "pending").all()
+
+
+def test_bulk_accept_refuses_a_set_other_than_the_preview(con: sqlite3.Connection) -> None:
+    preview = review_queue(con, "alice", theme="Doing the role", min_score=0.3, status="pending")
+    assert len(preview) >= 2
+    digest = actions.bulk_digest(preview.key)
+    # between the preview and the confirmation, the coder decides one of the previewed items
+    first = preview.iloc[0]
+    actions.reject(con, "alice", first.segment_id, first.code, first.run_id)
+    with pytest.raises(DecisionError, match="changed since the preview"):
+        actions.bulk_accept(con, "alice", "Doing the role", 0.3, expected=digest)
+    assert list(decisions_frame(con, "alice").action) == ["reject"]  # nothing of the batch was recorded
+    # a preview of the set as it is now goes through, and the decided item is left alone
+    now = review_queue(con, "alice", theme="Doing the role", min_score=0.3, status="pending")
+    ids = actions.bulk_accept(con, "alice", "Doing the role", 0.3, expected=actions.bulk_digest(now.key))
+    assert len(ids) == len(preview) - 1
+    assert not con.in_transaction
 
 
 def test_every_decision_is_committed_when_the_call_returns(con: sqlite3.Connection, tmp_path: Path) -> None:

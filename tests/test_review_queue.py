@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from nlp_theming import Project
 from nlp_theming.cli import main
-from nlp_theming.review import actions, review_status
+from nlp_theming.review import actions, decisions_frame, review_status
 from nlp_theming.review.queue import COLUMNS, THRESHOLD, review_queue
 
 
@@ -109,3 +109,48 @@ def test_status_figures(project: Path, con: sqlite3.Connection) -> None:
     assert "alice" in result.output and "bob" in result.output and "Hierarchy and voice" in result.output
     result = CliRunner().invoke(main, ["status", str(project), "--coder", "alice", "--blind"])
     assert "bob" not in result.output
+
+
+def test_status_separates_pending_at_any_score_from_pending_above_the_threshold(con: sqlite3.Connection) -> None:
+    q = review_queue(con)
+    likely = q[q.score >= THRESHOLD]
+    low = q[q.score < THRESHOLD]
+    assert len(likely) and len(low), "the fixture needs suggestions on both sides of the threshold"
+    actions.reject(con, "alice", likely.iloc[0].segment_id, likely.iloc[0].code)
+    actions.reject(con, "bob", low.iloc[0].segment_id, low.iloc[0].code)
+    s = review_status(con)
+    assert s.pending == len(q) - 2
+    assert s.pending_likely == len(likely) - 1  # what a summary calls "scoring >= 0.5 not yet reviewed"
+    line = s.lines()[0]
+    assert f"{s.pending} pending for everyone at any score" in line
+    assert f"({s.pending_likely} scoring >= {THRESHOLD} not yet reviewed)" in line
+    assert review_status(con, "bob", blind=True).pending_likely == len(likely)
+
+
+def test_status_counts_decisions_left_on_superseded_versions(project: Path, con: sqlite3.Connection,
+                                                             tmp_path: Path) -> None:
+    q = review_queue(con, document="north-consultant", order="document")
+    for row in q.head(3).itertuples():
+        actions.accept(con, "alice", row.segment_id, row.code)
+    undone = q.iloc[3]
+    actions.accept(con, "alice", undone.segment_id, undone.code)
+    actions.undo(con, "alice")  # undone: not in force, not counted
+    other = review_queue(con, document="south-manager").iloc[0]
+    actions.accept(con, "bob", other.segment_id, other.code)  # on a document that does not change
+    assert review_status(con).superseded.empty and review_status(con).superseded_line is None
+    # the transcript is corrected and re-ingested: a new version with new segments
+    original = Path(con.execute("SELECT path FROM documents WHERE name = 'north-consultant'").fetchone()[0])
+    source = tmp_path / original.name
+    source.write_text(original.read_text().replace("eight years", "nine years"))
+    with Project(project) as p:
+        assert p.ingest([source]).updated
+    s = review_status(con)
+    assert s.superseded.to_dict("records") == [{"document": "north-consultant", "version": 1, "n_decisions": 3}]
+    assert "3 decision(s) sit on superseded document versions" in s.superseded_line
+    assert len(decisions_frame(con)) == 6  # the log is untouched
+    result = CliRunner().invoke(main, ["status", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "3 decision(s) sit on superseded document versions" in result.output
+    assert "north-consultant (version 1: 3)" in result.output
+    # blind: only the coder's own
+    assert review_status(con, "bob", blind=True).superseded.empty

@@ -117,3 +117,27 @@ def test_cli_sheet_commands(project: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1  # one bad row
     assert "1 decisions recorded for carol" in result.output
     assert "row 3: unknown code 'Nonsense'" in result.output
+
+
+def test_a_bad_run_id_cell_is_that_rows_problem(con: sqlite3.Connection, tmp_path: Path) -> None:
+    sheet = read_sheet(export_sheet(con, "alice", tmp_path / "q.csv")[0])
+    filled = _fill(sheet, {2: "accept", 3: "accept", 4: "reject"})
+    filled.loc[3 - 2, "run_id"] = "run one"  # a hand-edited cell
+    filled.loc[4 - 2, "run_id"] = "inf"
+    path = tmp_path / "filled.csv"
+    filled.to_csv(path, index=False)
+    report = import_sheet(con, path, "alice")
+    assert report.recorded == 1
+    assert [p.split(":")[0] for p in report.problems] == ["row 3", "row 4"]
+    assert "run_id 'run one' is not a number" in report.problems[0]
+    assert list(decisions_frame(con, "alice").action) == ["accept"]
+
+
+def test_csv_guard_adds_and_removes_the_apostrophe(con: sqlite3.Connection, tmp_path: Path) -> None:
+    from nlp_theming.review.sheet import formula_safe, formula_safe_frame, formula_unsafe
+
+    for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert formula_safe(cell) == "'" + cell and formula_unsafe(formula_safe(cell)) == cell
+    assert formula_safe("plain") == "plain" and formula_safe(-1) == -1 and formula_unsafe("'quoted") == "'quoted"
+    frame = formula_safe_frame(pd.DataFrame({"=site": ["=A", "B"]}))
+    assert list(frame.columns) == ["'=site"] and list(frame["'=site"]) == ["'=A", "B"]

@@ -68,3 +68,29 @@ def test_keys_accept_reject_change_add_next_undo_quit(project: Path) -> None:
 def test_nothing_pending(project: Path) -> None:
     result = CliRunner().invoke(main, ["review", str(project), "--coder", "dana", "--min-score", "0.999"])
     assert result.exit_code == 0 and "Nothing pending" in result.output
+
+
+def test_undo_of_decisions_without_a_segment_or_a_code(project: Path) -> None:
+    from nlp_theming.review import Decision, actions, record
+
+    q = _queue(project, document="north-nurse", status="pending")
+    first = q.iloc[0]
+    con = store.open_project(project)
+    try:
+        doc = int(first.document_id)
+        # an imported span with no segment, then an adjustment of all of dana's codes on a segment
+        record(con, Decision(coder="dana", action="import", document_id=doc, code="Time and workload",
+                             start=int(first.start), end=int(first.end)))
+        actions.adjust(con, "dana", int(first.segment_id), int(first.start), int(first.end))
+    finally:
+        con.close()
+    result = CliRunner().invoke(main, ["review", str(project), "--coder", "dana", "--document", "north-nurse"],
+                                input="u\nu\nq\n")
+    assert result.exit_code == 0, result.output
+    assert f"undone: adjust on segment {int(first.segment_id)}" in result.output
+    assert "undone: import of Time and workload" in result.output
+    con = store.open_project(project)
+    try:
+        assert list(decisions_frame(con, "dana").action) == ["import", "adjust", "undo", "undo"]
+    finally:
+        con.close()

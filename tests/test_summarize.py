@@ -513,3 +513,121 @@ def test_before_any_review_every_cell_is_empty(tmp_path: Path) -> None:
     matrix = summary.matrix("n_segments")
     assert matrix.shape == (8, 3 + 3) and list(matrix.columns[3:]) == ["A", "B", "C"]
     assert (tmp_path / "out" / "index.html").is_file()
+
+
+def _csv_cells(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as f:
+        return [cell for row in csv.reader(f) for cell in row]
+
+
+def test_csv_and_xlsx_never_carry_a_formula(untrusted_coded: Path, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    sites = SITES.assign(trust_type=["=1+1", "=1+1", "@SUM(1)"])  # group names are data too
+    with Project(untrusted_coded) as p:
+        summary = p.summarize(by="trust_type", sites=sites, out=tmp_path / "r")
+    assert summary.group_names == ["=1+1", "@SUM(1)"]
+    out = tmp_path / "r"
+    csvs = [out / "tidy.csv", *sorted((out / "tables").glob("*.csv"))]
+    cells = [c for path in csvs for c in _csv_cells(path)]
+    assert "'=1+1" in cells and any(c.startswith("'=HYPERLINK") for c in cells)
+    for cell in cells:
+        if cell.startswith("-"):
+            float(cell)  # a negative number is a number, not a formula
+        else:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+    assert pd.read_parquet(out / "tidy.parquet").text.str.startswith("=HYPERLINK").any()  # Parquet keeps the text
+    wb = load_workbook(out / "summary.xlsx")
+    assert all(c.data_type != "f" for ws in wb for row in ws.iter_rows() for c in row)
+    header = [c.value for c in wb["Matrix"][1]]
+    assert "=1+1" in header and "@SUM(1)" in header
+
+
+def test_quotes_are_only_coded_text(built: dict, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(built["project"], project)
+    t = built["turns"][("B-01", 2)]
+    text = t["text"]
+    first = (t["start"], t["start"] + text.index(".") + 1)  # the first sentence
+    last = (t["start"] + text.rindex(" ", 0, len(text) - 10) + 1, t["end"])  # the last words
+    assert first[1] < last[0]
+    with Project(project) as p:
+        for a, b in (first, last):
+            record(p.con, Decision(coder="coder3", action="import", segment_id=t["segment_id"],
+                                   document_id=t["document_id"], code=SELECT, start=a, end=b))
+        summary = p.summarize(coder="coder3")
+        doc_text = p.con.execute("SELECT text FROM documents WHERE id = ?", (t["document_id"],)).fetchone()[0]
+    spans = {doc_text[a:b] for a, b in (first, last)}
+    assert set(summary.tidy.text) == spans  # two spans, not one range over the talk between them
+    cell = summary.cells.query("group == 'B' and theme == @SELECT and level == 'theme'")
+    assert cell.n_segments.item() == 1  # still one coded segment
+    quotes = summary.quotes[summary.quotes.theme == SELECT]
+    assert len(quotes) and set(quotes.text) <= spans
+
+
+def test_labels_quote_columns_and_project_name(built: dict, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with Project(built["project"]) as p:
+        summary = p.summarize(quotes=1, out=out)
+    assert summary.meta["counts"]["unreviewed"] > 0
+    label = "suggestion(s) scoring ≥ 0.5 not yet reviewed"
+    assert label in (out / "summary.md").read_text()
+    index = (out / "index.html").read_text()
+    assert "suggestions scoring ≥ 0.5 not yet reviewed" in index and "to review</span>" in index
+    assert "scoring ≥ 0.5 to review" in (out / "groups" / "A.html").read_text()
+    sheets = pd.read_excel(out / "summary.xlsx", sheet_name=None)
+    assert "Unreviewed (score ≥ 0.5)" in sheets and label in sheets["Cells"].columns
+    group_sheet = sheets["site A"]
+    assert label in group_sheet.columns
+    assert [c for c in group_sheet.columns if c.startswith("quote")] == ["quote 1"]  # as many as asked for
+    # the project's folder name, never the machine's path
+    meta = json.loads((out / "summary.json").read_text())
+    assert meta["project"] == built["project"].name
+    assert str(built["root"]) not in (out / "summary.json").read_text()
+    about = sheets["About"].set_index("key").value
+    assert about["project"] == built["project"].name
+
+
+def test_freshness_watches_transcripts_codebook_and_sites_file(built: dict, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(built["project"], project)
+    sites = tmp_path / "sites.csv"
+    SITES.to_csv(sites, index=False)
+    out = tmp_path / "summary"
+    with Project(project) as p:
+        p.summarize(sites=sites, out=out)
+        assert p.check_summary(out).up_to_date
+        # the sites table is edited: stale; put back: fresh again
+        original = sites.read_bytes()
+        SITES.assign(trust_type=["acute", "mental health", "mental health"]).to_csv(sites, index=False)
+        stale = p.check_summary(out)
+        assert not stale.up_to_date and "sites file" in stale.message and "edited" in stale.message
+        sites.write_bytes(original)
+        assert p.check_summary(out).up_to_date
+        # a new codebook version
+        (tmp_path / "codebook.csv").write_text(CODEBOOK.replace("Budgets deficits", "Budgets and deficits"),
+                                               encoding="utf-8")
+        version, new = p.load_codebook(tmp_path / "codebook.csv")
+        assert new
+        stale = p.check_summary(out)
+        assert not stale.up_to_date and f"codebook changed (version {version - 1} then, {version} now)" in stale.message
+        p.summarize(sites=sites, out=out)
+        assert p.check_summary(out).up_to_date
+        # a transcript corrected and ingested again: a new version, and the decisions on the old one
+        source = built["root"] / "corpus" / "A-01.txt"
+        changed = tmp_path / "A-01.txt"
+        changed.write_text(source.read_text().replace("board of directors", "board"), encoding="utf-8")
+        assert p.ingest([changed]).updated
+        stale = p.check_summary(out)
+        assert not stale.up_to_date and "1 transcript version(s) ingested since it was built: A-01 (version 2)" \
+            in stale.message
+        again = p.summarize(sites=sites)
+    # every decision in force on A-01's first version, from the test's own ledger
+    expected = sum(1 for (_, doc, _, _), ok in built["ledger"].applies.items() if doc == "A-01" and ok)
+    assert expected > 0
+    assert again.meta["counts"]["superseded_decisions"] == expected
+    assert again.meta["superseded_documents"] == ["A-01"]
+    assert any(f"{expected} decision(s) sit on superseded document versions" in n and "A-01 (version 1" in n
+               for n in again.notes)

@@ -6,14 +6,16 @@ are checked against the codebook; the machine's suggestions are never changed, o
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import uuid
+from collections.abc import Iterable
 
 import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..store import transaction
-from .log import Decision, DecisionError, last_in_force, record
+from .log import Decision, DecisionError, last_in_force, record, status_of
 from .queue import review_queue
 
 
@@ -42,14 +44,13 @@ def _check_segment(con: sqlite3.Connection, segment_id: int) -> None:
         raise DecisionError(f"no segment {segment_id}")
 
 
-def _known_suggested_code(con: sqlite3.Connection, segment_id: int, code: str, run_id: int | None) -> None:
-    """Accept and reject are about a code the machine suggested, or one already applied."""
+def _suggested(con: sqlite3.Connection, segment_id: int, code: str, run_id: int | None) -> bool:
+    """Whether the machine suggested ``code`` for the segment (in ``run_id``, or in any run)."""
     found = con.execute(
         "SELECT 1 FROM suggestions WHERE segment_id = ? AND code = ?" + (" AND run_id = ?" if run_id else ""),
         (segment_id, code, run_id) if run_id else (segment_id, code),
     ).fetchone()
-    if found is None:
-        check_code(con, code)
+    return found is not None
 
 
 def decide(
@@ -64,7 +65,8 @@ def decide(
 ) -> int:
     """Record one decision on a (segment, code): accept, reject, change (to ``new_code``) or add.
 
-    Returns the decision's id; the decision is committed when this returns.
+    An accept of a code the machine did not suggest for the segment (in ``run_id`` when given)
+    is recorded as an ``add``. Returns the decision's id; committed when this returns.
     """
     with transaction(con):
         return _decide(con, coder, action, segment_id, code, new_code, run_id, note)
@@ -75,7 +77,11 @@ def _decide(con, coder, action, segment_id, code, new_code, run_id, note, book=N
     code = str(code)
     _check_segment(con, segment_id)
     if action in ("accept", "reject"):
-        _known_suggested_code(con, segment_id, code, run_id)
+        if not _suggested(con, segment_id, code, run_id):
+            code = check_code(con, code, book)  # not suggested: it must be a code a person can apply
+            if action == "accept":
+                # the log must never claim the acceptance of a suggestion that did not exist
+                action = "add"
     elif action == "change":
         new_code = check_code(con, new_code or "", book)
         if new_code == code:
@@ -134,22 +140,39 @@ def undo(con: sqlite3.Connection, coder: str) -> pd.DataFrame:
     return targets
 
 
+def bulk_digest(keys: Iterable[str]) -> str:
+    """A short fingerprint of a set of queue items: what a bulk-accept preview showed."""
+    return hashlib.sha256("\n".join(sorted(keys)).encode("utf-8")).hexdigest()[:16]
+
+
 def bulk_accept(
     con: sqlite3.Connection,
     coder: str,
     theme: str,
     min_score: float,
     run_id: int | None = None,
+    expected: str | None = None,
     **filters: object,
 ) -> list[int]:
     """Accept every suggestion of ``theme`` (a code or meta-theme) scoring at least ``min_score``
     that the coder has not decided yet, in one transaction. ``undo`` cancels the whole batch.
+
+    ``expected``: the :func:`bulk_digest` of the items a preview showed; when the items to accept
+    are no longer exactly those, nothing is recorded and a DecisionError says so.
     """
     batch = f"batch:bulk-{uuid.uuid4().hex[:12]}"
+    # The queue (suggestions, text, metadata) is read before the write lock, so other coders'
+    # decisions are not held up meanwhile; only the statuses are read again under the lock.
+    todo = review_queue(con, coder, theme=theme, min_score=min_score, status="pending", run_id=run_id,
+                        **filters)  # type: ignore[arg-type]
     ids: list[int] = []
     with transaction(con):
-        todo = review_queue(con, coder, theme=theme, min_score=min_score, status="pending", run_id=run_id,
-                            **filters)  # type: ignore[arg-type]
+        decided = status_of(con, coder)
+        done = set(zip(decided.segment_id.astype(int), decided.code, strict=True)) if not decided.empty else set()
+        todo = todo[[(int(s), c) not in done for s, c in zip(todo.segment_id, todo.code, strict=True)]]
+        if expected is not None and bulk_digest(todo.key) != expected:
+            raise DecisionError(f"the suggestions to accept changed since the preview ({len(todo)} now); nothing "
+                                f"was accepted: look at the preview again")
         for row in todo.itertuples(index=False):
             ids.append(record(con, Decision(coder=coder, action="accept", segment_id=int(row.segment_id),
                                             code=row.code, run_id=int(row.run_id), note=batch)))

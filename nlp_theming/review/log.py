@@ -75,12 +75,14 @@ def record(con: sqlite3.Connection, d: Decision) -> int:
 
 
 def _check_adjust(con: sqlite3.Connection, d: Decision) -> None:
-    """New boundaries must lie inside the segment's document and overlap the segment."""
+    """New boundaries must overlap the segment and stay inside its own speaker turn (else
+    inside the document): a coded span never takes in another speaker's words."""
     if d.segment_id is None or d.start is None or d.end is None:
         raise DecisionError("adjust needs a segment and the new start and end")
     row = con.execute(
-        "SELECT s.start, s.end, length(d.text) AS n FROM segments s JOIN documents d ON d.id = s.document_id"
-        " WHERE s.id = ?",
+        "SELECT s.start, s.end, length(d.text) AS n, t.start AS turn_start, t.end AS turn_end"
+        " FROM segments s JOIN documents d ON d.id = s.document_id"
+        " LEFT JOIN turns t ON t.document_id = s.document_id AND t.idx = s.turn_idx WHERE s.id = ?",
         (d.segment_id,),
     ).fetchone()
     if row is None:
@@ -89,6 +91,12 @@ def _check_adjust(con: sqlite3.Connection, d: Decision) -> None:
         raise DecisionError(f"boundaries {d.start}-{d.end} are outside the document (0-{row['n']})")
     if d.end <= row["start"] or d.start >= row["end"]:
         raise DecisionError(f"boundaries {d.start}-{d.end} do not overlap segment {d.segment_id}")
+    if row["turn_start"] is not None:
+        # the turn, widened to the segment itself should a unit ever straddle a turn's edge
+        lo, hi = min(row["turn_start"], row["start"]), max(row["turn_end"], row["end"])
+        if not lo <= d.start < d.end <= hi:
+            raise DecisionError(f"boundaries {d.start}-{d.end} run beyond the speaker's turn ({lo}-{hi}); "
+                                f"select text inside the highlighted turn")
 
 
 def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:

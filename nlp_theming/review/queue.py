@@ -32,6 +32,25 @@ def item_key(segment_id: int, code: str) -> str:
     return f"{int(segment_id)}:{code}"
 
 
+def decision_item(decision: pd.Series) -> str | None:
+    """The queue item a decision (a log row) was about; None when it names no segment (an
+    imported span) or no code (an adjustment of all the coder's codes on a segment)."""
+    segment_id, code = decision.get("segment_id"), decision.get("code")
+    if segment_id is None or pd.isna(segment_id) or not isinstance(code, str) or not code:
+        return None
+    return item_key(int(segment_id), code)
+
+
+def describe(decision: pd.Series) -> str:
+    """A decision in a few words, for "Undone: ..." messages."""
+    code = decision.get("code")
+    if isinstance(code, str) and code:
+        return f"{decision['action']} of {code}"
+    segment_id = decision.get("segment_id")
+    where = f" on segment {int(segment_id)}" if segment_id is not None and pd.notna(segment_id) else ""
+    return f"{decision['action']}{where}"
+
+
 def parse_key(key: str) -> tuple[int, str]:
     seg, _, code = str(key).partition(":")
     if not seg.strip().isdigit() or not code:

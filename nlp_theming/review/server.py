@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import pandas as pd
 from flask import Flask, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -25,12 +25,24 @@ from ..codebook import Codebook
 from . import actions, csrf
 from .context import code_definition, nearest_confirmed, segment_context
 from .log import DecisionError, coding, reviewed
-from .queue import ORDERS, STATUSES, THRESHOLD, filter_values, full_queue, item_key, parse_key, select
+from .queue import (
+    ORDERS,
+    STATUSES,
+    THRESHOLD,
+    decision_item,
+    describe,
+    filter_values,
+    full_queue,
+    parse_key,
+    select,
+)
 
 CODER_COOKIE = "nlp_theming_coder"
 FILTER_KEYS = ("order", "theme", "site", "role", "document", "min", "max", "status")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 ONE_YEAR = 365 * 24 * 3600
+# Browsers drop tabs and newlines inside a URL (and trim spaces), so "/\t/evil.com" is "//evil.com".
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass
@@ -181,9 +193,9 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
             flash("Nothing left to undo.", "error")
             return redirect(url_for("review", **back, item=request.form.get("key") or None))
         last = undone.iloc[-1]
-        what = f"{len(undone)} decisions (a bulk accept)" if len(undone) > 1 else f"{last.action} of {last.code}"
+        what = f"{len(undone)} decisions (a bulk accept)" if len(undone) > 1 else describe(last)
         flash(f"Undone: {what}.", "ok")
-        item = item_key(int(last.segment_id), str(last.code)) if pd.notna(last.segment_id) else None
+        item = decision_item(last)
         return redirect(url_for("review", **back, item=item))
 
     @app.route("/bulk", methods=["GET", "POST"])
@@ -196,14 +208,31 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
             min_score = 2.0  # matches nothing; the page says so
         filters = {k: back.get(k) or None for k in ("site", "role", "document")}
         if request.method == "POST":
-            ids = actions.bulk_accept(g.con, g.coder, theme, min_score, **filters) if theme else []
+            # accept exactly what the preview showed: same run, same items, or nothing
+            from ..suggest import latest_run
+
+            run_id, digest = request.form.get("run_id", type=int), request.form.get("digest", "")
+            count = request.form.get("count", type=int)
+            try:
+                if not theme or run_id is None or not digest:
+                    raise DecisionError("the bulk accept came without its preview; open the preview again")
+                if run_id != latest_run(g.con):
+                    raise DecisionError("a newer suggestion run finished since the preview; nothing was accepted: "
+                                        "look at the preview again")
+                ids = actions.bulk_accept(g.con, g.coder, theme, min_score, run_id=run_id, expected=digest, **filters)
+            except DecisionError as exc:
+                flash(f"{exc}" + (f" (the preview showed {count})." if count is not None else "."), "error")
+                return redirect(url_for("bulk", theme=theme, min_score=request.form.get("min_score", ""),
+                                        back=urlencode(back)))
             flash(f"Accepted {len(ids)} suggestions of {theme} scoring at least {min_score:.2f} (u undoes them all).",
                   "ok")
             return redirect(url_for("review", **back))
         table, book = full_queue(g.con, g.coder, cache=cache)
         todo = select(table, book, theme=theme, min_score=min_score, status="pending", order="score", **filters)
+        run_id = int(table.run_id.iloc[0]) if not table.empty else None
         return render_template("bulk.html", theme=theme, min_score=min_score, todo=todo, back=urlencode(back),
-                               filters=filters, project=settings.project.name)
+                               filters=filters, run_id=run_id, digest=actions.bulk_digest(todo.key),
+                               project=settings.project.name)
 
     @app.get("/status")
     def status() -> str:
@@ -216,10 +245,18 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
 
 
 def _safe_next(target: str | None) -> str:
-    """Only paths on this server: never redirect elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only paths on this server: never redirect elsewhere (an open redirect lends this page's
+    trust to another site)."""
+    cleaned = _URL_NOISE.sub("", target or "")
+    if not cleaned or "\\" in cleaned:  # browsers read a backslash as a slash
         return "/review"
-    return target
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:  # e.g. "//[bad" (an unclosed IPv6 host)
+        return "/review"
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or cleaned.startswith("//"):
+        return "/review"
+    return cleaned
 
 
 def _filters_from(query: str) -> dict[str, str]:

@@ -34,7 +34,26 @@ HOW_TO = [
     "Codes must be spelled as in the 'codebook' sheet. Do not edit other columns.",
     "Import with: nlp-theming sheet import PROJECT FILE --coder NAME",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheet programs run a CSV cell starting with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """A text cell for a CSV that no spreadsheet runs as a formula: a leading apostrophe when it
+    starts with = + - @ tab or CR (transcripts are untrusted). Other values pass unchanged."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def formula_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`formula_safe` on every cell, headers included (a site may be named "=...")."""
+    out = frame.map(formula_safe)
+    out.columns = [formula_safe(str(c)) for c in frame.columns]
+    return out
+
+
+def formula_unsafe(value: str) -> str:
+    """Undo :func:`formula_safe` on a cell read back from a CSV."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
 
 
 @dataclass
@@ -92,10 +111,8 @@ def export_sheet(con: sqlite3.Connection, coder: str, out: str | Path, order: st
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        # a cell starting with = + - @ is run as a formula when the CSV is opened: transcripts are
-        # untrusted, so such cells get a leading apostrophe (removed again on import)
-        safe = frame.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
-        safe.to_csv(out, index=False, encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
+        # the apostrophe the guard adds is removed again on import (read_sheet)
+        formula_safe_frame(frame).to_csv(out, index=False, encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
     elif suffix == ".xlsx":
         _write_xlsx(con, frame, out, coder)
     else:
@@ -167,7 +184,7 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
         frame = pd.read_excel(path, sheet_name=name, dtype=str, keep_default_na=False, engine="openpyxl")
     elif path.suffix.lower() == ".csv":
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        frame = frame.map(lambda v: v[1:] if v.startswith("'") and v[1:].startswith(_FORMULA_START) else v)
+        frame = frame.map(formula_unsafe)
     else:
         raise ValueError(f"{path}: the sheet must be .xlsx or .csv")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
@@ -214,7 +231,7 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
         code = str(row.get("code", "")).strip()
         try:
             segment_id = int(float(str(row.get("segment_id", "")).strip()))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "nan", "inf"
             report.problems.append(f"{where}: segment_id {row.get('segment_id')!r} is not a number")
             continue
         seg = current.get(segment_id)
@@ -252,7 +269,12 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
             report.unchanged += 1
             continue
         run = str(row.get("run_id", "")).strip()
-        todo.append((where, action, segment_id, code, target or None, int(float(run)) if run else None))
+        try:
+            run_id = int(float(run)) if run else None
+        except (ValueError, OverflowError):  # one bad cell is that row's problem, not the whole import's
+            report.problems.append(f"{where}: run_id {run!r} is not a number")
+            continue
+        todo.append((where, action, segment_id, code, target or None, run_id))
     with transaction(con):
         for where, action, segment_id, code, target, run_id in todo:
             try:

@@ -18,19 +18,34 @@ class ReviewStatus:
     segments: int  # segments with at least one suggestion in the run
     suggestions: int
     likely: int  # suggestions scoring at or above the operating threshold
-    pending: int  # suggestions no coder has decided
+    pending: int  # suggestions no coder has decided, whatever their score
+    pending_likely: int  # of those, the ones scoring at or above the threshold (what summaries flag)
     by_coder: pd.DataFrame  # coder, decided, accepted, rejected, pending, progress, changed, added
-    themes: pd.DataFrame  # theme, meta_theme, suggested, likely, pending
+    themes: pd.DataFrame  # theme, meta_theme, suggested, likely, pending (any score)
     by_theme_coder: pd.DataFrame  # theme, coder, accepted, rejected, pending, applied
     blind_for: str | None = None  # set when the figures are one coder's blind view
+    superseded: pd.DataFrame | None = None  # document, version, n_decisions: see superseded_decisions()
+
+    @property
+    def superseded_line(self) -> str | None:
+        """One line on decisions left behind on replaced document versions; None when there are none."""
+        if self.superseded is None or self.superseded.empty:
+            return None
+        listed = ", ".join(f"{r.document} (version {r.version}: {r.n_decisions})"
+                           for r in self.superseded.itertuples(index=False))
+        return (f"{int(self.superseded.n_decisions.sum())} decision(s) sit on superseded document versions and no "
+                f"longer count: {listed}; review the current versions")
 
     def lines(self) -> list[str]:
         """The figures as plain text lines (what ``nlp-theming status`` prints)."""
+        who = f"for {self.blind_for}" if self.blind_for else "for everyone"
         out = [
             f"run {self.run_id}: {self.documents} documents, {self.segments} segments with suggestions, "
-            f"{self.suggestions} suggestions ({self.likely} scoring >= {THRESHOLD}), {self.pending} pending "
-            + (f"for {self.blind_for}" if self.blind_for else "for everyone"),
+            f"{self.suggestions} suggestions ({self.likely} scoring >= {THRESHOLD}), {self.pending} pending {who} "
+            f"at any score ({self.pending_likely} scoring >= {THRESHOLD} not yet reviewed)",
         ]
+        if self.superseded_line:
+            out.append("warning: " + self.superseded_line)
         if self.by_coder.empty:
             out.append("no decisions yet")
         else:
@@ -97,9 +112,10 @@ def review_status(
     position = {c.code: i for i, c in enumerate(cache["book"].codes)} if "book" in cache else {}
     themes = themes.sort_values("theme", key=lambda t: t.map(position).fillna(len(position)), kind="stable")
     themes = themes.reset_index(drop=True)
+    view = queue  # whose "pending" the headline figures count
     if blind:
         # another coder's decisions must not show through "pending for everyone"
-        mine = queue_of(coder)
+        mine = view = queue_of(coder)
         themes["pending"] = themes.theme.map(mine[mine.status == "pending"].groupby("code").size()).fillna(0)
     themes[["likely", "pending"]] = themes[["likely", "pending"]].astype(int)
 
@@ -143,8 +159,32 @@ def review_status(
         suggestions=len(queue),
         likely=int((queue.score >= THRESHOLD).sum()),
         pending=int(themes.pending.sum()) if blind else int((queue.status == "pending").sum()),
+        pending_likely=int(((view.status == "pending") & (view.score >= THRESHOLD)).sum()),
         by_coder=by_coder,
         themes=themes,
         by_theme_coder=by_theme_coder,
         blind_for=coder if blind else None,
+        superseded=superseded_decisions(con, coder if blind else None),
     )
+
+
+def superseded_decisions(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+    """Decisions in force on document versions a re-ingest has replaced, per document version.
+
+    A changed transcript gets a new version with new segments; the log is never rewritten, so
+    decisions on the old version stay there but no longer count in the coding of the current
+    text. Columns: document, version, n_decisions (empty when there are none).
+    """
+    cols = ["document", "version", "n_decisions"]
+    log = effective(decisions_frame(con, coder, upto))
+    log = log[log.document_id.notna()] if not log.empty else log
+    if log.empty:
+        return pd.DataFrame(columns=cols)
+    current = {r[0] for r in con.execute("SELECT id FROM current_documents")}
+    old = log[~log.document_id.astype(int).isin(current)]
+    if old.empty:
+        return pd.DataFrame(columns=cols)
+    counts = old.document_id.astype(int).value_counts()
+    names = {r[0]: (r[1], r[2]) for r in con.execute("SELECT id, name, version FROM documents")}
+    rows = sorted((names[d][0], int(names[d][1]), int(n)) for d, n in counts.items())
+    return pd.DataFrame(rows, columns=cols)

@@ -15,7 +15,7 @@ import click
 from . import actions
 from .context import code_definition, nearest_confirmed, segment_context
 from .log import DecisionError, coding
-from .queue import full_queue, item_key, select
+from .queue import decision_item, describe, full_queue, select
 
 KEYS = ("a", "r", "c", "+", "n", "u", "q", "?")
 HELP = "[a]ccept  [r]eject  [c]hange  [+]add  [n]ext  [u]ndo  [q]uit  [?]help"
@@ -176,11 +176,11 @@ def terminal_review(
                 done["undo"] += 1
                 last = undone.iloc[-1]
                 batch = f" ({len(undone)} decisions)" if len(undone) > 1 else ""
-                echo(f"  undone: {last.action} of {last.code}{batch}")
-                back = item_key(int(last.segment_id), str(last.code))
+                echo(f"  undone: {describe(last)}{batch}")
+                back = decision_item(last)  # None: no segment or no code to go back to; stay here
                 if back in keys:
                     i = keys.index(back)
-                else:
+                elif back is not None:
                     keys.insert(i, back)
             elif key == "?":
                 echo(__doc__ or "")

@@ -7,6 +7,7 @@ has reviewed yet, so a half-reviewed matrix never passes for a finished one.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -18,11 +19,16 @@ from ..codebook import CodebookError, load_stored_codebook
 from ..embed import DEFAULT_MODEL
 from ..export import document_table
 from ..review import coding, reviewed
+from ..review.queue import THRESHOLD
+from ..review.status import superseded_decisions
 from ..segment import Segmenter
 from ..suggest import latest_run
 
-# A suggestion at or above this score is one a reviewer is expected to look at.
-UNREVIEWED_SCORE = 0.5
+# A suggestion at or above the matchers' operating threshold is one a reviewer is expected to
+# look at; the review page and `nlp-theming status` use the same threshold.
+UNREVIEWED_SCORE = THRESHOLD
+# What every output calls the count, so a reader never takes it for all pending suggestions.
+UNREVIEWED_LABEL = f"suggestion(s) scoring ≥ {UNREVIEWED_SCORE} not yet reviewed"
 UNKNOWN = "(unknown)"
 # Document table columns that describe the file, not the interview.
 TECHNICAL_COLUMNS = ("document_id", "version", "source_format", "path", "content_hash", "ingested_at", "n_chars")
@@ -44,12 +50,32 @@ class Inputs:
     project_created: str | None
     documents: pd.DataFrame  # current documents: document_id, document, participant, role, group, metadata
     segments: pd.DataFrame  # segments of the scheme in current documents, with their text
-    coded: pd.DataFrame  # one row per confirmed (segment, code), coders merged (union)
+    coded: pd.DataFrame  # one row per confirmed coded span of (segment, code), coders merged (union)
     unreviewed: pd.DataFrame  # segment_id, code, score: suggestions nobody has decided on
     themes: pd.DataFrame  # theme, meta_theme, position, in_codebook
     texts: dict[int, str]
     site_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    superseded: pd.DataFrame | None = None  # document, version, n_decisions: decisions on replaced versions
+    state: dict = field(default_factory=dict)  # what else the summary depends on: see project_state()
+
+
+def project_state(con: sqlite3.Connection) -> dict:
+    """What a summary depends on besides the decision log and the run: the document versions
+    (a new or re-ingested transcript changes them) and the codebook version."""
+    digest = hashlib.sha256()
+    for row in con.execute("SELECT id, name, version, content_hash FROM documents ORDER BY id"):
+        digest.update("\x1f".join(str(v) for v in row).encode("utf-8") + b"\x1e")
+    return {
+        "documents_mark": int(con.execute("SELECT COALESCE(MAX(id), 0) FROM documents").fetchone()[0]),
+        "documents_fingerprint": digest.hexdigest()[:16],
+        "codebook_version": con.execute("SELECT MAX(version) FROM codebooks").fetchone()[0],
+    }
+
+
+def file_hash(path: str | Path) -> str:
+    """A fingerprint of a file's bytes (the --sites table), to notice when it is edited."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def natural_key(value: object) -> tuple:
@@ -129,6 +155,14 @@ def _gather(
         texts[d][a:b] for d, a, b in zip(segments.document_id, segments.start, segments.end, strict=True)
     ]
 
+    superseded = superseded_decisions(con, coder, upto=mark)
+    if not superseded.empty:
+        # the log is never rewritten: decisions on an older version stay there, but its segments
+        # are not the current text's, so they cannot count here; say so, so nobody loses track
+        listed = ", ".join(f"{r.document} (version {r.version}: {r.n_decisions})"
+                           for r in superseded.itertuples(index=False))
+        notes.append(f"{int(superseded.n_decisions.sum())} decision(s) sit on superseded document versions and are "
+                     f"not counted: {listed}. Review the current versions of these transcripts.")
     coded = _coded(con, coder, mark, segments, notes)
     themes, codebook_version = _themes(con, coded, notes)
     unreviewed = _unreviewed(con, run_id, coder, segments)
@@ -139,7 +173,7 @@ def _gather(
         by=by, coder=coder, scheme=scheme, run_id=run_id, model=model, codebook_version=codebook_version,
         mark=mark, mark_at=mark_at, n_decisions=int(n_decisions), project_created=created[0] if created else None,
         documents=documents, segments=segments, coded=coded, unreviewed=unreviewed, themes=themes, texts=texts,
-        site_columns=site_columns, notes=notes,
+        site_columns=site_columns, notes=notes, superseded=superseded, state=project_state(con),
     )
 
 
@@ -202,30 +236,40 @@ def _coded(
         )
     rows = rows[~no_segment].copy()
     rows["segment_id"] = rows.segment_id.astype(int)
+    current = {r[0] for r in con.execute("SELECT id FROM current_documents")}
     elsewhere = ~rows.segment_id.isin(segments.segment_id)
-    if elsewhere.any():
-        notes.append(
-            f"{int(elsewhere.sum())} confirmed coding(s) on segments of another segmentation or of an older document "
-            "version were left out."
-        )
+    other_scheme = elsewhere & rows.document_id.isin(current)  # older versions are reported on their own
+    if other_scheme.any():
+        notes.append(f"{int(other_scheme.sum())} confirmed coding(s) on segments of another segmentation "
+                     "were left out.")
     rows = rows[~elsewhere]
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    # Union of coders: a segment counts once per code however many people coded it.
-    out = (
-        rows.groupby(["segment_id", "code"], sort=True)
-        .agg(
-            coders=("coder", lambda s: "; ".join(sorted(set(s)))),
-            n_coders=("coder", "nunique"),
-            start=("start", "min"),
-            end=("end", "max"),
-            decision_ids=("decision_id", lambda s: ";".join(str(int(v)) for v in sorted(s))),
-        )
-        .reset_index()
-    )
-    out["start"] = out.start.astype(int)
-    out["end"] = out.end.astype(int)
-    return out[cols]
+    # Union of coders: a segment counts once per code however many people coded it. Spans stay
+    # apart (as review.coding keeps them): overlapping spans merge, disjoint ones do not, so a
+    # quote is only text somebody coded, never the uncoded talk between two spans.
+    spans: dict[tuple[int, str], list[tuple[int, int, str, int]]] = {}
+    for r in rows.itertuples(index=False):
+        spans.setdefault((int(r.segment_id), r.code), []).append((int(r.start), int(r.end), r.coder,
+                                                                  int(r.decision_id)))
+    out = []
+    for (segment_id, code), items in sorted(spans.items()):
+        for start, end, members in merge_spans(items):
+            out.append((segment_id, code, "; ".join(sorted({m[2] for m in members})), len({m[2] for m in members}),
+                        start, end, ";".join(str(d) for d in sorted({m[3] for m in members}))))
+    return pd.DataFrame(out, columns=cols)
+
+
+def merge_spans(items: list[tuple]) -> list[tuple[int, int, list[tuple]]]:
+    """Spans ``(start, end, ...)`` with overlapping ones merged: ``(start, end, the items merged)``."""
+    merged: list[list] = []
+    for item in sorted(items):
+        if merged and item[0] < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], item[1])
+            merged[-1][2].append(item)
+        else:
+            merged.append([item[0], item[1], [item]])
+    return [(a, b, members) for a, b, members in merged]
 
 
 def _themes(con: sqlite3.Connection, coded: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame, int | None]:

@@ -9,6 +9,8 @@ from html import escape
 
 import pandas as pd
 
+from .data import UNREVIEWED_LABEL, UNREVIEWED_SCORE
+
 # Light to dark blue, readable in print and for the common colour-vision deficiencies.
 STOPS = ["#e8f1fb", "#b9d4f1", "#7fb0e3", "#4a88cf", "#2563b0", "#163f7a"]
 EMPTY = "#f7f8fa"
@@ -54,7 +56,7 @@ def heatmap_svg(
     row_h, head_h, band_h = 22, 34, 12
     top = head_h + band_h * len(attributes) + 6
     legend_h = 44 + 18 * len(attributes)
-    legend_w = max([590] + [130 + sum(32 + int(5.9 * len(str(v))) for v in groups[a].dropna().unique())
+    legend_w = max([660] + [130 + sum(32 + int(5.9 * len(str(v))) for v in groups[a].dropna().unique())
                             for a in attributes])
     width = max(label_w + col_w * len(names) + 12, legend_w)
     height = top + row_h * len(themes) + legend_h
@@ -110,7 +112,7 @@ def heatmap_svg(
             tip = (
                 f"{by} {g} · {row.theme}: {cell.n_segments} coded segment(s), {cell.n_participants} of "
                 f"{cell.group_participants} interviewee(s)" + (f" ({cell.roles})" if cell.roles else "")
-                + (f"; {cell.n_unreviewed} suggestion(s) not yet reviewed" if cell.n_unreviewed else "")
+                + (f"; {cell.n_unreviewed} {UNREVIEWED_LABEL}" if cell.n_unreviewed else "")
             )
             anchor = theme_anchor.get(row.theme if row.level == "theme" else "meta:" + row.theme, "")
             out.append(f'<a href="{escape(group_href[g] + "#" + anchor)}" class="cell">')
@@ -136,7 +138,8 @@ def heatmap_svg(
         out.append(f'<rect x="{key_x + k * 22}" y="{y}" width="20" height="13" rx="2" fill="{colour(t)}"/>')
     out.append(f'<text x="{key_x + 116}" y="{y + 10}" fill="#4b5563" font-size="11">more (per block of rows)</text>')
     out.append(f'<path d="M{key_x + 270} {y} h12 v12 z" fill="{FLAG}"/>')
-    out.append(f'<text x="{key_x + 288}" y="{y + 10}" fill="#4b5563" font-size="11">suggestions still to review</text>')
+    flag_label = f"suggestions scoring ≥ {UNREVIEWED_SCORE} still to review"
+    out.append(f'<text x="{key_x + 288}" y="{y + 10}" fill="#4b5563" font-size="11">{flag_label}</text>')
     for k, attr in enumerate(attributes):
         yy = y + 22 + 18 * k
         out.append(f'<text x="6" y="{yy + 10}" fill="#4b5563" font-size="11">{escape(_short(attr, 20))}</text>')

@@ -1,8 +1,10 @@
 """Write a summary: self-contained HTML, Markdown, XLSX, and CSV/Parquet tables.
 
 Transcript text is untrusted: HTML goes through Jinja2 autoescaping (and a Content-Security-
-Policy that allows no scripts), Markdown escapes HTML and table pipes, and XLSX cells are
-written as text so a quote starting with "=" never becomes a formula.
+Policy that allows no scripts), Markdown escapes HTML and table pipes, XLSX cells are written
+as text so a quote starting with "=" never becomes a formula, and CSV cells that a spreadsheet
+would run as a formula get a leading apostrophe (the review sheet's guard). Parquet keeps the
+text as it is.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..review.sheet import formula_safe_frame
 from .compare import CONSISTENT_RANGE, PATTERNS
-from .data import TECHNICAL_COLUMNS, natural_key
+from .data import TECHNICAL_COLUMNS, UNREVIEWED_LABEL, UNREVIEWED_SCORE, natural_key
 from .heatmap import heatmap_svg
 
 if TYPE_CHECKING:
@@ -102,12 +105,12 @@ def write_all(summary: Summary, out: Path, formats: tuple[str, ...]) -> list[Pat
         frame.to_parquet(tables / f"{name}.parquet", index=False)
         written.append(tables / f"{name}.parquet")
         if "csv" in formats:
-            frame.to_csv(tables / f"{name}.csv", index=False)
+            formula_safe_frame(frame).to_csv(tables / f"{name}.csv", index=False)
             written.append(tables / f"{name}.csv")
     summary.tidy.to_parquet(out / "tidy.parquet", index=False)
     written.append(out / "tidy.parquet")
     if "csv" in formats:
-        summary.tidy.to_csv(out / "tidy.csv", index=False)
+        formula_safe_frame(summary.tidy).to_csv(out / "tidy.csv", index=False)
         written.append(out / "tidy.csv")
     svg = heatmap_svg(summary.cells, summary.themes, summary.groups, layout.group, layout.anchor, summary.by,
                       summary.meta.get("compare_attributes"))
@@ -274,7 +277,9 @@ def _write_transcripts(summary: Summary, out: Path, layout: Layout, env: Environ
     (out / "transcripts").mkdir(exist_ok=True)
     codes_of: dict[int, list[str]] = {}
     for sid, theme in zip(summary.tidy.segment_id, summary.tidy.theme, strict=True):
-        codes_of.setdefault(int(sid), []).append(theme)
+        themes = codes_of.setdefault(int(sid), [])
+        if theme not in themes:  # several coded spans of one theme in a segment: one label
+            themes.append(theme)
     segs = summary.segments
     shown = [c for c in summary.documents.columns if c not in (*TECHNICAL_COLUMNS, "group")]
     written = []
@@ -318,12 +323,11 @@ def write_markdown(summary: Summary, path: Path, layout: Layout) -> Path:
                  + (f"Coder: {md_text(meta['coder'])}." if meta.get("coder")
                     else "All coders; a segment coded by several counts once."))
     lines.append("Only confirmed codes are counted. "
-                 f"**{meta['counts']['unreviewed']} suggestion(s) with score ≥ {meta['unreviewed_min_score']} "
-                 "are not yet reviewed** (shown as +n in the matrix).")
+                 f"**{meta['counts']['unreviewed']} {UNREVIEWED_LABEL}** (shown as +n in the matrix).")
     lines.append("")
     for note in summary.notes:
         lines.append(f"> {md_text(note)}")
-    lines += ["", "![Framework matrix](heatmap.svg)", "", "## Matrix (coded segments; +n not yet reviewed)", ""]
+    lines += ["", "![Framework matrix](heatmap.svg)", "", f"## Matrix (coded segments; +n {UNREVIEWED_LABEL})", ""]
     groups = summary.group_names
     lines.append("| Theme | " + " | ".join(md_text(g) for g in groups) + " |")
     lines.append("|---|" + "---:|" * len(groups))
@@ -356,7 +360,7 @@ def write_markdown(summary: Summary, path: Path, layout: Layout) -> Path:
         lines += ["", f"## {md_text(by)} {md_text(g)}", "",
                   f"{group['n_participants']} interviewee(s): {md_text(group['roles'])}. "
                   f"{group['n_themes_present']} themes coded in {group['n_coded_segments']} segments."
-                  + (f" **{group['n_unreviewed']} suggestion(s) not yet reviewed.**" if group["n_unreviewed"] else "")]
+                  + (f" **{group['n_unreviewed']} {UNREVIEWED_LABEL}.**" if group["n_unreviewed"] else "")]
         if group.get("keywords"):
             lines.append(f"Distinctive: {md_text(group['keywords'])}.")
         for c in _records(summary.cells[(summary.cells.group == g) & (summary.cells.level == "theme")
@@ -387,8 +391,9 @@ def _sheet(wb, title: str, frame: pd.DataFrame, widths: dict[str, int] | None = 
     from openpyxl.styles import Alignment, Font, PatternFill
 
     ws = wb.create_sheet(title)
-    ws.append([str(c) for c in frame.columns])
+    ws.append([ILLEGAL_CHARACTERS_RE.sub("", str(c)) for c in frame.columns])
     for cell in ws[1]:
+        cell.data_type = "s"  # headers are group names, which are data too (a site named "=...")
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="E8EEF6")
     for values in frame.itertuples(index=False):
@@ -429,6 +434,14 @@ def _sheet_title(name: str, taken: set[str]) -> str:
     return title
 
 
+def quotes_per_cell(summary: Summary) -> int:
+    """How many quotes the summary was asked for per cell (a reopened older one: the most it has)."""
+    n = summary.meta.get("quotes_per_cell")
+    if n is None:
+        n = int(summary.quotes["rank"].max()) if not summary.quotes.empty else 0
+    return int(n)
+
+
 def write_xlsx(summary: Summary, path: Path) -> Path:
     from openpyxl import Workbook
 
@@ -441,25 +454,29 @@ def write_xlsx(summary: Summary, path: Path) -> Path:
     _sheet(wb, _sheet_title("About", taken), pd.DataFrame(about, columns=["key", "value"]), {"value": 90})
     _sheet(wb, _sheet_title("Matrix", taken), summary.matrix("n_segments"))
     _sheet(wb, _sheet_title("Participants", taken), summary.matrix("n_participants"))
-    _sheet(wb, _sheet_title("Unreviewed", taken), summary.matrix("n_unreviewed"))
-    _sheet(wb, _sheet_title("Cells", taken), summary.cells, {"participants": 40, "keywords": 50})
+    # the count is labelled where it is shown: suggestions at or above the threshold nobody decided
+    label = {"n_unreviewed": UNREVIEWED_LABEL}
+    _sheet(wb, _sheet_title(f"Unreviewed (score ≥ {UNREVIEWED_SCORE})", taken), summary.matrix("n_unreviewed"))
+    _sheet(wb, _sheet_title("Cells", taken), summary.cells.rename(columns=label), {"participants": 40, "keywords": 50})
     _sheet(wb, _sheet_title("Comparison", taken), summary.comparison)
     if not summary.attributes.empty:
         _sheet(wb, _sheet_title("By attribute", taken), summary.attributes)
     quotes = summary.quotes[summary.quotes.level == "theme"]
+    n_quotes = quotes_per_cell(summary)
+    quote_cols = [f"quote {rank}" for rank in range(1, n_quotes + 1)]
     for g in summary.group_names:
         cells = summary.cells[(summary.cells.group == g) & (summary.cells.level == "theme")].copy()
         div = summary.divergence[summary.divergence.group == g].set_index("theme")
         qs = quotes[quotes.group == g]
-        for rank in (1, 2, 3):
+        for rank, col in enumerate(quote_cols, start=1):
             by_theme = {r.theme: f"{r.text} — {r.participant}, {r.role} ({r.document})"
                         for r in qs[qs["rank"] == rank].itertuples(index=False)}
-            cells[f"quote {rank}"] = cells.theme.map(by_theme)
+            cells[col] = cells.theme.map(by_theme)
         cells["not raised by"] = cells.theme.map(div["silent_people"]) if not div.empty else None
         frame = cells[["meta_theme", "theme", "n_segments", "n_participants", "roles", "n_unreviewed", "keywords",
-                       "quote 1", "quote 2", "quote 3", "not raised by"]]
+                       *quote_cols, "not raised by"]].rename(columns=label)
         _sheet(wb, _sheet_title(f"{summary.by} {g}", taken), frame,
-               {"quote 1": 60, "quote 2": 60, "quote 3": 60, "keywords": 40, "not raised by": 40})
+               {**dict.fromkeys(quote_cols, 60), "keywords": 40, "not raised by": 40})
     _sheet(wb, _sheet_title("Tidy", taken), summary.tidy.drop(columns=["segment_text"]), {"text": 80})
     wb.save(path)
     return path

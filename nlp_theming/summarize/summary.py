@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..store import now
 from .compare import attribute_keywords, by_attribute, cross_group, group_table
-from .data import UNREVIEWED_SCORE, gather, natural_key
+from .data import UNREVIEWED_SCORE, file_hash, gather, natural_key, project_state
 from .matrix import CellBuilder, coded_text, ctfidf_keywords, row_spec, segment_vectors, tidy_table
 
 FORMAT = "nlp-theming-summary"
@@ -129,7 +129,7 @@ def summarize(
 
     Only human decisions count (``review.coding``); with ``coder`` only that coder's, otherwise
     the union of all coders (a segment once per cell). Suggestions appear only as the count
-    of those with score >= 0.5 that nobody has reviewed yet.
+    of those with score >= 0.5 that nobody (with ``coder``: that coder) has reviewed yet.
 
     ``sites``: a CSV (or DataFrame) with a ``site`` column and site attributes, joined onto the
     documents; ``compare``: the group attributes to compare groups by (default: the categorical
@@ -175,6 +175,8 @@ def summarize(
         "scheme": inp.scheme,
         "run_id": inp.run_id,
         "codebook_version": inp.codebook_version,
+        "documents_mark": inp.state.get("documents_mark"),
+        "documents_fingerprint": inp.state.get("documents_fingerprint"),
         "model": model or inp.model,
         "quote_method": method,
         "decision_mark": inp.mark,
@@ -182,7 +184,10 @@ def summarize(
         "n_decisions": inp.n_decisions,
         "project_created": inp.project_created,
         "project": None,
+        # where the --sites table was and what it said, so an edit to it makes the summary stale
         "sites_file": str(Path(sites).resolve()) if isinstance(sites, str | Path) else None,
+        "sites_hash": file_hash(sites) if isinstance(sites, str | Path) else None,
+        "quotes_per_cell": quotes,
         "group_attributes": shown,
         "compare_attributes": compare,
         "unreviewed_min_score": UNREVIEWED_SCORE,
@@ -196,7 +201,9 @@ def summarize(
             "coded_segments": int(tidy.segment_id.nunique()),
             "codings": len(tidy),
             "unreviewed": len(inp.unreviewed),
+            "superseded_decisions": int(inp.superseded.n_decisions.sum()) if inp.superseded is not None else 0,
         },
+        "superseded_documents": [] if inp.superseded is None else sorted(set(inp.superseded.document)),
         "notes": inp.notes,
     }
     documents = inp.documents.copy()
@@ -241,7 +248,36 @@ def freshness(con: sqlite3.Connection, meta: dict) -> Freshness:
     run_id = None if run is None else int(run[0])
     if run_id != meta.get("run_id"):
         reasons.append(f"a newer suggestion run ({run_id}) changes the unreviewed counts")
+    reasons += _inputs_changed(con, meta)
     return Freshness(not reasons, mark, int(current), int(new), meta.get("built_at"), reasons)
+
+
+def _inputs_changed(con: sqlite3.Connection, meta: dict) -> list[str]:
+    """Reasons beyond the log and the run: transcripts, codebook and --sites table since the build.
+
+    A summary written before these were recorded has no such keys; those checks are skipped.
+    """
+    reasons = []
+    state = project_state(con)
+    if "documents_fingerprint" in meta and state["documents_fingerprint"] != meta["documents_fingerprint"]:
+        newer = con.execute("SELECT name, version FROM documents WHERE id > ? ORDER BY id",
+                            (int(meta.get("documents_mark") or 0),)).fetchall()
+        if newer:
+            listed = ", ".join(f"{name} (version {version})" for name, version in newer[:5])
+            more = f" and {len(newer) - 5} more" if len(newer) > 5 else ""
+            reasons.append(f"{len(newer)} transcript version(s) ingested since it was built: {listed}{more}")
+        else:
+            reasons.append("the project's transcripts differ from those it was built from")
+    if "documents_fingerprint" in meta and state["codebook_version"] != meta.get("codebook_version"):
+        reasons.append(f"the codebook changed (version {meta.get('codebook_version')} then, "
+                       f"{state['codebook_version']} now)")
+    sites, digest = meta.get("sites_file"), meta.get("sites_hash")
+    if sites and digest:
+        if not Path(sites).is_file():
+            reasons.append(f"its sites file {sites} is no longer there")
+        elif file_hash(sites) != digest:
+            reasons.append(f"its sites file {sites} was edited since")
+    return reasons
 
 
 def check_summary(con: sqlite3.Connection, out: str | Path) -> Freshness:

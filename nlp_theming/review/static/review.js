@@ -116,7 +116,8 @@
     let start = offsetOf(range.startContainer, range.startOffset);
     let end = offsetOf(range.endContainer, range.endOffset);
     if (start === null || end === null) {
-      say("Select text inside the transcript (not the speaker names or the … marks).");
+      // only the segment's own turn carries offsets: a span never takes in another speaker's words
+      say("Select text inside the highlighted turn (not the turns around it, the speaker names or the … marks).");
       return;
     }
     // drop the spaces a double-click selection brings along
