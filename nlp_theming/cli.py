@@ -266,8 +266,11 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
             segment_documents(p.con, Segmenter())
             spans = tag.highlights.assign(document=tag.highlights.document.map(names))
         elif kind == "units":
-            spans, located = locate_units(p.con, read_coded_units_csv(file))
+            notes: list[str] = []
+            spans, located = locate_units(p.con, read_coded_units_csv(file, notes=notes))
             problems += located
+            for note in notes:
+                click.echo(f"note: {note}")
         else:
             spans = read_span_csv(file)
         if coder:
@@ -285,8 +288,10 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
 def _guess_kind(file: str) -> str:
     if file.endswith((".sqlite3", ".sqlite", ".db")):
         return "taguette"
-    header = Path(file).read_text(encoding="utf-8-sig", errors="replace").split("\n", 1)[0].lower()
-    return "units" if "unit_id" in header else "spans"
+    from .exchange.coded import header_names
+
+    names = set(header_names(file))  # any encoding, "Unit ID" as unit_id
+    return "units" if "unit_id" in names or not {"start", "end"} <= names else "spans"
 
 
 @main.command("coded-units")
@@ -366,6 +371,8 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
         _print_summary(p, summary)
         path = p.export(Path(out) if out else Path(project) / "suggestions.csv")
     click.echo(f"wrote {path}")
+    # the bundled corpus must ingest cleanly: a failure means a broken install, not bad data
+    sys.exit(min(len(report.failed), 100))
 
 
 @main.command()
@@ -390,13 +397,20 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     help="Share of units counted as hand-coded (confirmed) before the machine suggests.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--coder", default=None, help="Whose coding is the reference (default: the first coder in the file).")
+@click.option(
+    "--coder",
+    default=None,
+    help="Reference coder on units several people coded; units coded by one person keep that person's coding"
+    " (default: the first coder of each unit, in file order).",
+)
+@click.option("--only-coder", is_flag=True, help="With --coder: evaluate only the units that coder coded.")
 @click.option(
     "--method",
     "methods",
     default="semisupervised",
     show_default=True,
-    help=f"Matcher, or several separated by commas, compared side by side ({', '.join(MATCHERS)}).",
+    help=f"Matcher, or several separated by commas, compared side by side ({', '.join(MATCHERS)};"
+    " also zero-shot, semi-supervised, logistic/baseline for classifier).",
 )
 @click.option("--learning-curve", default=None, help="Fractions to run, e.g. 0,0.1,0.2,0.3,0.5; plots agreement.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
@@ -409,6 +423,7 @@ def evaluate(
     train_fraction: float,
     seed: int,
     coder: str | None,
+    only_coder: bool,
     methods: str,
     learning_curve: str | None,
     model: str,
@@ -417,17 +432,33 @@ def evaluate(
 ) -> None:
     """Simulate pre-coding on units people already coded; write predictions.csv and metrics.json."""
     from .evaluate import evaluate as run
+    from .evaluate import resolve_methods
 
-    method_list = [m.strip() for m in methods.split(",") if m.strip()]
-    for m in method_list:
-        if m not in MATCHERS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(MATCHERS)}")
-    curve = [float(x) for x in learning_curve.split(",")] if learning_curve else None
+    method_list = resolve_methods(methods.split(","))
+    if only_coder and coder is None:
+        raise click.UsageError("--only-coder needs --coder NAME")
+    curve = [float(x) for x in learning_curve.split(",") if x.strip()] if learning_curve else None
     metrics = run(
-        codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet
+        codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
+        only_coder=only_coder,
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
-    click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}")
+    for note in metrics["notes"]:
+        click.echo(f"note: {note}")
+    left = metrics["units_left_out"]
+    if left["n_units"]:
+        top = sorted(left["codes"].items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{c!r} ({n})" for c, n in top[:5]) + (", ..." if len(top) > 5 else "")
+        click.echo(f"note: {left['n_units']} units left out: none of their codes is in the codebook: {shown}")
+    if metrics["codes_matched_loosely"]:
+        pairs = ", ".join(f"{a!r} as {b!r}" for a, b in list(metrics["codes_matched_loosely"].items())[:5])
+        click.echo(f"note: codes read ignoring case or spacing: {pairs}")
+    refs = metrics["reference_coders"]
+    who = ", ".join(f"{c} on {n}" for c, n in refs.items())
+    click.echo(
+        f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}"
+        + (f" ({who} units)" if len(refs) > 1 else "")
+    )
     click.echo(
         f"  {'method':<15} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
         f" {'microF1':>7} {'macroF1':>7} {'kappa':>6}"
@@ -478,7 +509,14 @@ def taguette_units(
         frame = project.highlights.assign(document=project.highlights.document.map(names))
         write_span_csv(frame[["document", "start", "end", "code", "coder", "text"]], spans)
     coded = int((units.codes.str.len() > 0).sum())
-    click.echo(f"{len(units)} units from {len(project.documents)} documents ({coded} with codes); wrote {out}")
+    names = [Path(str(n)).stem for n in project.documents.name]
+    unhighlighted = [n for n in names if n not in set(units.document)]
+    if unhighlighted:
+        click.echo(f"note: {len(unhighlighted)} documents without highlights left out: {', '.join(unhighlighted)}")
+    click.echo(
+        f"{len(units)} rows (unit x coder; a coder only on documents they highlighted) from"
+        f" {len(names) - len(unhighlighted)} documents ({coded} with codes); wrote {out}"
+    )
 
 
 @main.command("summarize")

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,16 +119,28 @@ def load_codebook(path: str | Path, name: str | None = None) -> Codebook:
     return _build(path, rows, name or path.stem)
 
 
+def _header(name: object) -> str:
+    # "Meta-theme", " Code " and "meta theme" name the same column.
+    return re.sub(r"[\s\-.]+", "_", str(name or "").strip().lower()).strip("_")
+
+
 def _rows_from_csv(path: Path, text: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    aliases = ("code", "tag", "theme", "name")
+    for sep in (",", ";", "\t"):  # European Excel writes ';'
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
+        fields = [_header(f) for f in reader.fieldnames or []]
+        if any(a in fields for a in aliases):
+            break
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        fields = [_header(f) for f in reader.fieldnames or []]
     # Other tools call the code a tag (Taguette), a theme or a name.
-    alias = next((a for a in ("code", "tag", "theme", "name") if a in fields), None)
+    alias = next((a for a in aliases if a in fields), None)
     if alias is None:
         raise CodebookError(f"{path}: codebook CSV needs a 'code' column (found: {', '.join(fields) or 'none'})")
     rows = []
     for n, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): v for k, v in raw.items()}
+        row = {_header(k): v for k, v in raw.items() if k is not None}
         row["code"] = row.get(alias)
         row["_where"] = f"row {n}"
         rows.append(row)
@@ -166,33 +179,41 @@ def _rows_from_yaml(path: Path, text: str) -> list[dict]:
 
 def _build(path: Path, rows: list[dict], name: str) -> Codebook:
     codes: list[Code] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, tuple]] = {}
     groups: list[str] = []
     for row in rows:
+        if all(not _text(v) for k, v in row.items() if k != "_where"):
+            continue  # a row of empty cells (",,,"), as spreadsheets export them
         code = _text(row.get("code") or row.get("name"))
         if not code:
             raise CodebookError(f"{path}: {row['_where']}: empty code")
-        if code in seen:
-            raise CodebookError(f"{path}: {row['_where']}: duplicate code {code!r} (first at {seen[code]})")
-        seen[code] = row["_where"]
         parent = _text(row.get("parent")) or None
         group = _text(row.get("group") or row.get("meta_theme") or row.get("category")) or None
+        entry = Code(
+            code=code,
+            parent=parent,
+            description=_text(row.get("description") or row.get("definition")),
+            inclusion=_text(row.get("inclusion")),
+            exclusion=_text(row.get("exclusion")),
+            examples=_split_examples(row.get("examples")),
+        )
+        signature = (group, *asdict(entry).values())
+        signature = tuple(tuple(v) if isinstance(v, list) else v for v in signature)
+        if code in seen:
+            first, first_signature = seen[code]
+            if signature == first_signature:
+                continue  # the same row twice (a copy-paste): nothing to decide
+            raise CodebookError(
+                f"{path}: {row['_where']}: duplicate code {code!r}, different from the first (at {first})"
+            )
+        seen[code] = (row["_where"], signature)
         if group == code:  # a theme listed as its own group is a top-level code
             group = None
         if parent is None and group is not None:
-            parent = group
+            entry.parent = group
             if group not in groups:
                 groups.append(group)
-        codes.append(
-            Code(
-                code=code,
-                parent=parent,
-                description=_text(row.get("description") or row.get("definition")),
-                inclusion=_text(row.get("inclusion")),
-                exclusion=_text(row.get("exclusion")),
-                examples=_split_examples(row.get("examples")),
-            )
-        )
+        codes.append(entry)
     if not codes:
         raise CodebookError(f"{path}: codebook has no codes")
     # A `group` names a meta-theme that may not be a row of its own: create it.

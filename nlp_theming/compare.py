@@ -14,11 +14,14 @@ Three units of analysis:
   intervals, :func:`nlp_theming.agreement.character_units`); the bootstrap resamples those
   intervals, stretches of text every coder treats alike, rather than single characters.
 
-Only documents that every compared coder coded count: a document nobody but one coder has looked at
-says nothing about agreement, and treating its silence as "no code" would inflate it. A human coder
-"coded" a document when they have a decision in force on it (an import, an accept, a reject...);
-the machine coded the documents its run suggested codes for. A coder who reviewed only part of a
-document is read as having applied no code to the rest.
+Only documents that at least two of the compared coders coded count: a document only one coder has
+looked at says nothing about agreement. Where a coder did not code a kept document (three coders on
+partly overlapping documents), their coding there is missing, not "no code": Krippendorff's alpha,
+Fleiss' kappa and AC1 use the coders who did code each unit, and each pair's Cohen's kappa (and
+precision/recall/F1 against the reference) is on the units both coded. A human coder "coded" a
+document when they have a decision in force on it (an import, an accept, a reject...); the machine
+coded the documents its run suggested codes for. A coder who reviewed only part of a document is
+read as having applied no code to the rest.
 """
 
 from __future__ import annotations
@@ -86,10 +89,13 @@ class Comparison:
         s, o = self.settings, self.report.overall
         lines = [
             f"{', '.join(s['coders'])} on {s['n_units']} {s['unit']} units in {len(s['documents'])} documents"
-            f" coded by every one of them" + (f" ({s['n_characters']} characters)" if s["unit"] == "character" else "")
+            + (" coded by every one of them" if not s["documents_missing"] else " coded by at least two of them")
+            + (f" ({s['n_characters']} characters)" if s["unit"] == "character" else "")
         ]
         if s["documents_excluded"]:
-            lines.append(f"left out, not coded by every coder: {_left_out(s['documents_excluded'])}")
+            lines.append(f"left out, coded by one coder only: {_left_out(s['documents_excluded'])}")
+        if s["documents_missing"]:
+            lines.append(f"missing (not 'no code'), each pair compared where both coded: {_missing(s)}")
         lines.append(
             f"percent agreement {_ci(o, 'micro_percent_agreement')} (unit x code)  mean kappa {_ci(o, 'mean_kappa')}"
         )
@@ -148,13 +154,16 @@ def compare_coders(
     if reference is not None and reference not in order:
         raise ValueError(f"reference coder {reference!r} is not among the compared coders ({', '.join(order)})")
 
-    # Documents every coder coded; the others are named, with who coded them.
+    # Documents at least two coders coded; the others are named, with who coded them, and so are
+    # the kept documents each coder lacks (missing there, not "no code").
     current = set(doc_name)
-    common = set.intersection(*(seen[c] & current for c in order))
-    touched = set().union(*(seen[c] & current for c in order))
-    excluded = {doc_name[d]: [c for c in order if d in seen[c]] for d in sorted(touched - common, key=doc_name.get)}
+    coded_by = {d: [c for c in order if d in seen[c]] for d in current}
+    common = {d for d, who in coded_by.items() if len(who) >= 2}
+    excluded = {doc_name[d]: coded_by[d] for d in sorted(current - common, key=doc_name.get) if coded_by[d]}
+    lacking = {c: sorted(doc_name[d] for d in common if d not in seen[c]) for c in order}
+    lacking = {c: docs for c, docs in lacking.items() if docs}
     if not common:
-        raise ValueError("no document was coded by every compared coder: "
+        raise ValueError("no document was coded by at least two of the compared coders: "
                          + "; ".join(f"{c}: {len(seen[c] & current)} documents" for c in order))
     spans = spans[spans.document_id.isin(common)].copy()
     if run_info is not None:
@@ -178,9 +187,10 @@ def compare_coders(
     else:
         units = _character_units(spans, segs, doc_name, texts)
     spans = spans.assign(document=spans.document_id.map(doc_name))[["document", "start", "end", "code", "coder"]]
-    # One "no code" row per coder and document: spans_to_codings reads it as "coded this document".
+    # One "no code" row per coder and document they coded: spans_to_codings reads it as "coded this
+    # document", and leaves the units of the others missing for that coder.
     seen_rows = pd.DataFrame(
-        [(doc_name[d], None, None, None, c) for c in order for d in sorted(common)],
+        [(doc_name[d], None, None, None, c) for c in order for d in sorted(common) if d in seen[c]],
         columns=["document", "start", "end", "code", "coder"],
     )
     spans = pd.concat([seen_rows, spans.drop_duplicates()], ignore_index=True)
@@ -206,8 +216,10 @@ def compare_coders(
         "level": level,
         "documents": sorted(doc_name[d] for d in common),
         "documents_excluded": excluded,
+        "documents_missing": lacking,
         "n_units": len(units),
-        "scope": "participant speech only; documents coded by every compared coder",
+        "scope": "participant speech only; documents coded by at least two compared coders, a coder's"
+                 " coding missing on the documents they did not code",
     }
     if unit == "character":
         settings["n_characters"] = int(units.weight.sum())
@@ -393,6 +405,11 @@ def _left_out(excluded: dict[str, list[str]]) -> str:
     return "; ".join(f"{len(docs)} coded only by {', '.join(who)}: {', '.join(docs)}" for who, docs in groups.items())
 
 
+def _missing(settings: dict[str, Any]) -> str:
+    """Which kept documents each coder did not code."""
+    return "; ".join(f"{c} lacked {', '.join(docs)}" for c, docs in settings["documents_missing"].items())
+
+
 def _num(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float | np.floating) and math.isnan(v)):
         return "–"
@@ -471,8 +488,9 @@ def render_html(comparison: Comparison) -> str:
     facts = [
         ("unit of analysis", f"{s['unit']} ({s['scheme']})"),
         ("units", f"{s['n_units']}" + (f" ({s['n_characters']} characters)" if s["unit"] == "character" else "")),
-        ("documents (coded by every compared coder)", ", ".join(s["documents"])),
-        ("left out (not coded by every coder)", _left_out(s["documents_excluded"]) or "none"),
+        ("documents (coded by at least two compared coders)", ", ".join(s["documents"])),
+        ("left out (coded by one coder only)", _left_out(s["documents_excluded"]) or "none"),
+        ("missing coding (not 'no code'; pairs compared where both coded)", _missing(s) or "none"),
         ("reference", s["reference"] or "none (no precision/recall/F1)"),
         ("bootstrap", f"{o['n_boot']} resamples of units, seed {s['seed']}, {s['level']:.0%} percentile intervals"),
     ]

@@ -11,18 +11,20 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .agreement import cohen_kappa, precision_recall_f1
-from .codebook import load_codebook
+from .codebook import Codebook, load_codebook
 from .embed import DEFAULT_MODEL, Embedder, open_cache
 from .exchange.coded import read_coded_units_csv
-from .match import make_matcher
+from .match import MATCHERS, make_matcher
 
 TOP_N = 10
 
@@ -34,57 +36,177 @@ class CodedUnits:
     units: pd.DataFrame  # key, unit_id, document, text, codes (list), coder: the reference row per unit
     Y: np.ndarray  # units x codes, 0/1
     codes: list[str]
-    coder: str  # the preferred reference coder ("first coder of each unit" when none was asked for)
+    coder: str  # a label for the reference: a name, or how it was chosen per unit
     others: dict[str, pd.Series]  # other coder -> key -> set of codes, on units where they are not the reference
-    dropped_codes: dict[str, int]
+    dropped_codes: dict[str, int]  # code not in the codebook -> rows of the file that carry it
+    reference_coders: dict[str, int] = field(default_factory=dict)  # coder -> units they are the reference of
+    left_out: dict = field(default_factory=dict)  # units whose every code is unknown: n_units, codes
+    matched: dict[str, str] = field(default_factory=dict)  # spelling in the file -> codebook code
+    non_leaf: list[str] = field(default_factory=list)  # codebook groups coders applied: kept as codes
+    notes: list[str] = field(default_factory=list)  # what was repaired while reading
+    n_units_in_file: int = 0
 
 
 POOLED = "any other coder"
+FIRST_CODER = "first coder of each unit"
+
+# What people type for the three matchers (the CLI and the docs have used several spellings).
+METHOD_ALIASES = {
+    "zeroshot": "zeroshot",
+    "zero-shot": "zeroshot",
+    "zero_shot": "zeroshot",
+    "semisupervised": "semisupervised",
+    "semi-supervised": "semisupervised",
+    "semi_supervised": "semisupervised",
+    "classifier": "classifier",
+    "logistic": "classifier",
+    "baseline": "classifier",
+}
 
 
-def load_coded_units(path: str | Path, codes: Sequence[str], coder: str | None = None) -> CodedUnits:
-    """Read long-format coded units. Where a unit has several coders, ``coder`` is its reference
-    when they coded it, otherwise the unit's first coder in the file: units coded by one person
-    only are never thrown away."""
-    frame = read_coded_units_csv(path)
+def resolve_methods(names: Sequence[str]) -> list[str]:
+    """Matcher names from what a user typed (aliases, any case), each once, in the order given."""
+    out = []
+    for name in names:
+        key = name.strip().lower()
+        if not key:
+            continue
+        if key not in METHOD_ALIASES:
+            raise ValueError(f"unknown method {name.strip()!r}; choose from {', '.join(MATCHERS)}")
+        if METHOD_ALIASES[key] not in out:
+            out.append(METHOD_ALIASES[key])
+    if not out:
+        raise ValueError(f"no method given; choose from {', '.join(MATCHERS)}")
+    return out
+
+
+def _norm(code: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(code)).split())
+
+
+def code_resolver(names: Sequence[str]) -> Callable[[str], str | None]:
+    """Map a code as written in a coded file to a codebook code, or None when it is not one.
+
+    Exact after NFC normalisation and whitespace stripping (runs of spaces count as one); failing
+    that, case-insensitive, but only when no two codebook codes differ in case alone.
+    """
+    exact = {_norm(n): n for n in names}
+    folded: dict[str, list[str]] = {}
+    for n in names:
+        folded.setdefault(_norm(n).casefold(), []).append(n)
+
+    def resolve(raw: str) -> str | None:
+        key = _norm(raw)
+        if key in exact:
+            return exact[key]
+        candidates = folded.get(key.casefold(), [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    return resolve
+
+
+def load_coded_units(
+    path: str | Path,
+    codes: Sequence[str],
+    coder: str | None = None,
+    *,
+    groups: Sequence[str] = (),
+    only_coder: bool = False,
+) -> CodedUnits:
+    """Read long-format coded units and pick each unit's reference coding.
+
+    ``codes`` are the codes to evaluate (the codebook's leaves); ``groups`` the codebook's other
+    codes, which join them when coders applied them. Where a unit has several coders, ``coder`` is
+    its reference when they coded it, otherwise the unit's first coder in the file, so units coded
+    by one person are kept; with ``only_coder`` only units ``coder`` coded are kept. A unit whose
+    reference codes are all unknown to the codebook is left out (counted in ``left_out``), not
+    read as "no code applies".
+    """
+    if only_coder and coder is None:
+        raise ValueError("--only-coder needs --coder NAME: whose units to keep")
+    notes: list[str] = []
+    frame = read_coded_units_csv(path, notes=notes)
     if frame.empty:
         raise ValueError(f"{path}: no coded units")
     coders = list(dict.fromkeys(frame.coder))
     if coder is not None and coder not in coders:
         raise ValueError(f"{path}: no coder {coder!r} (coders: {', '.join(coders)})")
     frame = frame.assign(key=frame.document.astype(str) + "\x1f" + frame.unit_id.astype(str))
-    index = {c: j for j, c in enumerate(codes)}
+    n_in_file = frame.key.nunique()
+
+    resolve = code_resolver([*codes, *groups])
     dropped: dict[str, int] = {}
+    matched: dict[str, str] = {}
+    known_lists = []
     for code_list in frame.codes:
-        for c in code_list:
-            if c not in index:
-                dropped[c] = dropped.get(c, 0) + 1
+        known = []
+        for raw in code_list:
+            name = resolve(raw)
+            if name is None:
+                dropped[raw] = dropped.get(raw, 0) + 1
+            else:
+                if name != raw:
+                    matched[raw] = name
+                known.append(name)
+        known_lists.append(list(dict.fromkeys(known)))
+    # Rows that had codes, none of them in the codebook, say nothing about the codebook's codes.
+    unknown_only = [bool(raw) and not known for raw, known in zip(frame.codes, known_lists, strict=True)]
+    frame = frame.assign(known=known_lists, unknown_only=unknown_only)
+    applied = {c for k in frame.known for c in k}
+    non_leaf = [g for g in groups if g in applied and g not in set(codes)]
+    targets = list(codes) + non_leaf
+    index = {c: j for j, c in enumerate(targets)}
+
+    if only_coder:
+        frame = frame[frame.key.isin(set(frame.key[frame.coder == coder]))]
     preferred = frame.coder == coder if coder is not None else pd.Series(False, index=frame.index)
     # the reference row of each unit: the preferred coder's, else the first in file order
     order = frame.assign(_rank=np.where(preferred, 0, 1), _pos=np.arange(len(frame)))
     reference = order.sort_values(["_rank", "_pos"]).drop_duplicates("key").sort_values("_pos")
-    mine = reference.drop(columns=["_rank", "_pos"]).reset_index(drop=True)
-    Y = np.zeros((len(mine), len(codes)), dtype=np.float32)
+    gone = reference[reference.unknown_only]
+    left_out_codes: dict[str, int] = {}
+    for code_list in gone.codes:
+        for c in code_list:
+            left_out_codes[c] = left_out_codes.get(c, 0) + 1
+    reference = reference[~reference.unknown_only]
+    mine = reference.drop(columns=["_rank", "_pos", "known", "unknown_only"]).reset_index(drop=True)
+    mine["codes"] = reference.known.tolist()
+    Y = np.zeros((len(mine), len(targets)), dtype=np.float32)
     for i, code_list in enumerate(mine.codes):
         for c in code_list:
-            if c in index:
-                Y[i, index[c]] = 1.0
-    rest = frame.drop(index=reference.index)
-    known = rest.assign(codes=rest.codes.map(lambda cs: {c for c in cs if c in index}))
+            Y[i, index[c]] = 1.0
+    rest = frame.drop(index=reference.index.union(gone.index))
+    rest = rest[~rest.unknown_only]
+    known = rest.assign(codes=rest.known.map(set))
     others = {other: group.set_index("key").codes for other, group in known.groupby("coder", sort=False)}
     if len(others) > 1:
         others[POOLED] = known.drop_duplicates("key").set_index("key").codes
-    label = coder if coder is not None else (coders[0] if len(mine.coder.unique()) == 1 else "first coder of each unit")
-    return CodedUnits(mine, Y, list(codes), label, others, dropped)
+    counts = Counter(mine.coder)
+    reference_coders = {str(c): counts[c] for c in dict.fromkeys(mine.coder)}
+    if len(reference_coders) == 1:
+        label = next(iter(reference_coders))
+    elif coder is not None:
+        label = f"{coder} where they coded the unit, otherwise the unit's first coder"
+    else:
+        label = FIRST_CODER
+    left_out = {"n_units": len(gone), "codes": left_out_codes}
+    return CodedUnits(mine, Y, targets, label, others, dropped, reference_coders, left_out, matched, non_leaf,
+                      notes, n_in_file)
 
 
 def split_units(n: int, train_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of training units: a seeded random fraction."""
+    """Boolean mask of training units: a seeded random fraction (at least one unit is held out)."""
     if not 0 <= train_fraction < 1:
         raise ValueError("train fraction must be in [0, 1)")
+    n_train = round(train_fraction * n)
+    if n_train >= n:
+        raise ValueError(
+            f"a train fraction of {train_fraction} of {n} units leaves no held-out unit to score;"
+            " use a smaller fraction or more units"
+        )
     order = np.random.default_rng(seed).permutation(n)
     mask = np.zeros(n, dtype=bool)
-    mask[order[: round(train_fraction * n)]] = True
+    mask[order[:n_train]] = True
     return mask
 
 
@@ -188,25 +310,37 @@ def evaluate(
     learning_curve: Sequence[float] | None = None,
     model: str = DEFAULT_MODEL,
     progress: bool = False,
+    only_coder: bool = False,
 ) -> dict:
-    """Run the evaluation; writes predictions.csv and metrics.json (and a learning curve) to ``out``."""
-    started = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cb = load_codebook(codebook)
-    leaves = cb.leaves
-    data = load_coded_units(coded, [c.code for c in leaves], coder)
-    embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress)
-    X = embedder.encode(data.units.text.fillna("").astype(str).tolist())
+    """Run the evaluation; writes predictions.csv and metrics.json (and a learning curve) to ``out``.
 
+    ``coder`` is the reference on units several people coded (see :func:`load_coded_units`);
+    ``only_coder`` keeps only the units that coder coded, for a single reference throughout.
+    """
+    started = time.perf_counter()
+    methods = resolve_methods(methods)
+    cb = load_codebook(codebook)
+    leaves = [c.code for c in cb.leaves]
+    groups = [c.code for c in cb.codes if c.code not in set(leaves)]
+    data = load_coded_units(coded, leaves, coder, groups=groups, only_coder=only_coder)
+    _check_data(data, coded, cb)
     fractions = list(learning_curve) if learning_curve else [train_fraction]
     if train_fraction not in fractions:
         fractions.insert(0, train_fraction)
+    for fraction in fractions:  # fail before the slow part, not halfway through a learning curve
+        split_units(len(data.units), fraction, seed)
+    targets = [cb[c] for c in data.codes]
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress)
+    X = embedder.encode(data.units.text.fillna("").astype(str).tolist())
+
     results = []
     primary_predictions = None
     for method in methods:
         for fraction in fractions:
-            figures, predictions = _evaluate_one(data, leaves, X, embedder.encode, method, fraction, seed)
+            figures, predictions = _evaluate_one(data, targets, X, embedder.encode, method, fraction, seed)
             results.append(figures)
             if fraction == train_fraction:
                 name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
@@ -217,10 +351,17 @@ def evaluate(
         **primary_predictions,
         "seed": seed,
         "coder": data.coder,
+        "reference_coders": data.reference_coders,
+        "only_coder": only_coder,
         "model": embedder.model_id,
         "n_units": len(data.units),
+        "n_units_in_file": data.n_units_in_file,
         "n_codes": len(data.codes),
         "codes_not_in_codebook": data.dropped_codes,
+        "units_left_out": data.left_out,
+        "codes_matched_loosely": data.matched,
+        "non_leaf_codes_kept": data.non_leaf,
+        "notes": data.notes,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if len(methods) > 1:
@@ -232,6 +373,23 @@ def evaluate(
         plot_learning_curve(results, out / "learning_curve.png")
     (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2))
     return metrics
+
+
+def _check_data(data: CodedUnits, coded: str | Path, cb: Codebook) -> None:
+    """Clear errors for data that cannot give a figure, before the model is loaded."""
+    left = data.left_out.get("n_units", 0)
+    why = f" ({left} left out because none of their codes is in the codebook)" if left else ""
+    if len(data.units) < 2:
+        raise ValueError(f"{coded}: {len(data.units)} unit(s) to evaluate{why}; at least 2 are needed")
+    if not data.Y.any():
+        unknown = sorted(data.dropped_codes, key=lambda c: -data.dropped_codes[c])[:5]
+        hint = (
+            f"; codes in the file such as {', '.join(map(repr, unknown))} are not in the codebook"
+            f" (it has {', '.join(repr(c.code) for c in cb.leaves[:5])}{', ...' if len(cb.leaves) > 5 else ''})"
+            if unknown
+            else ""
+        )
+        raise ValueError(f"{coded}: no unit has a code from the codebook{hint}")
 
 
 def _write_predictions(predictions: pd.DataFrame, path: Path) -> None:

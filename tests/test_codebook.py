@@ -63,7 +63,8 @@ def test_group_column_creates_meta_themes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("code,description\nA,x\nA,y\n", "duplicate code 'A'"),
+        ("code,description\nA,x\nA,y\n", "row 3: duplicate code 'A', different from the first (at row 2)"),
+        ("code,description,group\nA,x,G\nA,x,H\n", "duplicate code 'A'"),
         ("code,description\nA,x\n,y\n", "row 3: empty code"),
         ("code,description,parent\nA,x,Nowhere\n", "unknown parent 'Nowhere'"),
         ("code,description,parent\nA,x,B\nB,y,A\n", "cycle"),
@@ -76,6 +77,26 @@ def test_bad_codebooks_get_clear_errors(tmp_path: Path, text: str, message: str)
     with pytest.raises(CodebookError) as info:
         load_codebook(path)
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_spreadsheet_exports_load(tmp_path: Path) -> None:
+    # Excel: cp1252, blank rows of commas, a row pasted twice, padded cells, a spaced header.
+    text = (
+        "Code , Description ,Meta-theme,\r\n"
+        " Coût ,Money – and what it costs, Ressources \r\n"
+        ",,,\r\n"
+        "Temps,Hours spent,Ressources,\r\n"
+        " Coût ,Money – and what it costs, Ressources \r\n"
+        ",,,\r\n"
+    )
+    path = tmp_path / "cb.csv"
+    path.write_bytes(text.encode("cp1252"))
+    cb = load_codebook(path)
+    assert [(c.code, c.parent) for c in cb.codes] == [("Ressources", None), ("Coût", "Ressources"),
+                                                        ("Temps", "Ressources")]
+    assert cb["Coût"].description == "Money – and what it costs"
+    semicolons = _write(tmp_path, "semi.csv", "code;description;group\nA;first, with a comma;G\n;;\n")
+    assert [c.code for c in load_codebook(semicolons).leaves] == ["A"]
 
 
 def test_malformed_yaml_is_reported(tmp_path: Path) -> None:

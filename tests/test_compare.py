@@ -220,9 +220,51 @@ def test_machine_as_coder(built: dict) -> None:
     # the run was made after A's coding was imported, so it learned from all 12 of A's decisions
     assert result.settings["machine"]["learned_from"] == len(CODER_A)
     check(result, expected(labels(built["spans"]["A"], units), machine), "machine")
-    assert both.settings["documents"] == ["D1", "D2", "D3"]
+    # D4 was coded by A and the machine, not by B: kept, with B's coding there missing
+    assert both.settings["documents"] == ["D1", "D2", "D3", "D4"]
+    assert both.settings["documents_missing"] == {"B": ["D4"]}
     assert set(both.report.overall["precision_recall_f1"]) == {"B", "machine"}
     assert len(both.report.pairwise) == 3
+
+
+CODER_C = [("D1", 0, "all", W), ("D1", 1, "all", F), ("D2", 0, "all", F), ("D2", 2, "all", S),
+           ("D4", 0, "all", W), ("D4", 1, "all", F)]  # C never coded D3
+
+
+def test_three_coders_on_partly_overlapping_documents(built: dict, tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(built["project"], project)
+    c_spans = [absolute(sp, built["offsets"]) for sp in CODER_C]
+    with Project(project) as p:
+        frame = pd.DataFrame(c_spans, columns=["document", "start", "end", "code"]).assign(coder="C")
+        assert not import_spans(p.con, frame, Segmenter().scheme).problems
+        result = compare_coders(p.con, ["A", "B", "C"], reference="A", unit="segment", n_boot=0)
+    docs = ("D1", "D2", "D3", "D4")
+    # every document has at least two coders: A everywhere, B on D1-D3, C on D1, D2, D4
+    assert result.settings["documents"] == list(docs) and result.settings["documents_excluded"] == {}
+    assert result.settings["documents_missing"] == {"B": ["D4"], "C": ["D3"]}
+    units = human_units(built, docs)
+    y = {"A": labels(built["spans"]["A"], units), "B": labels(built["spans"]["B"], units), "C": labels(c_spans, units)}
+    coded = {"A": set(docs), "B": {"D1", "D2", "D3"}, "C": {"D1", "D2", "D4"}}
+    seen = {c: np.array([u[0] in coded[c] for u in units]) for c in y}
+    # Krippendorff's alpha over all three, the missing coding as missing (NaN), pooled over codes
+    data = np.vstack([np.where(seen[c][:, None], y[c], np.nan).ravel() for c in ("A", "B", "C")])
+    o = result.report.overall
+    assert o["alpha_pooled"] == pytest.approx(krippendorff.alpha(reliability_data=data,
+                                                                 level_of_measurement="nominal"), abs=1e-9)
+    # each pair's kappa on the units both coded
+    pairs = result.report.pairwise.set_index(["coder_a", "coder_b"])
+    for a, b in (("A", "B"), ("A", "C"), ("B", "C")):
+        both = seen[a] & seen[b]
+        exp = expected(y[a][both], y[b][both])
+        assert pairs.loc[(a, b), "n_units"] == both.sum()
+        assert pairs.loc[(a, b), "mean_kappa"] == pytest.approx(exp["mean_kappa"], abs=1e-9)
+    both = seen["A"] & seen["C"]
+    assert o["precision_recall_f1"]["C"]["micro_f1"] == pytest.approx(expected(y["A"][both], y["C"][both])["micro_f1"])
+    lines = "\n".join(result.summary_lines())
+    assert "coded by at least two of them" in lines and "B lacked D4; C lacked D3" in lines
 
 
 def test_outputs_and_cli(built: dict, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -122,3 +123,180 @@ def test_units_coded_by_different_people_are_all_kept(tmp_path: Path) -> None:
     assert list(data.others) == ["bob"] and len(data.others["bob"]) == 1
     prefer_bob = load_coded_units(coded, ["Budget", "Time"], coder="bob")
     assert prefer_bob.Y.sum(axis=0).tolist() == [5, 7]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading messy coded files; what the reference is; the figures against sklearn
+# ---------------------------------------------------------------------------------------------
+
+
+def _write_lines(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+def test_codes_match_loosely_and_unknown_only_units_are_left_out(tmp_path: Path) -> None:
+    from nlp_theming.evaluate import code_resolver, load_coded_units
+
+    coded = _write_lines(tmp_path / "coded.csv", [
+        "unit_id,document,coder,text,codes",
+        "u1,d,ann,a,budget",  # case differs from the codebook: unambiguous
+        "u2,d,ann,b, Time |Other",  # spaces, no spaces, one unknown code: kept with Time
+        "u3,d,ann,c,Other | Misc",  # only unknown codes: left out, not "no code"
+        "u4,d,ann,d,",  # coded, no code applies: kept
+        "u5,d,ann,e,staff",  # Staff and STAFF are both codes: only an exact match counts
+        "u6,d,ann,f,Resources",  # a group of the codebook, applied as a code
+        "u7,d,ann,g,Caf\u00e9",
+    ])
+    codes = ["Budget", "Time", "Staff", "STAFF", "Cafe\u0301"]  # the last one in NFD
+    data = load_coded_units(coded, codes, groups=["Resources", "People"])
+    assert data.units.unit_id.tolist() == ["u1", "u2", "u4", "u6", "u7"]
+    assert data.codes == [*codes, "Resources"] and data.non_leaf == ["Resources"]
+    assert data.units.codes.tolist() == [["Budget"], ["Time"], [], ["Resources"], ["Cafe\u0301"]]
+    assert data.Y.sum(axis=0).tolist() == [1, 1, 0, 0, 1, 1]
+    assert data.left_out == {"n_units": 2, "codes": {"Other": 1, "Misc": 1, "staff": 1}}
+    assert data.dropped_codes == {"Other": 2, "Misc": 1, "staff": 1}
+    assert data.matched == {"budget": "Budget", "Caf\u00e9": "Cafe\u0301"}
+    assert data.n_units_in_file == 7
+    resolve = code_resolver(["Staff", "STAFF", "Budget"])
+    assert (resolve("  Staff "), resolve("STAFF"), resolve("sTaFF"), resolve("BUDGET")) == ("Staff", "STAFF", None,
+                                                                                            "Budget")
+
+
+def test_reference_coders_are_reported_and_only_coder_restricts(tmp_path: Path) -> None:
+    from nlp_theming.evaluate import FIRST_CODER, load_coded_units
+
+    rows = ["unit_id,document,coder,text,codes"]
+    rows += [f"u{i},d1,ann,text {i},Budget" for i in range(4)]
+    rows += [f"u{i},d1,bob,text {i},Time" for i in range(2)]  # bob also coded u0, u1
+    rows += [f"v{i},d2,bob,text {i},Time" for i in range(3)]  # only bob
+    coded = _write_lines(tmp_path / "coded.csv", rows)
+    first = load_coded_units(coded, ["Budget", "Time"])
+    assert first.reference_coders == {"ann": 4, "bob": 3} and first.coder == FIRST_CODER
+    prefer = load_coded_units(coded, ["Budget", "Time"], coder="bob")
+    assert prefer.reference_coders == {"ann": 2, "bob": 5}
+    assert prefer.coder == "bob where they coded the unit, otherwise the unit's first coder"
+    only = load_coded_units(coded, ["Budget", "Time"], coder="bob", only_coder=True)
+    assert only.reference_coders == {"bob": 5} and only.coder == "bob"
+    assert only.units.unit_id.tolist() == ["u0", "u1", "v0", "v1", "v2"]
+    assert list(only.others) == ["ann"] and len(only.others["ann"]) == 2  # the human ceiling keeps ann on u0, u1
+    with pytest.raises(ValueError, match="--only-coder needs --coder"):
+        load_coded_units(coded, ["Budget"], only_coder=True)
+
+
+def test_clear_errors_for_data_that_cannot_be_scored(tmp_path: Path) -> None:
+    from nlp_theming.evaluate import resolve_methods, split_units
+
+    with pytest.raises(ValueError, match="leaves no held-out unit"):
+        split_units(3, 0.9, 0)  # round(2.7) = 3 train units
+    assert split_units(3, 0.5, 0).sum() == 2
+    assert resolve_methods(["Zero-Shot", " semi_supervised", "LOGISTIC", "baseline", "zeroshot"]) == [
+        "zeroshot", "semisupervised", "classifier"]
+    with pytest.raises(ValueError, match="unknown method 'bert'"):
+        resolve_methods(["bert"])
+    codebook = tmp_path / "codebook.csv"
+    codebook.write_text("code,description,group\nBudget,Money,Resources\nTime,Hours,Resources\n")
+    runner = CliRunner()
+
+    def run(lines: list[str], *extra: str):
+        coded = _write_lines(tmp_path / "coded.csv", ["unit_id,document,coder,text,codes", *lines])
+        return runner.invoke(main, ["evaluate", "--codebook", str(codebook), "--coded", str(coded),
+                                    "--out", str(tmp_path / "o"), "--quiet", *extra])
+
+    few = run(["u1,d,a,t,Budget", "u2,d,a,t,Money"])
+    assert few.exit_code == 1 and "1 unit(s) to evaluate (1 left out because none of their codes" in few.output
+    none = run(["u1,d,a,t,Money", "u2,d,a,t,", "u3,d,a,t,", "u4,d,a,t,Cash"])
+    assert none.exit_code == 1 and "no unit has a code from the codebook; codes in the file such as" in none.output
+    tiny = run(["u1,d,a,t,Budget", "u2,d,a,t,Time", "u3,d,a,t,"], "--train-fraction", "0.9")
+    assert tiny.exit_code == 1 and "leaves no held-out unit" in tiny.output
+    assert not (tmp_path / "o").exists(), "bad data fails before the output folder and the model"
+    alias = run(["u1,d,a,t,Budget", "u2,d,a,t,Time", "u3,d,a,t,"], "--method", "Zero-Shot,baseline")
+    assert alias.exit_code == 0, alias.output
+    assert {r["method"] for r in json.loads((tmp_path / "o" / "metrics.json").read_text())["methods"]} == {
+        "zeroshot", "classifier"}
+
+
+def test_messy_spreadsheet_export_end_to_end(tmp_path: Path) -> None:
+    """cp1252, a spaced header, blank and repeated rows, codes in other case, unknown codes, a group code."""
+    codebook = _write_lines(tmp_path / "codebook.csv", [
+        "Code,Description,Group",
+        "Coût,Money: budgets and what things cost,Ressources",
+        ",,",
+        "Temps,Hours and evenings the work takes,Ressources",
+        "Temps,Hours and evenings the work takes,Ressources",
+        "Ressources,Resources in general,",
+        "Équipe,Colleagues and the team,",
+    ], encoding="cp1252")
+    texts = {
+        "Coût": "The budget was cut again and it costs too much money.",
+        "Temps": "I work every evening and most weekends.",
+        "Équipe": "My colleagues in the team are great.",
+        "Ressources": "We lack resources of every kind.",
+        "": "The weather was nice that day.",
+    }
+    lines = [" Unit_ID ,Document,Coder,Text, codes "]
+    n = 0
+    for rep in range(4):
+        for code, text in texts.items():
+            written = {"Coût": "coût", "Temps": "Temps", "Équipe": "ÉQUIPE"}.get(code, code)
+            lines.append(f"u{n},doc{rep},ann,{text},{written}")
+            if n % 3 == 0:
+                lines.append(f"u{n},doc{rep},bob,{text},{written}|Autre" if code else f"u{n},doc{rep},bob,{text},")
+            n += 1
+    lines.append("u0,doc0,ann,x,coût")  # the same coding again: dropped silently
+    lines.append("u1,doc0,ann,x,Temps | Coût")  # a second row that adds a code: merged, with a note
+    lines += [f"x{i},doc9,ann,Something else entirely.,Inconnu" for i in range(3)]  # unknown only: left out
+    coded = _write_lines(tmp_path / "coded.csv", lines, encoding="cp1252")
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(main, ["evaluate", "--codebook", str(codebook), "--coded", str(coded), "--out",
+                                       str(out), "--train-fraction", "0.3", "--method", "Semi-Supervised",
+                                       "--coder", "bob", "--quiet"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_units"] == 20 and metrics["n_units_in_file"] == 23
+    assert metrics["units_left_out"] == {"n_units": 3, "codes": {"Inconnu": 3}}
+    assert metrics["codes_not_in_codebook"] == {"Autre": 6, "Inconnu": 3}
+    assert metrics["non_leaf_codes_kept"] == ["Ressources"]
+    assert metrics["codes_matched_loosely"] == {"coût": "Coût", "ÉQUIPE": "Équipe"}
+    assert metrics["reference_coders"] == {"bob": 7, "ann": 13}
+    assert metrics["n_codes"] == 4 and metrics["method"] == "semisupervised"
+    assert "1 units had several rows for one coder" in metrics["notes"][0]
+    assert "note: 3 units left out: none of their codes is in the codebook: 'Inconnu' (3)" in result.output
+    assert "bob on 7, ann on 13 units" in result.output
+
+
+def test_ranking_figures_by_hand() -> None:
+    from nlp_theming.evaluate import ranking_figures
+
+    Y = np.zeros((4, 7))
+    Y[0, 0] = Y[1, 5] = Y[1, 6] = Y[2, 1] = Y[2, 6] = 1  # unit 3 has no code: not scored
+    falling = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    scores = np.array([falling, falling, [0.1, 0.9, 0.2, 0.3, 0.4, 0.5, 0.05], falling])
+    figures = ranking_figures(scores, Y)
+    # top-1: unit 0 hit, unit 1 missed (code 0 first), unit 2 hit (code 1 first)
+    assert figures["top1_hit_rate"] == pytest.approx(2 / 3)
+    # top-5: unit 0 1/1, unit 1 0/2 (codes 5, 6 rank 6th and 7th), unit 2 1/2 (code 6 ranks last)
+    assert figures["top5_recall"] == pytest.approx((1 + 0 + 0.5) / 3)
+    assert np.isnan(ranking_figures(scores, np.zeros((4, 7)))["top1_hit_rate"])
+
+
+def test_agreement_figures_match_sklearn() -> None:
+    from sklearn.metrics import cohen_kappa_score, f1_score, precision_score
+
+    from nlp_theming.evaluate import agreement_figures
+
+    codes = ["A", "B", "C", "D"]  # C and D: used by neither side
+    reference = [{"A"}, {"A", "B"}, set(), {"B"}, {"A"}, {"A"}]
+    predicted = [{"A"}, {"B"}, {"B"}, set(), {"A", "B"}, {"A"}]
+    figures = agreement_figures([f"u{i}" for i in range(6)], reference, predicted, codes)
+    # by hand: A tp 3 fp 0 fn 1 -> F1 6/7; B tp 1 fp 2 fn 1 -> F1 2/5; C, D undefined and left out
+    assert figures["macro_f1"] == pytest.approx((6 / 7 + 2 / 5) / 2)
+    assert figures["micro_f1"] == pytest.approx(8 / 12)  # tp 4, fp 2, fn 2
+    assert figures["mean_kappa"] == pytest.approx((2 / 3 + 0) / 2)  # kappa A 2/3, B 0
+    y_true = np.array([[c in s for c in codes] for s in reference], dtype=int)
+    y_pred = np.array([[c in s for c in codes] for s in predicted], dtype=int)
+    assert figures["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=np.nan))
+    assert figures["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"))
+    assert figures["micro_precision"] == pytest.approx(precision_score(y_true, y_pred, average="micro"))
+    kappas = [cohen_kappa_score(y_true[:, j], y_pred[:, j]) for j in range(2)]
+    assert figures["mean_kappa"] == pytest.approx(np.mean(kappas))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
 from nlp_theming.agreement import compare
 from nlp_theming.exchange.coded import (
     CodedFileError,
+    CodedUnitsWarning,
     coded_units_to_codings,
     read_coded_units_csv,
     read_span_csv,
@@ -157,7 +160,6 @@ def test_read_coded_units_csv(tmp_path):
         (",d,alice,t,a", 2, "empty unit_id"),
         ("u1,d,,t,a", 2, "empty coder"),
         ("u1,,alice,t,a", 2, "empty document"),
-        ("u1,d,alice,t,a\nu1,d,alice,t,b", 3, "unit 'u1' of 'd' coded twice by 'alice' (first on line 2)"),
     ],
 )
 def test_coded_units_errors(tmp_path, body, line, problem):
@@ -166,6 +168,53 @@ def test_coded_units_errors(tmp_path, body, line, problem):
         read_coded_units_csv(path)
     assert info.value.line == line and info.value.problem == problem
     assert str(info.value).startswith(str(path))
+
+
+def test_duplicate_rows_are_one_coding(tmp_path):
+    body = (
+        "unit_id,document,coder,text,codes\n"
+        "u1,d,alice,t,a\nu1,d,alice,t,a\n"  # pasted twice: dropped silently
+        "u2,d,alice,t,a\nu2,d,alice,t,b | a\n"  # conflicting: union, with a note
+        "u3,d,alice,t,\nu3,d,alice,t,c\n"
+        "u1,d,bob,t,a\n"
+    )
+    path = _write(tmp_path, "units.csv", body)
+    notes: list[str] = []
+    df = read_coded_units_csv(path, notes=notes)
+    keys = [["u1", "alice"], ["u2", "alice"], ["u3", "alice"], ["u1", "bob"]]
+    assert df[["unit_id", "coder"]].values.tolist() == keys
+    assert df["codes"].tolist() == [["a"], ["a", "b"], ["c"], ["a"]]
+    assert df.attrs["merged_units"] == 2
+    assert len(notes) == 1 and "2 units had several rows for one coder; their codes were merged" in notes[0]
+    assert "lines 4, 5" in notes[0]
+    with pytest.warns(CodedUnitsWarning, match="2 units had several rows"):
+        read_coded_units_csv(path)
+    exact = _write(tmp_path, "exact.csv", "unit_id,document,coder,text,codes\nu1,d,a,t,x\nu1,d,a,t,x\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_coded_units_csv(exact)["codes"].tolist() == [["x"]]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16", "utf-8-sig"])
+def test_coded_units_encodings_and_header_variants(tmp_path, encoding):
+    body = (
+        " Unit_ID ;Document; CODER ;Text; codes \r\n"
+        "u1;Café interview;Zoë;Il a dit « non » – deux fois;Coût|Santé \r\n"
+        ";;;;\r\n"  # a spreadsheet's row of empty cells
+        "u2;Café interview;Zoë;ok;\r\n"
+    )
+    path = tmp_path / "units.csv"
+    path.write_bytes(body.encode(encoding))
+    df = read_coded_units_csv(path)
+    assert df["document"].tolist() == ["Café interview"] * 2 and df["coder"].tolist() == ["Zoë"] * 2
+    assert df["text"].tolist() == ["Il a dit « non » – deux fois", "ok"]
+    assert df["codes"].tolist() == [["Coût", "Santé"], []]
+
+
+def test_coded_units_header_aliases(tmp_path):
+    path = _write(tmp_path, "units.csv", "Unit ID,Doc,Annotator,Content,Code,codes_count\nu1,d,ann,t,a | b,2\n")
+    df = read_coded_units_csv(path)
+    assert df.iloc[0].tolist() == ["u1", "d", "ann", "t", ["a", "b"]]
 
 
 def test_coded_units_missing_columns(tmp_path):

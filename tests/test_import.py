@@ -95,3 +95,57 @@ def test_taguette_project_brings_documents_and_highlights(tmp_path: Path) -> Non
     imported = log.drop_duplicates(["document_id", "start", "end", "code"])
     # every highlight whose tag is in the codebook arrives once
     assert len(imported) == tag.highlights.code.isin(set(pd.read_csv(codebook).tag)).sum()
+
+
+def test_units_are_located_per_coder(tmp_path: Path) -> None:
+    """Each coder's units are searched from the top of the document, not from where the last coder stopped."""
+    from nlp_theming.exchange.coded import read_coded_units_csv
+    from nlp_theming.review.imports import locate_units
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    text = "Yes. We talked about the rota for a long time. Yes."
+    (folder / "d1.txt").write_text(text, encoding="utf-8")
+    units = tmp_path / "units.csv"
+    units.write_text(
+        "unit_id,document,coder,text,codes\n"
+        "u1,d1,ann,Yes.,Agree\n"
+        "u2,d1,ann,We talked about the rota for a long time.,Rota\n"
+        "u3,d1,ann,Yes.,Agree\n"
+        "u1,d1,bob,Yes.,Agree\n"  # bob's first unit is the first "Yes.", not ann's last
+        "u3,d1,bob,Yes.,\n",
+        encoding="utf-8",
+    )
+    with Project.init(tmp_path / "proj") as p:
+        p.ingest([folder / "d1.txt"])
+        stored = p.con.execute("SELECT text FROM current_documents").fetchone()[0]
+        spans, problems = locate_units(p.con, read_coded_units_csv(units))
+    assert problems == []
+    first, last = stored.index("Yes."), stored.rindex("Yes.")
+    assert first != last
+    found = {(r.coder, r.code, r.start) for r in spans.itertuples()}
+    assert found == {("ann", "Agree", first), ("ann", "Rota", stored.index("We talked")), ("ann", "Agree", last),
+                     ("bob", "Agree", first)}
+
+
+def test_import_units_from_a_spreadsheet_export(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "d1.txt").write_text("Participant: The budget is cut every year. I work late most evenings.\n")
+    (tmp_path / "codebook.csv").write_text("code,description\nBudget,Money\nTime,Hours\n")
+    with Project.init(tmp_path / "proj") as p:
+        p.ingest([folder / "d1.txt"])
+        p.load_codebook(tmp_path / "codebook.csv")
+    units = tmp_path / "units.csv"  # cp1252, a spaced header, one unit in two rows that disagree
+    units.write_bytes(
+        (" Unit ID ;Document;Coder;Text;Codes\r\n"
+         "u1;d1;zoë;The budget is cut every year.;Budget\r\n"
+         "u1;d1;zoë;The budget is cut every year.;Time\r\n").encode("cp1252")
+    )
+    result = CliRunner().invoke(main, ["import", str(tmp_path / "proj"), str(units)])
+    assert result.exit_code == 0, result.output
+    assert "note:" in result.output and "1 units had several rows for one coder; their codes" in result.output
+    assert "imported 2 spans" in result.output and "0 problems" in result.output
+    with Project(tmp_path / "proj") as p:
+        current = coding(p.con)
+    assert set(zip(current.coder, current.code, strict=True)) == {("zoë", "Budget"), ("zoë", "Time")}

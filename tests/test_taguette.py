@@ -214,3 +214,42 @@ def test_project_selection_and_bad_files(tmp_path):
         read_taguette(empty)
     with pytest.raises(FileNotFoundError):
         read_taguette(tmp_path / "missing.sqlite3")
+
+
+def test_taguette_units_only_on_documents_a_coder_highlighted(tmp_path):
+    from click.testing import CliRunner
+
+    from nlp_theming.cli import main
+
+    docs = {
+        1: "We have no money. The budget is cut. Costs rise. I work late. Evenings are gone. Weekends too.",
+        2: "The team is kind. We help each other. Nobody leaves early. The ward is busy. Beds are full. It is hard.",
+        3: "Nothing was highlighted here. Not by anyone. At all.",
+    }
+    db = tmp_path / "p.sqlite3"
+    con = sqlite3.connect(db)
+    con.executescript(SCHEMA)
+    con.execute("INSERT INTO projects VALUES (1, 'Study', '')")
+    for doc_id, text in docs.items():
+        con.execute("INSERT INTO documents VALUES (?, ?, 1, ?)", (doc_id, f"doc{doc_id}.txt", f"<p>{text}</p>"))
+    con.executemany("INSERT INTO tags VALUES (?, 1, ?, '')", [(1, "Money"), (2, "Team")])
+    marks = [(1, 1, "The budget is cut.", 1, "ann"), (2, 2, "We help each other.", 2, "ann"),
+             (3, 1, "Costs rise.", 1, "ben")]  # ben never highlighted doc2
+    for hid, doc_id, piece, tag, who in marks:
+        start, end = _byte_offsets(docs[doc_id], piece)
+        con.execute("INSERT INTO highlights VALUES (?, ?, ?, ?, ?)", (hid, doc_id, start, end, piece))
+        con.execute("INSERT INTO highlight_tags VALUES (?, ?)", (hid, tag))
+        con.execute("INSERT INTO commands (user_login, project_id, payload) VALUES (?, 1, ?)",
+                    (who, json.dumps({"type": "highlight_add", "highlight_id": hid})))
+    con.commit()
+    con.close()
+    out = tmp_path / "units.csv"
+    result = CliRunner().invoke(main, ["taguette-units", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: 1 documents without highlights left out: doc3" in result.output
+    units = pd.read_csv(out, keep_default_na=False)
+    assert set(units[units.coder == "ann"].document) == {"doc1", "doc2"}
+    assert set(units[units.coder == "ben"].document) == {"doc1"}, "no 'no code' rows where ben coded nothing"
+    assert units.groupby("coder").size().to_dict() == {"ann": 4, "ben": 2}
+    ben = units[units.coder == "ben"]
+    assert ben.codes.tolist() == ["Money", ""]

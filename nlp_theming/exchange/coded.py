@@ -5,18 +5,25 @@ Two layouts are supported:
 * span coding: ``document, start, end, code, coder`` (optional ``text``), one row per highlighted
   passage and code, with character offsets (0-based, end exclusive) into the document's plain text;
 * long-format coded units: ``unit_id, document, coder, text, codes``, one row per unit and coder,
-  the codes joined by `` | ``; an empty ``codes`` cell means the coder saw the unit and applied no
-  code.  Extra columns are ignored.
+  the codes joined by `` | `` ("|" without spaces is read too); an empty ``codes`` cell means the
+  coder saw the unit and applied no code.  Extra columns are ignored.
+
+Files are decoded like transcripts (BOMs, UTF-8, UTF-16, cp1252 as Excel writes it), a header that
+does not parse with commas is tried with ';' and tabs, and rows of empty cells are skipped.
 
 Problems are reported as :class:`CodedFileError` (a ``ValueError``) naming the file, the line and
 the problem, e.g. ``spans.csv: line 4 (row 3): start 12 is not less than end 10``.  Lines count
-from the header (line 1); rows count data rows from 1.  Column names match case-insensitively.
+from the header (line 1); rows count data rows from 1.  Column names match case-insensitively,
+ignoring surrounding spaces ("Unit ID" is unit_id).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -25,8 +32,12 @@ import pandas as pd
 
 __all__ = [
     "CODES_SEPARATOR",
+    "UNIT_ALIASES",
     "CodedFileError",
+    "CodedUnitsWarning",
     "coded_units_to_codings",
+    "header_name",
+    "header_names",
     "read_coded_units_csv",
     "read_span_csv",
     "write_coded_units_csv",
@@ -50,35 +61,103 @@ class CodedFileError(ValueError):
         super().__init__(f"{self.path}: {where}: {problem}")
 
 
-def _rows(path: str | Path, required: Sequence[str], sep: str) -> Iterator[tuple[int, int, dict[str, str]]]:
-    """Yield (line, row, record) with lower-cased, stripped column names; checks the header."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel writes a BOM
-        reader = csv.reader(fh, delimiter=sep)
+# Header spellings other tools and spreadsheets use for the long-format unit columns; only
+# consulted when the canonical name is absent, so a file that has both keeps the canonical one.
+UNIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "unit_id": ("unit", "unitid", "unit_no", "unit_number", "segment_id", "id"),
+    "document": ("doc", "document_id", "doc_id", "document_name", "file", "filename", "transcript"),
+    "coder": ("annotator", "rater", "coder_id", "annotator_id", "user"),
+    "text": ("unit_text", "segment_text", "content", "quote", "utterance"),
+    "codes": ("code", "labels", "label", "tags", "tag", "themes", "theme"),
+}
+
+
+class CodedUnitsWarning(UserWarning):
+    """Something in a coded-units file was repaired rather than refused (e.g. merged duplicate rows)."""
+
+
+def header_name(name: str) -> str:
+    """A column name as compared: stripped, lower-cased, spaces/hyphens/dots as underscores."""
+    return re.sub(r"[\s\-.]+", "_", name.strip().lower()).strip("_")
+
+
+def _decode(path: str | Path) -> str:
+    from ..ingest.model import IngestError
+    from ..ingest.text import decode_bytes
+
+    try:
+        # The same decoding as transcripts and codebooks: BOMs, UTF-8, UTF-16, cp1252 (Excel).
+        return decode_bytes(Path(path).read_bytes())
+    except IngestError as exc:
+        raise CodedFileError(path, 1, str(exc)) from None
+
+
+def header_names(path: str | Path) -> list[str]:
+    """The normalised column names of a CSV file's header, whatever its encoding and separator."""
+    first = _decode(path).split("\n", 1)[0]
+    return [header_name(h) for h in re.split(r"[,;\t]", first)]
+
+
+def _header_map(names: list[str], required: Sequence[str], aliases: dict[str, tuple[str, ...]]) -> dict[int, str]:
+    """Column index -> canonical name; a repeated extra column keeps its first occurrence."""
+    out: dict[int, str] = {}
+    for i, n in enumerate(names):
+        if n and (n in required or n not in out.values()):
+            out[i] = n
+    for want in required:
+        if want in names:
+            continue
+        alias = next((a for a in aliases.get(want, ()) if a in names and a not in required), None)
+        if alias is not None:
+            out[names.index(alias)] = want
+    return out
+
+
+def _rows(
+    path: str | Path,
+    required: Sequence[str],
+    sep: str,
+    aliases: dict[str, tuple[str, ...]] | None = None,
+) -> Iterator[tuple[int, int, dict[str, str]]]:
+    """Yield (line, row, record) with normalised column names; checks the header."""
+    aliases = aliases or {}
+    text = _decode(path)
+    candidates = [sep] + ([";", "\t"] if sep == "," else [])  # European Excel writes ';'
+    reader = names = mapping = None
+    for candidate in candidates:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=candidate)
         try:
             header = next(reader)
         except StopIteration:
             raise CodedFileError(path, 1, "file is empty (no header)") from None
-        names = [h.strip().lower() for h in header]
-        dupes = sorted({n for n in names if n and names.count(n) > 1})
-        if dupes:
-            raise CodedFileError(path, 1, f"duplicate column(s): {', '.join(dupes)}")
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise CodedFileError(
-                path, 1, f"missing column(s): {', '.join(missing)} (found: {', '.join(n for n in names if n)})"
-            )
-        row = 0
+        names = [header_name(h) for h in header]
+        mapping = _header_map(names, required, aliases)
+        if all(c in mapping.values() for c in required):
+            break
+        if candidate == sep:
+            first = (reader, names, mapping)
+    else:
+        reader, names, mapping = first  # report against the declared separator
+    dupes = sorted({n for n in required if list(mapping.values()).count(n) > 1})
+    if dupes:
+        raise CodedFileError(path, 1, f"duplicate column(s): {', '.join(dupes)}")
+    missing = [c for c in required if c not in mapping.values()]
+    if missing:
+        raise CodedFileError(
+            path, 1, f"missing column(s): {', '.join(missing)} (found: {', '.join(n for n in names if n)})"
+        )
+    row = 0
+    line_end = reader.line_num
+    for fields in reader:
+        line = line_end + 1  # a quoted field may span lines: report where the record starts
         line_end = reader.line_num
-        for fields in reader:
-            line = line_end + 1  # a quoted field may span lines: report where the record starts
-            line_end = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue  # blank line
-            row += 1
-            if len(fields) > len(names) and any(f.strip() for f in fields[len(names) :]):
-                raise CodedFileError(path, line, f"{len(fields)} fields but the header has {len(names)}", row)
-            record = {n: (fields[i] if i < len(fields) else "") for i, n in enumerate(names) if n}
-            yield line, row, record
+        if not fields or all(not f.strip() for f in fields):
+            continue  # blank line, or a row of empty cells from a spreadsheet
+        row += 1
+        if len(fields) > len(names) and any(f.strip() for f in fields[len(names) :]):
+            raise CodedFileError(path, line, f"{len(fields)} fields but the header has {len(names)}", row)
+        record = {n: (fields[i] if i < len(fields) else "") for i, n in mapping.items()}
+        yield line, row, record
 
 
 def _offset(path: str | Path, line: int, row: int, name: str, value: str) -> int:
@@ -190,35 +269,52 @@ def _split_codes(path: str | Path, line: int, row: int, cell: str) -> list[str]:
     return list(dict.fromkeys(parts))  # drop repeats, keep order
 
 
-def read_coded_units_csv(path: str | Path, *, sep: str = ",") -> pd.DataFrame:
+def read_coded_units_csv(path: str | Path, *, sep: str = ",", notes: list[str] | None = None) -> pd.DataFrame:
     """Read long-format coded units: unit_id, document, coder, text, codes (joined by " | ").
 
     Returns unit_id, document, coder, text and ``codes`` as a list of strings per row (empty list:
-    the coder applied no code).  Extra columns are ignored.  Raises :class:`CodedFileError` for
-    missing columns, empty unit_id/document/coder, an empty code inside ``codes`` (e.g. "a | | b")
-    and the same unit coded twice by one coder.
+    the coder applied no code).  Extra columns are ignored; header variants ("Unit ID", "annotator",
+    "code"...) are accepted, and codes may be joined by "|" with or without spaces.  Several rows
+    for one (document, unit_id, coder) are one coding: identical ones are dropped silently, others
+    merged (the union of their codes) with one note.  The note goes to ``notes`` when a list is
+    given, otherwise it is issued as a :class:`CodedUnitsWarning`; ``attrs["merged_units"]`` holds
+    the count either way.  Raises :class:`CodedFileError` for missing columns, empty
+    unit_id/document/coder and an empty code inside ``codes`` (e.g. "a | | b").
     """
     out: dict[str, list] = {c: [] for c in UNIT_COLUMNS}
-    first_seen: dict[tuple[str, str, str], int] = {}
-    for line, row, rec in _rows(path, UNIT_COLUMNS, sep):
+    first_seen: dict[tuple[str, str, str], tuple[int, int]] = {}  # key -> (line, index in out)
+    merged: dict[tuple[str, str, str], list[int]] = {}  # key -> lines, for units whose rows disagreed
+    for line, row, rec in _rows(path, UNIT_COLUMNS, sep, UNIT_ALIASES):
         unit_id = _required_text(path, line, row, "unit_id", rec["unit_id"])
         document = _required_text(path, line, row, "document", rec["document"])
         coder = _required_text(path, line, row, "coder", rec["coder"])
+        codes = _split_codes(path, line, row, rec["codes"])
         key = (document, unit_id, coder)
         if key in first_seen:
-            raise CodedFileError(
-                path,
-                line,
-                f"unit {unit_id!r} of {document!r} coded twice by {coder!r} (first on line {first_seen[key]})",
-                row,
-            )
-        first_seen[key] = line
+            # A spreadsheet pasted twice, or one row per code: the same coding, not a conflict.
+            first_line, i = first_seen[key]
+            if set(codes) != set(out["codes"][i]):
+                merged.setdefault(key, [first_line]).append(line)
+                out["codes"][i] = list(dict.fromkeys(out["codes"][i] + codes))
+            continue
+        first_seen[key] = (line, len(out["unit_id"]))
         out["unit_id"].append(unit_id)
         out["document"].append(document)
         out["coder"].append(coder)
         out["text"].append(rec["text"])
-        out["codes"].append(_split_codes(path, line, row, rec["codes"]))
+        out["codes"].append(codes)
     df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
+    df.attrs["merged_units"] = len(merged)
+    if merged:
+        (document, unit_id, coder), lines = next(iter(merged.items()))
+        note = (
+            f"{path}: {len(merged)} units had several rows for one coder; their codes were merged"
+            f" (e.g. unit {unit_id!r} of {document!r} by {coder!r}, lines {', '.join(map(str, lines))})"
+        )
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, CodedUnitsWarning, stacklevel=2)
     return df
 
 

@@ -20,8 +20,9 @@ def units_from_spans(
 ) -> pd.DataFrame:
     """documents: document, name, text; spans: document, start, end, code, coder (char offsets).
 
-    Returns unit_id, document, coder, text, codes (list), one row per unit and coder. Every coder
-    who coded anything gets a row for every unit (an empty list: coded, no code applied).
+    Returns unit_id, document, coder, text, codes (list), one row per unit and coder. A coder gets
+    a row for every unit of each document they highlighted something in (an empty list: coded, no
+    code applied), and none for documents they never highlighted: those they may not have read.
     """
     segmenter = segmenter or Segmenter()
     coders = list(dict.fromkeys(spans.coder))
@@ -35,8 +36,11 @@ def units_from_spans(
         )
         doc_spans = spans[spans.document == doc.document]
         for coder in coders:
+            mine = doc_spans[doc_spans.coder == coder]
+            if mine.empty:
+                continue  # not "no code applies": this coder did not code this document
             codes: list[set[str]] = [set() for _ in segments]
-            for span in doc_spans[doc_spans.coder == coder].itertuples(index=False):
+            for span in mine.itertuples(index=False):
                 for i in span_segments(frame, int(span.start), int(span.end)):
                     codes[i].add(str(span.code))
             for i, s in enumerate(segments):

@@ -104,7 +104,9 @@ def locate_units(con: sqlite3.Connection, units: pd.DataFrame) -> tuple[pd.DataF
     """
     texts = dict(con.execute("SELECT name, text FROM current_documents").fetchall())
     rows, problems = [], []
-    cursor: dict[str, int] = {}
+    # Where the last unit was found, per document and coder: a file lists one coder's units in
+    # document order and then the next coder's, who starts again at the top.
+    cursor: dict[tuple[str, str], int] = {}
     for n, unit in enumerate(units.itertuples(index=False), start=2):
         text = texts.get(str(unit.document))
         if text is None:
@@ -114,13 +116,14 @@ def locate_units(con: sqlite3.Connection, units: pd.DataFrame) -> tuple[pd.DataF
         if not needle or not unit.codes:
             continue
         # units come in document order: search from the last match first, then anywhere
-        start = text.find(needle, cursor.get(unit.document, 0))
+        where = (str(unit.document), str(unit.coder))
+        start = text.find(needle, cursor.get(where, 0))
         if start < 0:
             start = text.find(needle)
         if start < 0:
             problems.append(f"row {n}: text of unit {unit.unit_id!r} not found in document {unit.document!r}")
             continue
-        cursor[unit.document] = start
+        cursor[where] = start
         for code in unit.codes:
             rows.append((unit.document, start, start + len(needle), code, unit.coder))
     return pd.DataFrame(rows, columns=["document", "start", "end", "code", "coder"]), problems
