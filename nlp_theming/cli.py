@@ -325,6 +325,13 @@ def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
     help="Unit of analysis.",
 )
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples (0: no intervals).")
+@click.option(
+    "--bootstrap-by",
+    type=click.Choice(["unit", "document"]),
+    default="unit",
+    show_default=True,
+    help="Resample units, or whole documents (wider, honest intervals when units of one interview are alike).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Report folder (default: PROJECT/agreement)."
@@ -337,6 +344,7 @@ def compare_command(
     reference: str | None,
     unit: str,
     n_boot: int,
+    bootstrap_by: str,
     seed: int,
     out: str | None,
 ) -> None:
@@ -344,7 +352,9 @@ def compare_command(
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
     folder = Path(out) if out else Path(project) / "agreement"
     with _project(project) as p:
-        result = p.compare(names, machine=machine, reference=reference, unit=unit, n_boot=n_boot, seed=seed)
+        result = p.compare(
+            names, machine=machine, reference=reference, unit=unit, n_boot=n_boot, seed=seed, bootstrap_by=bootstrap_by
+        )
     paths = result.write(folder)
     for line in result.summary_lines():
         click.echo(line)

@@ -104,10 +104,17 @@ class Comparison:
             lines.append(f"{other} vs reference {s['reference']}: micro F1 {_ci(prf, 'micro_f1')}"
                          f"  macro F1 {_ci(prf, 'macro_f1')}")
         lines.append(f"{len(self.disagreements)} disagreements (unit x code); {o['level']:.0%} bootstrap intervals,"
-                     f" {o['n_boot']} resamples of units")
+                     f" {o['n_boot']} resamples of {_resampled(s)}")
         if s["machine"] and s["machine"]["learned_from"]:
             lines.append(f"note: {_learned_note(s['machine'])}")
         return lines
+
+
+BOOTSTRAP_BY = ("unit", "document")
+
+
+def _resampled(settings: dict[str, Any]) -> str:
+    return "whole documents" if settings.get("bootstrap_by") == "document" else "units"
 
 
 def compare_coders(
@@ -123,6 +130,7 @@ def compare_coders(
     run_id: int | None = None,
     scheme: str | None = None,
     level: float = 0.95,
+    bootstrap_by: str = "unit",
 ) -> Comparison:
     """Agreement between coders of a project on one unit of analysis (see the module docstring).
 
@@ -130,9 +138,13 @@ def compare_coders(
     in the list counts as ``machine=True``. ``reference``: the coder the others are scored against
     (precision, recall, F1). ``run_id``: the machine's run (default: the latest complete one).
     ``scheme``: the segment scheme of the project (default: ``Segmenter().scheme``).
+    ``bootstrap_by``: ``unit`` resamples units; ``document`` resamples whole documents (units of
+    one interview are not independent, so its intervals are the honest, wider ones).
     """
     if unit not in UNITS:
         raise ValueError(f"unknown unit of analysis {unit!r}; choose one of {', '.join(UNITS)}")
+    if bootstrap_by not in BOOTSTRAP_BY:
+        raise ValueError(f"unknown bootstrap resampling {bootstrap_by!r}; choose one of {', '.join(BOOTSTRAP_BY)}")
     scheme = scheme or Segmenter().scheme
     docs = pd.read_sql_query("SELECT id AS document_id, name AS document, text FROM current_documents", con)
     doc_name = dict(zip(docs.document_id, docs.document, strict=True))
@@ -195,8 +207,9 @@ def compare_coders(
     )
     spans = pd.concat([seen_rows, spans.drop_duplicates()], ignore_index=True)
     codings = spans_to_codings(spans, units)
+    clusters = dict(zip(units.unit, units.document, strict=True)) if bootstrap_by == "document" else None
     report = compare(codings, coders=order, reference=reference, n_boot=n_boot, seed=seed,
-                     codes=_code_order(con, codings), level=level)
+                     codes=_code_order(con, codings), level=level, clusters=clusters)
 
     disagreements = report.disagreements.merge(units.drop(columns=["weight"], errors="ignore"), on="unit", how="left")
     disagreements["text"] = [texts[d][s:e] for d, s, e in
@@ -212,6 +225,7 @@ def compare_coders(
         "machine": run_info,
         "reference": reference,
         "n_boot": n_boot,
+        "bootstrap_by": bootstrap_by,
         "seed": seed,
         "level": level,
         "documents": sorted(doc_name[d] for d in common),
@@ -492,7 +506,8 @@ def render_html(comparison: Comparison) -> str:
         ("left out (coded by one coder only)", _left_out(s["documents_excluded"]) or "none"),
         ("missing coding (not 'no code'; pairs compared where both coded)", _missing(s) or "none"),
         ("reference", s["reference"] or "none (no precision/recall/F1)"),
-        ("bootstrap", f"{o['n_boot']} resamples of units, seed {s['seed']}, {s['level']:.0%} percentile intervals"),
+        ("bootstrap", f"{o['n_boot']} resamples of {_resampled(s)}, seed {s['seed']},"
+                      f" {s['level']:.0%} percentile intervals"),
     ]
     if s["machine"]:
         m = s["machine"]

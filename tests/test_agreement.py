@@ -472,3 +472,32 @@ def test_compare_runs_fast_enough_on_a_realistic_size():
     assert rep.per_code[["alpha_lo", "alpha_hi"]].notna().all().all()
     assert (rep.per_code["alpha_lo"] <= rep.per_code["alpha"]).all()
     assert (rep.per_code["alpha"] <= rep.per_code["alpha_hi"]).all()
+
+
+def _clustered_codings() -> pd.DataFrame:
+    """Ten interviews of 20 units: in five the coders always agree, in five they never do."""
+    rows = []
+    for doc in range(10):
+        for i in range(20):
+            unit = f"d{doc}-u{i}"
+            a = i % 2 == 0
+            b = a if doc < 5 else not a
+            rows += [(unit, "A", "x" if a else None), (unit, "B", "x" if b else None)]
+    return pd.DataFrame(rows, columns=["unit", "coder", "code"])
+
+
+def test_cluster_bootstrap_resamples_whole_documents() -> None:
+    codings = _clustered_codings()
+    units = codings.unit.unique()
+    by_unit = compare(codings, n_boot=400, seed=3)
+    # every unit its own cluster: exactly the unit bootstrap
+    own = compare(codings, n_boot=400, seed=3, clusters={u: u for u in units})
+    pd.testing.assert_frame_equal(by_unit.per_code, own.per_code)
+    # whole documents: the same estimate, a much wider interval, since agreement lives in documents
+    by_doc = compare(codings, n_boot=400, seed=3, clusters={u: u.split("-")[0] for u in units})
+    unit_row, doc_row = by_unit.per_code.iloc[0], by_doc.per_code.iloc[0]
+    assert doc_row.kappa == pytest.approx(unit_row.kappa)
+    assert (doc_row.kappa_hi - doc_row.kappa_lo) > 2 * (unit_row.kappa_hi - unit_row.kappa_lo)
+    assert by_doc.overall["n_clusters"] == 10 and by_unit.overall["n_clusters"] is None
+    with pytest.raises(ValueError, match="no cluster"):
+        compare(codings, n_boot=10, clusters={units[0]: "d0"})

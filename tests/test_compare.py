@@ -288,6 +288,20 @@ def test_outputs_and_cli(built: dict, tmp_path: Path) -> None:
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
 
 
+def test_bootstrap_by_document(built: dict, tmp_path: Path) -> None:
+    out = tmp_path / "agreement"
+    args = ["compare", str(built["project"]), "--coders", "A,B", "--n-boot", "200", "--out", str(out)]
+    res = CliRunner().invoke(main, [*args, "--bootstrap-by", "document"])
+    assert res.exit_code == 0, res.output
+    assert "resamples of whole documents" in res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["bootstrap_by"] == "document"
+    assert metrics["overall"]["n_clusters"] == len(metrics["settings"]["documents"])
+    assert "resamples of whole documents" in (out / "report.html").read_text(encoding="utf-8")
+    res = CliRunner().invoke(main, [*args, "--bootstrap-by", "sentence"])
+    assert res.exit_code != 0
+
+
 def test_errors(built: dict) -> None:
     with Project(built["project"]) as p:
         with pytest.raises(ValueError, match="no decisions by 'Z'"):
