@@ -48,6 +48,7 @@ class CodedUnits:
 
 
 POOLED = "any other coder"
+MISSING_COLUMN_DEFAULTS = {"document": "(all units)", "coder": "(the coder)"}
 FIRST_CODER = "first coder of each unit"
 
 # What people type for the three matchers (the CLI and the docs have used several spellings).
@@ -125,7 +126,8 @@ def load_coded_units(
     if only_coder and coder is None:
         raise ValueError("--only-coder needs --coder NAME: whose units to keep")
     notes: list[str] = []
-    frame = read_coded_units_csv(path, notes=notes)
+    # A one-coder file, or one without documents, is still a coding worth evaluating.
+    frame = read_coded_units_csv(path, notes=notes, defaults=MISSING_COLUMN_DEFAULTS)
     if frame.empty:
         raise ValueError(f"{path}: no coded units")
     coders = list(dict.fromkeys(frame.coder))

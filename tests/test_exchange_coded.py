@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -238,3 +239,19 @@ def test_coded_units_round_trip_and_unit_keys(tmp_path):
     assert set(coded_units_to_codings(df, unit_key="document")["unit"]) == {"int01/u1", "int01/u2"}
     with pytest.raises(ValueError, match="repeat across documents"):
         coded_units_to_codings(per_doc, unit_key="unit_id")
+
+
+def test_document_and_coder_columns_may_default(tmp_path: Path) -> None:
+    path = tmp_path / "one_coder.csv"
+    path.write_text("unit_id,text,codes\n1,Money is tight,Cost\n2,Nice lunch,\n", encoding="utf-8")
+    with pytest.raises(CodedFileError, match="missing column"):
+        read_coded_units_csv(path)
+    notes: list[str] = []
+    frame = read_coded_units_csv(path, notes=notes, defaults={"document": "all", "coder": "me"})
+    assert list(frame.document) == ["all", "all"] and list(frame.coder) == ["me", "me"]
+    assert list(frame.codes) == [["Cost"], []]
+    assert len(notes) == 2 and "no document column" in notes[0]
+    # a column present under another name is not replaced by the default
+    path.write_text("unit_id,annotator,text,codes\n1,ana,Money is tight,Cost\n", encoding="utf-8")
+    frame = read_coded_units_csv(path, notes=[], defaults={"document": "all", "coder": "me"})
+    assert list(frame.coder) == ["ana"]

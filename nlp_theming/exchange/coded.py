@@ -269,7 +269,13 @@ def _split_codes(path: str | Path, line: int, row: int, cell: str) -> list[str]:
     return list(dict.fromkeys(parts))  # drop repeats, keep order
 
 
-def read_coded_units_csv(path: str | Path, *, sep: str = ",", notes: list[str] | None = None) -> pd.DataFrame:
+def read_coded_units_csv(
+    path: str | Path,
+    *,
+    sep: str = ",",
+    notes: list[str] | None = None,
+    defaults: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """Read long-format coded units: unit_id, document, coder, text, codes (joined by " | ").
 
     Returns unit_id, document, coder, text and ``codes`` as a list of strings per row (empty list:
@@ -280,11 +286,25 @@ def read_coded_units_csv(path: str | Path, *, sep: str = ",", notes: list[str] |
     given, otherwise it is issued as a :class:`CodedUnitsWarning`; ``attrs["merged_units"]`` holds
     the count either way.  Raises :class:`CodedFileError` for missing columns, empty
     unit_id/document/coder and an empty code inside ``codes`` (e.g. "a | | b").
+
+    ``defaults`` names columns that may be missing (``document``, ``coder``) and the value every
+    row then takes, with a note: a one-coder file need not name its coder to be evaluated.
     """
+    defaults = {k: v for k, v in (defaults or {}).items() if k in ("document", "coder")}
+    present = set(header_names(path))
+    absent = {k: v for k, v in defaults.items() if k not in present and not present & set(UNIT_ALIASES[k])}
+    for column, value in absent.items():
+        note = f"{path}: no {column} column; every unit counts as {column} {value!r}"
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, CodedUnitsWarning, stacklevel=2)
+    required = [c for c in UNIT_COLUMNS if c not in absent]
     out: dict[str, list] = {c: [] for c in UNIT_COLUMNS}
     first_seen: dict[tuple[str, str, str], tuple[int, int]] = {}  # key -> (line, index in out)
     merged: dict[tuple[str, str, str], list[int]] = {}  # key -> lines, for units whose rows disagreed
-    for line, row, rec in _rows(path, UNIT_COLUMNS, sep, UNIT_ALIASES):
+    for line, row, rec in _rows(path, required, sep, UNIT_ALIASES):
+        rec = {**absent, **rec}
         unit_id = _required_text(path, line, row, "unit_id", rec["unit_id"])
         document = _required_text(path, line, row, "document", rec["document"])
         coder = _required_text(path, line, row, "coder", rec["coder"])
