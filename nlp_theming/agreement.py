@@ -873,12 +873,13 @@ def compare(
                 ref_pairs.append((pairs.index((min(o, r), max(o, r))), o < r))
                 others.append(d.coders[o])
 
-    cluster = None
+    cluster, n_clusters = None, None
     if clusters is not None:
         missing = [u for u in d.units if u not in clusters]
         if missing:
             raise ValueError(f"clusters name no cluster for {len(missing)} unit(s), e.g. {missing[0]!r}")
-        cluster, _ = _factorize(pd.Series([clusters[u] for u in d.units], dtype=object))
+        cluster, names = _factorize(pd.Series([clusters[u] for u in d.units], dtype=object))
+        n_clusters = len(names)
     point_sh, point_cs, boot_sh, boot_cs = _sums(d, pairs, n_boot, seed, cluster)
     est = {key: v[0] for key, v in _statistics(point_sh, point_cs, lay, ref_pairs).items()}
     if n_boot > 0 and len(d.units):
@@ -917,7 +918,7 @@ def compare(
         "reference": reference,
         "kappa_method": "cohen" if k == 2 else "mean pairwise cohen (Light 1971)",
         "n_boot": n_boot,
-        "n_clusters": None if cluster is None else len(set(cluster.tolist())),
+        "n_clusters": n_clusters,
         "seed": seed,
         "level": level,
     }

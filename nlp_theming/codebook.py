@@ -119,8 +119,9 @@ def load_codebook(path: str | Path, name: str | None = None) -> Codebook:
     return _build(path, rows, name or path.stem)
 
 
-def _header(name: object) -> str:
-    # "Meta-theme", " Code " and "meta theme" name the same column.
+def header_name(name: object) -> str:
+    """A column name as compared: stripped, lower-cased, spaces/hyphens/dots as underscores
+    ("Meta-theme", " Code " and "meta theme" name the same column)."""
     return re.sub(r"[\s\-.]+", "_", str(name or "").strip().lower()).strip("_")
 
 
@@ -128,19 +129,19 @@ def _rows_from_csv(path: Path, text: str) -> list[dict]:
     aliases = ("code", "tag", "theme", "name")
     for sep in (",", ";", "\t"):  # European Excel writes ';'
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
-        fields = [_header(f) for f in reader.fieldnames or []]
+        fields = [header_name(f) for f in reader.fieldnames or []]
         if any(a in fields for a in aliases):
             break
     else:
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        fields = [_header(f) for f in reader.fieldnames or []]
+        fields = [header_name(f) for f in reader.fieldnames or []]
     # Other tools call the code a tag (Taguette), a theme or a name.
     alias = next((a for a in aliases if a in fields), None)
     if alias is None:
         raise CodebookError(f"{path}: codebook CSV needs a 'code' column (found: {', '.join(fields) or 'none'})")
     rows = []
     for n, raw in enumerate(reader, start=2):
-        row = {_header(k): v for k, v in raw.items() if k is not None}
+        row = {header_name(k): v for k, v in raw.items() if k is not None}
         row["code"] = row.get(alias)
         row["_where"] = f"row {n}"
         rows.append(row)

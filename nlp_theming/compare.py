@@ -51,6 +51,7 @@ __all__ = ["MACHINE", "OPERATING_THRESHOLD", "UNITS", "Comparison", "compare_cod
 MACHINE = "machine"
 OPERATING_THRESHOLD = 0.5  # the score at which the review page and summaries treat a suggestion as likely
 UNITS = ("segment", "sentence", "character")
+BOOTSTRAP_BY = ("unit", "document")  # what the bootstrap draws with replacement
 HTML_ROW_LIMIT = 5000  # the HTML page stays usable; disagreements.csv has every row
 
 _SPAN_COLS = ["coder", "document_id", "segment_id", "code", "start", "end"]
@@ -108,9 +109,6 @@ class Comparison:
         if s["machine"] and s["machine"]["learned_from"]:
             lines.append(f"note: {_learned_note(s['machine'])}")
         return lines
-
-
-BOOTSTRAP_BY = ("unit", "document")
 
 
 def _resampled(settings: dict[str, Any]) -> str:

@@ -88,9 +88,7 @@ def _default_device() -> str:
     """A GPU when torch sees one (large batches embed many times faster), else the CPU."""
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def open_cache(path: str | Path) -> sqlite3.Connection:

@@ -30,6 +30,8 @@ from typing import Literal
 
 import pandas as pd
 
+from ..codebook import header_name
+
 __all__ = [
     "CODES_SEPARATOR",
     "UNIT_ALIASES",
@@ -76,11 +78,6 @@ class CodedUnitsWarning(UserWarning):
     """Something in a coded-units file was repaired rather than refused (e.g. merged duplicate rows)."""
 
 
-def header_name(name: str) -> str:
-    """A column name as compared: stripped, lower-cased, spaces/hyphens/dots as underscores."""
-    return re.sub(r"[\s\-.]+", "_", name.strip().lower()).strip("_")
-
-
 def _decode(path: str | Path) -> str:
     from ..ingest.model import IngestError
     from ..ingest.text import decode_bytes
@@ -98,16 +95,16 @@ def header_names(path: str | Path) -> list[str]:
     return [header_name(h) for h in re.split(r"[,;\t]", first)]
 
 
-def _header_map(names: list[str], required: Sequence[str], aliases: dict[str, tuple[str, ...]]) -> dict[int, str]:
+def _header_map(names: list[str], wanted: Sequence[str], aliases: dict[str, tuple[str, ...]]) -> dict[int, str]:
     """Column index -> canonical name; a repeated extra column keeps its first occurrence."""
     out: dict[int, str] = {}
     for i, n in enumerate(names):
-        if n and (n in required or n not in out.values()):
+        if n and (n in wanted or n not in out.values()):
             out[i] = n
-    for want in required:
+    for want in wanted:
         if want in names:
             continue
-        alias = next((a for a in aliases.get(want, ()) if a in names and a not in required), None)
+        alias = next((a for a in aliases.get(want, ()) if a in names and a not in wanted), None)
         if alias is not None:
             out[names.index(alias)] = want
     return out
@@ -118,9 +115,12 @@ def _rows(
     required: Sequence[str],
     sep: str,
     aliases: dict[str, tuple[str, ...]] | None = None,
+    optional: Sequence[str] = (),
 ) -> Iterator[tuple[int, int, dict[str, str]]]:
-    """Yield (line, row, record) with normalised column names; checks the header."""
+    """Yield (line, row, record) with normalised column names; checks the header. ``optional``
+    columns are found like required ones (aliases included) but may be missing from the records."""
     aliases = aliases or {}
+    wanted = [*required, *optional]
     text = _decode(path)
     candidates = [sep] + ([";", "\t"] if sep == "," else [])  # European Excel writes ';'
     reader = names = mapping = None
@@ -131,14 +131,14 @@ def _rows(
         except StopIteration:
             raise CodedFileError(path, 1, "file is empty (no header)") from None
         names = [header_name(h) for h in header]
-        mapping = _header_map(names, required, aliases)
+        mapping = _header_map(names, wanted, aliases)
         if all(c in mapping.values() for c in required):
             break
         if candidate == sep:
             first = (reader, names, mapping)
     else:
         reader, names, mapping = first  # report against the declared separator
-    dupes = sorted({n for n in required if list(mapping.values()).count(n) > 1})
+    dupes = sorted({n for n in wanted if list(mapping.values()).count(n) > 1})
     if dupes:
         raise CodedFileError(path, 1, f"duplicate column(s): {', '.join(dupes)}")
     missing = [c for c in required if c not in mapping.values()]
@@ -291,20 +291,15 @@ def read_coded_units_csv(
     row then takes, with a note: a one-coder file need not name its coder to be evaluated.
     """
     defaults = {k: v for k, v in (defaults or {}).items() if k in ("document", "coder")}
-    present = set(header_names(path))
-    absent = {k: v for k, v in defaults.items() if k not in present and not present & set(UNIT_ALIASES[k])}
-    for column, value in absent.items():
-        note = f"{path}: no {column} column; every unit counts as {column} {value!r}"
-        if notes is not None:
-            notes.append(note)
-        else:
-            warnings.warn(note, CodedUnitsWarning, stacklevel=2)
-    required = [c for c in UNIT_COLUMNS if c not in absent]
+    required = [c for c in UNIT_COLUMNS if c not in defaults]
     out: dict[str, list] = {c: [] for c in UNIT_COLUMNS}
     first_seen: dict[tuple[str, str, str], tuple[int, int]] = {}  # key -> (line, index in out)
     merged: dict[tuple[str, str, str], list[int]] = {}  # key -> lines, for units whose rows disagreed
-    for line, row, rec in _rows(path, required, sep, UNIT_ALIASES):
-        rec = {**absent, **rec}
+    for line, row, rec in _rows(path, required, sep, UNIT_ALIASES, optional=list(defaults)):
+        if row == 1:  # the header is known by now: say once which columns took their default
+            for column in (c for c in defaults if c not in rec):
+                _note(f"{path}: no {column} column; every unit counts as {column} {defaults[column]!r}", notes)
+        rec = {**defaults, **rec}
         unit_id = _required_text(path, line, row, "unit_id", rec["unit_id"])
         document = _required_text(path, line, row, "document", rec["document"])
         coder = _required_text(path, line, row, "coder", rec["coder"])
@@ -331,11 +326,16 @@ def read_coded_units_csv(
             f"{path}: {len(merged)} units had several rows for one coder; their codes were merged"
             f" (e.g. unit {unit_id!r} of {document!r} by {coder!r}, lines {', '.join(map(str, lines))})"
         )
-        if notes is not None:
-            notes.append(note)
-        else:
-            warnings.warn(note, CodedUnitsWarning, stacklevel=2)
+        _note(note, notes)
     return df
+
+
+def _note(note: str, notes: list[str] | None) -> None:
+    """Say what was repaired: into ``notes`` when the caller collects them, else as a warning."""
+    if notes is not None:
+        notes.append(note)
+    else:
+        warnings.warn(note, CodedUnitsWarning, stacklevel=3)
 
 
 def write_coded_units_csv(units: pd.DataFrame, path: str | Path) -> None:

@@ -31,9 +31,8 @@ class ReviewStatus:
         """One line on decisions left behind on replaced document versions; None when there are none."""
         if self.superseded is None or self.superseded.empty:
             return None
-        listed = ", ".join(f"{r.document} (version {r.version}: {r.n_decisions})"
-                           for r in self.superseded.itertuples(index=False))
-        return (f"{int(self.superseded.n_decisions.sum())} decision(s) sit on superseded document versions and no "
+        n, listed = superseded_listing(self.superseded)
+        return (f"{n} decision(s) sit on superseded document versions and no "
                 f"longer count: {listed}; review the current versions")
 
     def lines(self) -> list[str]:
@@ -166,6 +165,13 @@ def review_status(
         blind_for=coder if blind else None,
         superseded=superseded_decisions(con, coder if blind else None),
     )
+
+
+def superseded_listing(superseded: pd.DataFrame) -> tuple[int, str]:
+    """How many decisions a :func:`superseded_decisions` frame holds, and its documents as text."""
+    rows = superseded.itertuples(index=False)
+    listed = ", ".join(f"{r.document} (version {r.version}: {r.n_decisions})" for r in rows)
+    return int(superseded.n_decisions.sum()), listed
 
 
 def superseded_decisions(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from ..embed import DEFAULT_MODEL
 from ..export import document_table
 from ..review import coding, reviewed
 from ..review.queue import THRESHOLD
-from ..review.status import superseded_decisions
+from ..review.status import superseded_decisions, superseded_listing
 from ..segment import Segmenter
 from ..suggest import latest_run
 
@@ -159,11 +159,10 @@ def _gather(
     if not superseded.empty:
         # the log is never rewritten: decisions on an older version stay there, but its segments
         # are not the current text's, so they cannot count here; say so, so nobody loses track
-        listed = ", ".join(f"{r.document} (version {r.version}: {r.n_decisions})"
-                           for r in superseded.itertuples(index=False))
-        notes.append(f"{int(superseded.n_decisions.sum())} decision(s) sit on superseded document versions and are "
+        n, listed = superseded_listing(superseded)
+        notes.append(f"{n} decision(s) sit on superseded document versions and are "
                      f"not counted: {listed}. Review the current versions of these transcripts.")
-    coded = _coded(con, coder, mark, segments, notes)
+    coded = _coded(con, coder, mark, segments, set(texts), notes)
     themes, codebook_version = _themes(con, coded, notes)
     unreviewed = _unreviewed(con, run_id, coder, segments)
     if run_id is None:
@@ -222,7 +221,7 @@ def _documents(
 
 
 def _coded(
-    con: sqlite3.Connection, coder: str | None, mark: int, segments: pd.DataFrame, notes: list[str]
+    con: sqlite3.Connection, coder: str | None, mark: int, segments: pd.DataFrame, current: set[int], notes: list[str]
 ) -> pd.DataFrame:
     cols = ["segment_id", "code", "coders", "n_coders", "start", "end", "decision_ids"]
     rows = coding(con, coder=coder, upto=mark)
@@ -236,7 +235,6 @@ def _coded(
         )
     rows = rows[~no_segment].copy()
     rows["segment_id"] = rows.segment_id.astype(int)
-    current = {r[0] for r in con.execute("SELECT id FROM current_documents")}
     elsewhere = ~rows.segment_id.isin(segments.segment_id)
     other_scheme = elsewhere & rows.document_id.isin(current)  # older versions are reported on their own
     if other_scheme.any():
@@ -255,7 +253,8 @@ def _coded(
     out = []
     for (segment_id, code), items in sorted(spans.items()):
         for start, end, members in merge_spans(items):
-            out.append((segment_id, code, "; ".join(sorted({m[2] for m in members})), len({m[2] for m in members}),
+            who = {m[2] for m in members}
+            out.append((segment_id, code, "; ".join(sorted(who)), len(who),
                         start, end, ";".join(str(d) for d in sorted({m[3] for m in members}))))
     return pd.DataFrame(out, columns=cols)
 
