@@ -9,6 +9,6 @@ from .codebook import Codebook, load_codebook
 from .ingest import read_transcript
 from .segment import Segmenter
 from .suggest import SuggestConfig
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Codebook", "Project", "Segmenter", "SuggestConfig", "load_codebook", "read_transcript"]

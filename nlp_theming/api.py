@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from . import store
+from .compare import Comparison, compare_coders
 from .codebook import load_codebook, load_stored_codebook, store_codebook
-from .export import document_table, segment_table, suggestion_table, write_table
+from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguette_units, write_project_units
+from .exchange.refi_qda import QdpxReport, export_qdpx
+from .exchange.tidy import export_suggestions
 from .ingest import IngestReport, ingest_paths
-from .segment import Segmenter, segment_documents
+from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
+from .segment import Segmenter, project_segmenter, segment_documents
+from .store.documents import document_table, segment_table
+from .store.runs import suggestion_table
 from .suggest import RunSummary, SuggestConfig, run_suggest
-
-if TYPE_CHECKING:
-    from .exchange.refi_qda import QdpxReport
+from .summarize import Freshness, Summary, check_summary, summarize
 
 
 class Project:
@@ -48,9 +51,13 @@ class Project:
         segmenter: Segmenter | None = None,
         progress: bool = False,
     ) -> IngestReport:
-        """Read transcripts (and a manifest of their metadata) and segment new documents."""
+        """Read transcripts (and a manifest of their metadata) and segment new documents.
+
+        ``segmenter``: None for the project's scheme (the default one for a new project); one
+        given becomes the project's scheme, which every later command reads.
+        """
         report = ingest_paths(self.con, paths, manifest, progress=progress)
-        segment_documents(self.con, segmenter or Segmenter(), report.document_ids)
+        segment_documents(self.con, segmenter, None if segmenter is not None else report.document_ids)
         return report
 
     def load_codebook(self, path: str | Path, name: str | None = None) -> tuple[int, bool]:
@@ -69,7 +76,11 @@ class Project:
         return document_table(self.con, all_versions)
 
     def segments(self, scheme: str | None = None) -> pd.DataFrame:
-        return segment_table(self.con, scheme or Segmenter().scheme)
+        return segment_table(self.con, scheme or self.segmenter().scheme)
+
+    def segmenter(self) -> Segmenter:
+        """The project's segmenter (its recorded scheme)."""
+        return project_segmenter(self.con)
 
     def codebook(self, version: int | None = None) -> pd.DataFrame:
         return load_stored_codebook(self.con, version)[1].to_frame()
@@ -83,7 +94,7 @@ class Project:
             if run_id is not None:
                 raise ValueError("a qdpx export holds the confirmed coding, not a run's suggestions: drop the run")
             return self.export_qdpx(out).path
-        return write_table(self.suggestions(run_id), out, fmt)
+        return export_suggestions(self.con, out, fmt, run_id)
 
     def export_qdpx(
         self, path: str | Path, coders: list[str] | None = None, case_by: str | None = "site"
@@ -94,33 +105,23 @@ class Project:
         whose values become cases (None for none). Returns an
         :class:`~nlp_theming.exchange.refi_qda.QdpxReport` (``.path``, counts, ``.warnings``).
         """
-        from .exchange.refi_qda import export_qdpx
-
         return export_qdpx(self.con, path, coders, project_name=self.path.resolve().name, case_by=case_by)
 
     # review: people decide (see nlp_theming.review for accept, reject, change, add, adjust, undo)
     def queue(self, coder: str | None = None, **kwargs: object) -> pd.DataFrame:
         """Suggestions to review, least certain first; keyword arguments as :func:`review.review_queue`."""
-        from .review import review_queue
-
         return review_queue(self.con, coder, **kwargs)  # type: ignore[arg-type]
 
-    def review_status(self, coder: str | None = None, blind: bool = False):  # -> review.ReviewStatus
+    def review_status(self, coder: str | None = None, blind: bool = False) -> ReviewStatus:
         """Review progress as figures (documents, segments, suggestions per status, per coder and theme)."""
-        from .review import review_status
-
         return review_status(self.con, coder, blind=blind)
 
     def export_sheet(self, coder: str, out: str | Path, **kwargs: object) -> Path:
         """Write the coder's queue to a .xlsx/.csv sheet with a blank decision column."""
-        from .review import export_sheet
-
         return export_sheet(self.con, coder, out, **kwargs)[0]  # type: ignore[arg-type]
 
-    def import_sheet(self, path: str | Path, coder: str):  # -> review.SheetReport
+    def import_sheet(self, path: str | Path, coder: str) -> SheetReport:
         """Record a filled sheet's decisions for ``coder``; bad rows are reported, the rest count."""
-        from .review import import_sheet
-
         return import_sheet(self.con, path, coder)
 
     # summarize: site-level (or any grouping) summaries of the confirmed coding only
@@ -131,13 +132,11 @@ class Project:
         sites: str | Path | pd.DataFrame | None = None,
         out: str | Path | None = None,
         **kwargs: object,
-    ):  # -> summarize.Summary
+    ) -> Summary:
         """Framework matrix, quotes and comparisons by ``by`` from confirmed codes; written to ``out`` if given.
 
         Keyword arguments as :func:`nlp_theming.summarize.summarize` (compare, quotes, keywords, model).
         """
-        from .summarize import summarize
-
         summary = summarize(self.con, by=by, coder=coder, sites=sites, **kwargs)  # type: ignore[arg-type]
         # the folder's name only: summary.json and the XLSX travel, the machine's paths need not
         summary.meta["project"] = self.path.resolve().name
@@ -145,16 +144,12 @@ class Project:
             summary.write(out)
         return summary
 
-    def open_summary(self, out: str | Path):  # -> summarize.Summary
+    def open_summary(self, out: str | Path) -> Summary:
         """Reopen a written summary; its ``freshness`` says whether new decisions have made it stale."""
-        from .summarize import Summary
-
         return Summary.load(out, self.con)
 
-    def check_summary(self, out: str | Path):  # -> summarize.Freshness
+    def check_summary(self, out: str | Path) -> Freshness:
         """Whether the summary written in ``out`` is out of date with the decision log."""
-        from .summarize import check_summary
-
         return check_summary(self.con, out)
 
     # agreement between coders (the machine included on request)
@@ -166,15 +161,29 @@ class Project:
         unit: str = "segment",
         out: str | Path | None = None,
         **kwargs: object,
-    ):  # -> compare.Comparison
+    ) -> Comparison:
         """Agreement between coders on segments, sentences or characters; written to ``out`` if given.
 
         Keyword arguments as :func:`nlp_theming.compare.compare_coders` (n_boot, seed, threshold, run_id).
         """
-        from .compare import compare_coders
-
         result = compare_coders(self.con, coders, machine, reference, unit, **kwargs)  # type: ignore[arg-type]
         result.settings["project"] = str(self.path.resolve())
         if out is not None:
             result.write(out)
         return result
+
+    # coding made elsewhere, in and out
+    def import_coding(self, path: str | Path, kind: str = "auto", coder: str | None = None) -> ImportResult:
+        """Record existing human coding (span CSV, coded-units CSV, Taguette project) as decisions
+        of the coders who made it; see :func:`nlp_theming.exchange.imports.import_coding`."""
+        return import_coding(self.con, path, kind, coder)
+
+    def coded_units(self, out: str | Path, coders: list[str] | None = None) -> pd.DataFrame:
+        """Write the project's human coding as a coded-units CSV (the file ``evaluate`` reads)."""
+        return write_project_units(self.con, out, coders)
+
+    @staticmethod
+    def taguette_units(path: str | Path, out: str | Path, spans_out: str | Path | None = None,
+                       segmenter: Segmenter | None = None) -> TaguetteUnits:
+        """A Taguette project as coded units for ``evaluate`` (no project needed)."""
+        return taguette_units(path, out, spans_out, segmenter)

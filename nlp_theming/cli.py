@@ -9,13 +9,23 @@ from pathlib import Path
 import click
 
 from . import store
+from .api import Project
 from .codebook import CodebookError
 from .embed import DEFAULT_MODEL, ModelNotFound
-from .ingest import IngestError
+from .evaluate import evaluate as run_evaluation
+from .evaluate import resolve_methods
+from .exchange.imports import KINDS as IMPORT_KINDS
+from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHERS
+from .review.queue import ORDERS, QueueFilter
+from .review.sheet import export_sheet
+from .review.server import serve as run_server
+from .review.terminal import terminal_review
 from .segment import UNITS, Segmenter
+from .suggest import SuggestConfig
+from .textio import InputError
 
-KNOWN_ERRORS = (store.ProjectError, CodebookError, IngestError, ModelNotFound, ValueError, FileNotFoundError)
+KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, ValueError, FileNotFoundError)
 
 
 def friendly(func):
@@ -32,30 +42,36 @@ def friendly(func):
     return wrapper
 
 
-def _project(path: str):
-    from .api import Project
-
+def _project(path: str) -> Project:
     return Project(path)
 
 
 def segmenter_options(func):
+    # None everywhere: the project's recorded scheme (window:3:80 for a new project); any option
+    # given makes a new scheme, which becomes the project's
     func = click.option(
         "--unit",
         type=click.Choice(UNITS),
-        default="window",
-        show_default=True,
-        help="Coding unit: window of sentences within a turn, sentence, or whole turn.",
+        default=None,
+        help="Coding unit: window of sentences within a turn (the default), sentence, or whole turn.",
     )(func)
-    func = click.option("--max-sentences", type=int, default=3, show_default=True, help="Sentences per window.")(func)
-    func = click.option("--max-words", type=int, default=80, show_default=True, help="Longest unit, in words.")(func)
+    func = click.option("--max-sentences", type=int, default=None, help="Sentences per window [default: 3].")(func)
+    func = click.option("--max-words", type=int, default=None, help="Longest unit, in words [default: 80].")(func)
     func = click.option("--spacy-model", default=None, help="An installed spaCy pipeline for sentence boundaries.")(
         func
     )
     return func
 
 
-def _segmenter(unit: str, max_sentences: int, max_words: int, spacy_model: str | None) -> Segmenter:
-    return Segmenter(unit=unit, max_sentences=max_sentences, max_words=max_words, spacy_model=spacy_model)
+def _segmenter(
+    unit: str | None, max_sentences: int | None, max_words: int | None, spacy_model: str | None
+) -> Segmenter | None:
+    """The segmenter the options ask for; None when none was given (the project's scheme)."""
+    if unit is None and max_sentences is None and max_words is None and spacy_model is None:
+        return None
+    default = Segmenter()
+    return Segmenter(unit=unit or default.unit, max_sentences=max_sentences or default.max_sentences,
+                     max_words=max_words or default.max_words, spacy_model=spacy_model)
 
 
 @click.group()
@@ -155,8 +171,6 @@ def suggest(
     quiet: bool,
 ) -> None:
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
-    from .suggest import SuggestConfig
-
     config = SuggestConfig(
         model=model,
         matcher=matcher,
@@ -169,24 +183,8 @@ def suggest(
     )
     with _project(project) as p:
         summary = p.suggest(config, progress=not quiet)
-        _print_summary(p, summary)
-
-
-def _print_summary(p, summary) -> None:
-    docs = len(p.documents())
-    click.echo(
-        f"run {summary.run_id} ({summary.status}): {docs} documents, {summary.n_segments} segments, "
-        f"{summary.n_suggestions} suggestions, {summary.n_proposals} candidate new themes"
-        + (f", learned from {summary.n_labeled} confirmed segments" if summary.n_labeled else "")
-        + f" [{summary.seconds:.1f}s]"
-    )
-    table = p.suggestions(summary.run_id)
-    likely = table[table.score >= 0.5].groupby("code").size()
-    top = table[table["rank"] == 1].groupby("code").size()
-    width = max((len(c) for c in top.index), default=10)
-    click.echo(f"  {'theme':<{width}}  top-1  score>=0.5")
-    for code in top.sort_values(ascending=False).index:
-        click.echo(f"  {code:<{width}}  {top[code]:>5}  {int(likely.get(code, 0)):>10}")
+    for line in summary.lines():
+        click.echo(line)
 
 
 @main.command()
@@ -209,23 +207,20 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     With --format qdpx (or an --out ending in .qdpx): the confirmed human coding, never the
     machine's suggestions, as a REFI-QDA project for NVivo, ATLAS.ti and MAXQDA.
     """
-    if (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx":
-        if run_id is not None:
-            raise click.UsageError("--run chooses suggestions; a qdpx export holds the confirmed coding")
-        with _project(project) as p:
-            report = p.export_qdpx(out, coders=list(coders) or None)
-        click.echo(report.summary())
-        for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        from .exchange.refi_qda import NOT_EXPORTED
-
-        click.echo(f"note: {NOT_EXPORTED}", err=True)
-        return
-    if coders:
+    qdpx = (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx"
+    if qdpx and run_id is not None:
+        raise click.UsageError("--run chooses suggestions; a qdpx export holds the confirmed coding")
+    if coders and not qdpx:
         raise click.UsageError("--coder applies to --format qdpx")
     with _project(project) as p:
-        path = p.export(out, fmt, run_id)
-    click.echo(f"wrote {path}")
+        if not qdpx:
+            click.echo(f"wrote {p.export(out, fmt, run_id)}")
+            return
+        report = p.export_qdpx(out, coders=list(coders) or None)
+    click.echo(report.summary())
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"note: {NOT_EXPORTED}", err=True)
 
 
 @main.command("import")
@@ -233,7 +228,7 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @click.option(
     "--kind",
-    type=click.Choice(["auto", "spans", "units", "taguette"]),
+    type=click.Choice(IMPORT_KINDS),
     default="auto",
     show_default=True,
     help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
@@ -243,55 +238,13 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
 @friendly
 def import_(project: str, file: str, kind: str, coder: str | None) -> None:
     """Import existing human coding as decisions of the coders who made it."""
-    from .codebook import load_stored_codebook
-    from .exchange.coded import read_coded_units_csv, read_span_csv
-    from .review import import_spans
-    from .review.imports import locate_units
-
     with _project(project) as p:
-        scheme = Segmenter().scheme
-        kind = _guess_kind(file) if kind == "auto" else kind
-        problems: list[str] = []
-        if kind == "taguette":
-            from .exchange.taguette import read_taguette
-            from .ingest import ingest_text
-            from .segment import segment_documents
-
-            tag = read_taguette(file)
-            problems += tag.problems
-            names = {}
-            for doc in tag.documents.itertuples(index=False):
-                names[doc.document] = Path(str(doc.name)).stem
-                ingest_text(p.con, names[doc.document], doc.text, file, "taguette")
-            segment_documents(p.con, Segmenter())
-            spans = tag.highlights.assign(document=tag.highlights.document.map(names))
-        elif kind == "units":
-            notes: list[str] = []
-            spans, located = locate_units(p.con, read_coded_units_csv(file, notes=notes))
-            problems += located
-            for note in notes:
-                click.echo(f"note: {note}")
-        else:
-            spans = read_span_csv(file)
-        if coder:
-            spans = spans[spans.coder == coder]
-        known = {c.code for c in load_stored_codebook(p.con)[1].leaves}
-        report = import_spans(p.con, spans, scheme, known, source=f"{Path(file).name}: ")
-    for line in problems + report.problems:
+        result = p.import_coding(file, kind, coder)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for line in result.problems:
         click.echo(f"error: {line}", err=True)
-    click.echo(
-        f"imported {report.spans} spans as {report.decisions} decisions; "
-        f"{len(problems) + len(report.problems)} problems"
-    )
-
-
-def _guess_kind(file: str) -> str:
-    if file.endswith((".sqlite3", ".sqlite", ".db")):
-        return "taguette"
-    from .exchange.coded import header_names
-
-    names = set(header_names(file))  # any encoding, "Unit ID" as unit_id
-    return "units" if "unit_id" in names or not {"start", "end"} <= names else "spans"
+    click.echo(f"imported {result.spans} spans as {result.decisions} decisions; {len(result.problems)} problems")
 
 
 @main.command("coded-units")
@@ -301,12 +254,8 @@ def _guess_kind(file: str) -> str:
 @friendly
 def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
     """Write the project's human coding as long-format units (the file `evaluate` reads)."""
-    from .exchange.coded import write_coded_units_csv
-    from .export import coded_units_table
-
     with _project(project) as p:
-        units = coded_units_table(p.con, Segmenter().scheme, list(coders) or None)
-    write_coded_units_csv(units, out)
+        units = p.coded_units(out, list(coders) or None)
     click.echo(
         f"{len(units)} units from {units.document.nunique()} documents by {units.coder.nunique()} coders; wrote {out}"
     )
@@ -368,8 +317,6 @@ def compare_command(
 @friendly
 def demo(project: str, out: str | None, quiet: bool) -> None:
     """Run the whole pipeline on the bundled sample corpus (synthetic NHS interviews)."""
-    from .api import Project
-
     corpus = _corpus_dir()
     p = Project.init(project)
     with p:
@@ -378,7 +325,8 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
             click.echo(f"error: {line}", err=True)
         p.load_codebook(corpus / "codebook.csv")
         summary = p.suggest(progress=not quiet)
-        _print_summary(p, summary)
+        for line in summary.lines():
+            click.echo(line)
         path = p.export(Path(out) if out else Path(project) / "suggestions.csv")
     click.echo(f"wrote {path}")
     # the bundled corpus must ingest cleanly: a failure means a broken install, not bad data
@@ -441,14 +389,11 @@ def evaluate(
     quiet: bool,
 ) -> None:
     """Simulate pre-coding on units people already coded; write predictions.csv and metrics.json."""
-    from .evaluate import evaluate as run
-    from .evaluate import resolve_methods
-
     method_list = resolve_methods(methods.split(","))
     if only_coder and coder is None:
         raise click.UsageError("--only-coder needs --coder NAME")
     curve = [float(x) for x in learning_curve.split(",") if x.strip()] if learning_curve else None
-    metrics = run(
+    metrics = run_evaluation(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
         only_coder=only_coder,
     )
@@ -503,29 +448,17 @@ def taguette_units(
     taguette: str, out: str, spans: str | None, unit: str, max_sentences: int, max_words: int, spacy_model: str | None
 ) -> None:
     """Turn a Taguette project (its .sqlite3 file) into coded units for `evaluate`."""
-    from .exchange.coded import write_coded_units_csv, write_span_csv
-    from .exchange.taguette import read_taguette
-    from .exchange.units import units_from_spans
-
-    project = read_taguette(taguette)
-    for problem in project.problems:
-        click.echo(f"warning: {problem}", err=True)
-    units = units_from_spans(
-        project.documents, project.highlights, _segmenter(unit, max_sentences, max_words, spacy_model)
+    result = Project.taguette_units(
+        taguette, out, spans, _segmenter(unit, max_sentences, max_words, spacy_model) or Segmenter()
     )
-    write_coded_units_csv(units, out)
-    if spans:
-        names = project.documents.set_index("document").name.map(lambda n: Path(str(n)).stem)
-        frame = project.highlights.assign(document=project.highlights.document.map(names))
-        write_span_csv(frame[["document", "start", "end", "code", "coder", "text"]], spans)
-    coded = int((units.codes.str.len() > 0).sum())
-    names = [Path(str(n)).stem for n in project.documents.name]
-    unhighlighted = [n for n in names if n not in set(units.document)]
-    if unhighlighted:
-        click.echo(f"note: {len(unhighlighted)} documents without highlights left out: {', '.join(unhighlighted)}")
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if result.unhighlighted:
+        left = result.unhighlighted
+        click.echo(f"note: {len(left)} documents without highlights left out: {', '.join(left)}")
     click.echo(
-        f"{len(units)} rows (unit x coder; a coder only on documents they highlighted) from"
-        f" {len(names) - len(unhighlighted)} documents ({coded} with codes); wrote {out}"
+        f"{len(result.units)} rows (unit x coder; a coder only on documents they highlighted) from"
+        f" {len(result.documents) - len(result.unhighlighted)} documents ({result.n_coded} with codes); wrote {out}"
     )
 
 
@@ -610,23 +543,17 @@ def _corpus_dir() -> Path:
 
 
 def queue_options(func):
-    """Which suggestions, in which order: the same choices as the review page's filters."""
-    from .review.queue import ORDERS
-
+    """Which suggestions, in which order: the fields of :class:`QueueFilter`, as on the review page."""
+    help_of = QueueFilter.HELP
     for opt in reversed(
         [
-            click.option(
-                "--order",
-                type=click.Choice(ORDERS),
-                default=None,
-                help="uncertain: score nearest 0.5 first; theme; site; document (reading order); score.",
-            ),
-            click.option("--theme", default=None, help="A theme, or a meta-theme for all themes under it."),
-            click.option("--site", default=None, help="Documents of this site (manifest column 'site')."),
-            click.option("--role", default=None, help="Documents of this role (manifest column 'role')."),
-            click.option("--document", default=None, help="One document, by name."),
-            click.option("--min-score", type=float, default=None),
-            click.option("--max-score", type=float, default=None),
+            click.option("--order", type=click.Choice(ORDERS), default=None, help=help_of["order"]),
+            click.option("--theme", default=None, help=help_of["theme"]),
+            click.option("--site", default=None, help=help_of["site"]),
+            click.option("--role", default=None, help=help_of["role"]),
+            click.option("--document", default=None, help=help_of["document"]),
+            click.option("--min-score", type=float, default=None, help=help_of["min_score"]),
+            click.option("--max-score", type=float, default=None, help=help_of["max_score"]),
         ]
     ):
         func = opt(func)
@@ -647,8 +574,6 @@ def queue_options(func):
 @friendly
 def serve(project: str, host: str, port: int, coder: str | None, blind: bool) -> None:
     """Review suggestions in a local web page (keyboard first; prints the URL)."""
-    from .review.server import serve as run_server
-
     run_server(project, host=host, port=port, coder=coder, blind=blind)
 
 
@@ -660,10 +585,8 @@ def serve(project: str, host: str, port: int, coder: str | None, blind: bool) ->
 @friendly
 def review(project: str, coder: str, blind: bool, order: str | None, **filters: object) -> None:
     """Review suggestions in the terminal: a accept, r reject, c change, + add, n next, u undo, q quit."""
-    from .review.terminal import terminal_review
-
     with _project(project) as p:
-        terminal_review(p.con, coder, blind=blind, order=order or "uncertain", **filters)
+        terminal_review(p.con, coder, blind=blind, queue_filter=QueueFilter.of(order, **filters))
 
 
 @main.group()
@@ -682,17 +605,9 @@ def sheet_export(
     project: str, coder: str, out: str, everything: bool, order: str | None, **filters: object
 ) -> None:
     """Write the review queue with a blank decision column (accept, reject, change:<code>, add:<code>)."""
-    from .review.sheet import export_sheet
-
+    queue_filter = QueueFilter.of(order or "document", status=None if everything else "pending", **filters)
     with _project(project) as p:
-        path, n = export_sheet(
-            p.con,
-            coder,
-            out,
-            order=order or "document",
-            status=None if everything else "pending",
-            **filters,
-        )
+        path, n = export_sheet(p.con, coder, out, queue_filter=queue_filter)
     click.echo(f"wrote {n} rows to {path}")
 
 
@@ -703,10 +618,8 @@ def sheet_export(
 @friendly
 def sheet_import(project: str, file: str, coder: str) -> None:
     """Record the decisions of a filled sheet. Bad rows are named and skipped; the exit status is their number."""
-    from .review.sheet import import_sheet
-
     with _project(project) as p:
-        report = import_sheet(p.con, file, coder)
+        report = p.import_sheet(file, coder)
     for line in report.problems:
         click.echo(f"error: {line}", err=True)
     click.echo(
@@ -723,10 +636,8 @@ def sheet_import(project: str, file: str, coder: str) -> None:
 @friendly
 def status(project: str, coder: str | None, blind: bool) -> None:
     """Review progress: documents, segments, suggestions pending/accepted/rejected, per coder and theme."""
-    from .review.status import review_status
-
     with _project(project) as p:
-        for line in review_status(p.con, coder, blind=blind).lines():
+        for line in p.review_status(coder, blind=blind).lines():
             click.echo(line)
 
 

@@ -8,18 +8,16 @@ A codebook is stored as a new version whenever its content changes.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from .store import now, transaction
+from .store.codebooks import latest_version, read_version, store_version
+from .textio import InputError, dict_rows, header_name, read_text_file, sniff_delimiter
 
 
 class CodebookError(ValueError):
@@ -103,12 +101,9 @@ def load_codebook(path: str | Path, name: str | None = None) -> Codebook:
     if not path.is_file():
         raise CodebookError(f"{path}: codebook file not found")
     suffix = path.suffix.lower()
-    from .ingest.model import IngestError
-    from .ingest.text import decode_bytes
-
     try:
-        text = decode_bytes(path.read_bytes())
-    except IngestError as exc:
+        text = read_text_file(path)
+    except InputError as exc:
         raise CodebookError(f"{path}: {exc}") from exc
     if suffix == ".csv":
         rows = _rows_from_csv(path, text)
@@ -119,22 +114,10 @@ def load_codebook(path: str | Path, name: str | None = None) -> Codebook:
     return _build(path, rows, name or path.stem)
 
 
-def header_name(name: object) -> str:
-    """A column name as compared: stripped, lower-cased, spaces/hyphens/dots as underscores
-    ("Meta-theme", " Code " and "meta theme" name the same column)."""
-    return re.sub(r"[\s\-.]+", "_", str(name or "").strip().lower()).strip("_")
-
-
 def _rows_from_csv(path: Path, text: str) -> list[dict]:
     aliases = ("code", "tag", "theme", "name")
-    for sep in (",", ";", "\t"):  # European Excel writes ';'
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
-        fields = [header_name(f) for f in reader.fieldnames or []]
-        if any(a in fields for a in aliases):
-            break
-    else:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        fields = [header_name(f) for f in reader.fieldnames or []]
+    reader = dict_rows(text, sniff_delimiter(text, lambda names: any(a in names for a in aliases)))
+    fields = [header_name(f) for f in reader.fieldnames or []]
     # Other tools call the code a tag (Taguette), a theme or a name.
     alias = next((a for a in aliases if a in fields), None)
     if alias is None:
@@ -239,38 +222,24 @@ def _build(path: Path, rows: list[dict], name: str) -> Codebook:
 
 def store_codebook(con: sqlite3.Connection, codebook: Codebook, source: str | Path | None = None) -> tuple[int, bool]:
     """Store a codebook; returns (version, created). An unchanged codebook keeps its version."""
-    digest = codebook.content_hash
-    with transaction(con):
-        latest = con.execute("SELECT version, content_hash FROM codebooks ORDER BY version DESC LIMIT 1").fetchone()
-        if latest is not None and latest["content_hash"] == digest:
-            return latest["version"], False
-        version = (latest["version"] if latest else 0) + 1
-        con.execute(
-            "INSERT INTO codebooks(version, name, source_path, content_hash, loaded_at) VALUES (?, ?, ?, ?, ?)",
-            (version, codebook.name, str(source) if source else None, digest, now()),
-        )
-        con.executemany(
-            "INSERT INTO codes(codebook_version, position, code, parent, description, inclusion, exclusion, examples)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (version, i, c.code, c.parent, c.description, c.inclusion, c.exclusion, json.dumps(c.examples))
-                for i, c in enumerate(codebook.codes)
-            ],
-        )
-    return version, True
+    rows = [
+        {"code": c.code, "parent": c.parent, "description": c.description, "inclusion": c.inclusion,
+         "exclusion": c.exclusion, "examples": c.examples}
+        for c in codebook.codes
+    ]
+    return store_version(con, codebook.name, codebook.content_hash, str(source) if source else None, rows)
 
 
 def load_stored_codebook(con: sqlite3.Connection, version: int | None = None) -> tuple[int, Codebook]:
     """The stored codebook of a version (default: the latest)."""
     if version is None:
-        version = con.execute("SELECT MAX(version) FROM codebooks").fetchone()[0]
+        version = latest_version(con)
         if version is None:
             raise CodebookError("the project has no codebook yet; load one with `nlp-theming codebook PROJECT FILE`")
-    meta = con.execute("SELECT name FROM codebooks WHERE version = ?", (version,)).fetchone()
-    if meta is None:
+    stored = read_version(con, version)
+    if stored is None:
         raise CodebookError(f"no codebook version {version} in this project")
-    codes = [
-        Code(r["code"], r["parent"], r["description"], r["inclusion"], r["exclusion"], json.loads(r["examples"]))
-        for r in con.execute("SELECT * FROM codes WHERE codebook_version = ? ORDER BY position", (version,))
-    ]
-    return version, Codebook(meta["name"], codes)
+    name, codes = stored
+    return version, Codebook(name, [
+        Code(c["code"], c["parent"], c["description"], c["inclusion"], c["exclusion"], c["examples"]) for c in codes
+    ])

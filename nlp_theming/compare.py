@@ -41,15 +41,15 @@ import numpy as np
 import pandas as pd
 
 from .agreement import AgreementReport, character_units, compare, spans_to_codings
-from .ingest import load_transcript
 from .review.imports import span_segments
-from .review.log import MACHINE_CODERS, coding, decisions_frame, effective
-from .segment import Segmenter, _role
+from .segment import Segmenter
+from .store.decisions import MACHINE_CODERS, coding, decisions_frame, effective
+from .store.documents import load_transcript, segment_role
+from .store.runs import OPERATING_THRESHOLD, latest_run
 
 __all__ = ["MACHINE", "OPERATING_THRESHOLD", "UNITS", "Comparison", "compare_coders"]
 
 MACHINE = "machine"
-OPERATING_THRESHOLD = 0.5  # the score at which the review page and summaries treat a suggestion as likely
 UNITS = ("segment", "sentence", "character")
 BOOTSTRAP_BY = ("unit", "document")  # what the bootstrap draws with replacement
 HTML_ROW_LIMIT = 5000  # the HTML page stays usable; disagreements.csv has every row
@@ -263,8 +263,6 @@ def _machine_coding(
     con: sqlite3.Connection, run_id: int | None, threshold: float
 ) -> tuple[pd.DataFrame, set[int], dict[str, Any]]:
     """The machine as a coder: a run's codes at or above the threshold, on participant segments."""
-    from .suggest import latest_run
-
     run_id = run_id if run_id is not None else latest_run(con)
     if run_id is None:
         raise ValueError("the project has no complete suggestion run to compare; run `nlp-theming suggest PROJECT`")
@@ -363,7 +361,7 @@ def _sentence_units(con: sqlite3.Connection, document_ids: Sequence[int], doc_na
         labelled = any(t.speaker for t in transcript.turns)
         for s in segmenter.segment(transcript):
             # the same role rule as the stored segments, so "participant" means the same thing
-            if _role(s, labelled) == "participant":
+            if segment_role(s.is_interviewer, s.speaker, s.turn_idx, labelled) == "participant":
                 rows.append((doc_name[doc_id], s.start, s.end))
     frame = pd.DataFrame(rows, columns=["document", "start", "end"])
     frame.insert(0, "unit", _unit_ids(frame.document, frame.start, frame.end))

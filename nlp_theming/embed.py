@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .store.embeddings import cached_vectors, store_vectors
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _LOADED: dict[tuple[str, str], object] = {}
@@ -89,16 +91,6 @@ def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def open_cache(path: str | Path) -> sqlite3.Connection:
-    """A stand-alone embedding cache (for work outside a project, such as ``evaluate``)."""
-    from .store import SCHEMA
-
-    con = sqlite3.connect(path, isolation_level=None)
-    start = SCHEMA.index("CREATE TABLE IF NOT EXISTS embeddings")
-    con.executescript(SCHEMA[start : SCHEMA.index(";", start) + 1])
-    return con
 
 
 def text_hash(text: str) -> str:
@@ -176,29 +168,8 @@ class Embedder:
     def _cached(self, hashes: set[str]) -> dict[str, np.ndarray]:
         if self.con is None or not hashes:
             return {}
-        out: dict[str, np.ndarray] = {}
-        keys = list(hashes)
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            rows = self.con.execute(
-                "SELECT text_hash, vector FROM embeddings WHERE model_id = ?"
-                f" AND text_hash IN ({','.join('?' * len(chunk))})",
-                [self.model_id, *chunk],
-            )
-            for h, blob in rows:
-                out[h] = np.frombuffer(blob, dtype=np.float32)
-        return out
+        return cached_vectors(self.con, self.model_id, hashes)
 
     def _store(self, hashes: list[str], vectors: np.ndarray) -> None:
-        if self.con is None:
-            return
-        # One small transaction per batch: a run killed half-way keeps what it embedded.
-        self.con.execute("BEGIN IMMEDIATE")
-        self.con.executemany(
-            "INSERT OR IGNORE INTO embeddings(model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?)",
-            [
-                (self.model_id, h, v.shape[0], v.astype(np.float32).tobytes())
-                for h, v in zip(hashes, vectors, strict=True)
-            ],
-        )
-        self.con.execute("COMMIT")
+        if self.con is not None:
+            store_vectors(self.con, self.model_id, hashes, vectors)

@@ -22,7 +22,8 @@ import pandas as pd
 
 from .agreement import cohen_kappa, precision_recall_f1
 from .codebook import Codebook, load_codebook
-from .embed import DEFAULT_MODEL, Embedder, open_cache
+from .embed import DEFAULT_MODEL, Embedder
+from .store.embeddings import open_cache
 from .exchange.coded import read_coded_units_csv
 from .match import MATCHERS, make_matcher
 

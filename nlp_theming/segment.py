@@ -21,8 +21,16 @@ import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .ingest.model import Transcript, Turn
-from .store import transaction
+from .store.documents import (
+    current_document_ids,
+    has_segments,
+    load_transcript,
+    record_scheme,
+    recorded_scheme,
+    store_segments,
+)
+from .store.schema import META_SCHEME, get_meta
+from .transcript import Transcript, Turn
 
 UNITS = ("window", "sentence", "turn")
 _WORD = re.compile(r"\S+")
@@ -68,6 +76,20 @@ class Segmenter:
             raise ValueError(f"unknown segmentation unit {self.unit!r}; choose one of {', '.join(UNITS)}")
         if self.max_sentences < 1 or self.max_words < 5:
             raise ValueError("max_sentences must be >= 1 and max_words >= 5")
+
+    @classmethod
+    def from_scheme(cls, scheme: str) -> Segmenter:
+        """The segmenter that :attr:`scheme` names (``window:3:80``, ``sentence:80:en_core_web_sm``)."""
+        parts = scheme.split(":")
+        try:
+            if parts[0] == "window":
+                model = ":".join(parts[3:]) or None
+                return cls("window", int(parts[1]), int(parts[2]), model)
+            if parts[0] in UNITS:
+                return cls(parts[0], max_words=int(parts[1]), spacy_model=":".join(parts[2:]) or None)
+        except (IndexError, ValueError):
+            pass
+        raise ValueError(f"not a segmentation scheme: {scheme!r}")
 
     @property
     def scheme(self) -> str:
@@ -186,73 +208,31 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def segment_documents(con: sqlite3.Connection, segmenter: Segmenter, document_ids: list[int] | None = None) -> int:
-    """Segment current documents that have no segments under this scheme. Returns how many."""
-    from .ingest import load_transcript
+def project_segmenter(con: sqlite3.Connection) -> Segmenter:
+    """The project's segmenter: the scheme recorded in the store (set by the first ingest, or by
+    an ingest or suggest given segmentation options), else the default."""
+    scheme = recorded_scheme(con)
+    return Segmenter.from_scheme(scheme) if scheme else Segmenter()
 
+
+def segment_documents(
+    con: sqlite3.Connection, segmenter: Segmenter | None = None, document_ids: list[int] | None = None
+) -> int:
+    """Segment current documents that have no segments under the scheme. Returns how many.
+
+    ``segmenter``: None for the project's (:func:`project_segmenter`); one given becomes the
+    project's scheme, so every later command reads the same units.
+    """
+    if segmenter is None:
+        segmenter = project_segmenter(con)
+    if get_meta(con, META_SCHEME) != segmenter.scheme:
+        record_scheme(con, segmenter.scheme)
     if document_ids is None:
-        document_ids = [r[0] for r in con.execute("SELECT id FROM current_documents")]
+        document_ids = current_document_ids(con)
     done = 0
     for doc_id in document_ids:
-        exists = con.execute(
-            "SELECT 1 FROM segments WHERE document_id = ? AND scheme = ? LIMIT 1", (doc_id, segmenter.scheme)
-        ).fetchone()
-        if exists:
+        if has_segments(con, doc_id, segmenter.scheme):
             continue
-        transcript = load_transcript(con, doc_id)
-        labelled = any(t.speaker for t in transcript.turns)
-        segments = segmenter.segment(transcript)
-        with transaction(con):
-            con.executemany(
-                "INSERT INTO segments(document_id, scheme, idx, turn_idx, start, end, speaker, role,"
-                " start_time, end_time, confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        doc_id,
-                        segmenter.scheme,
-                        i,
-                        s.turn_idx,
-                        s.start,
-                        s.end,
-                        s.speaker,
-                        _role(s, labelled),
-                        s.start_time,
-                        s.end_time,
-                        s.confidence,
-                    )
-                    for i, s in enumerate(segments)
-                ],
-            )
+        store_segments(con, doc_id, segmenter.scheme, segmenter.segment(load_transcript(con, doc_id)))
         done += 1
     return done
-
-
-def update_roles(con: sqlite3.Connection, document_id: int) -> int:
-    """Re-derive the role of a document's stored segments (every scheme) from its turns, after
-    its interviewer was re-marked. Segments keep their ids, so what refers to them stays valid.
-    Runs in the caller's transaction; returns how many segments changed role."""
-    turns = con.execute(
-        "SELECT idx, speaker, is_interviewer FROM turns WHERE document_id = ?", (document_id,)
-    ).fetchall()
-    marked = {r["idx"]: bool(r["is_interviewer"]) for r in turns}
-    labelled = any(r["speaker"] for r in turns)
-    changes = []
-    segments = con.execute(
-        "SELECT id, start, end, turn_idx, speaker, role FROM segments WHERE document_id = ?", (document_id,)
-    )
-    for r in segments:
-        stored = Segment(r["start"], r["end"], r["turn_idx"], r["speaker"], marked.get(r["turn_idx"], False))
-        role = _role(stored, labelled)
-        if role != r["role"]:
-            changes.append((role, r["id"]))
-    con.executemany("UPDATE segments SET role = ? WHERE id = ?", changes)
-    return len(changes)
-
-
-def _role(segment: Segment, labelled: bool) -> str:
-    if segment.is_interviewer:
-        return "interviewer"
-    # Unlabelled text before the first label in a labelled transcript: a title, a date.
-    if labelled and segment.speaker is None and segment.turn_idx == 0:
-        return "header"
-    return "participant"

@@ -21,9 +21,21 @@ import pandas as pd
 from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .match import discover_themes, make_matcher, top_k
-from .review import reviewed
-from .segment import Segmenter, segment_documents
-from .store import now, transaction
+from .segment import Segmenter, project_segmenter, segment_documents
+from .store.decisions import reviewed
+from .store.documents import document_count, segment_table
+from .store.runs import (
+    OPERATING_THRESHOLD,
+    ProposalRows,
+    RunSpec,
+    claim_run,
+    complete_run,
+    decision_mark,
+    fail_run,
+    find_run,
+    likely_per_code,
+    run_counts,
+)
 
 
 @dataclass
@@ -36,7 +48,7 @@ class SuggestConfig:
     include_interviewer: bool = False
     discover: bool = True
     batch_size: int = 64
-    segmenter: Segmenter = field(default_factory=Segmenter)
+    segmenter: Segmenter | None = None  # None: the project's (see segment.project_segmenter)
     matcher_params: dict = field(default_factory=dict)
 
 
@@ -52,18 +64,29 @@ class RunSummary:
     seconds: float
     discovery_note: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    n_documents: int = 0
+    likely_per_code: dict[str, int] = field(default_factory=dict)  # suggestions scoring >= the threshold
+
+    def lines(self) -> list[str]:
+        """The run in a few lines: counts, then top-1 and likely suggestions per theme."""
+        out = [
+            f"run {self.run_id} ({self.status}): {self.n_documents} documents, {self.n_segments} segments, "
+            f"{self.n_suggestions} suggestions, {self.n_proposals} candidate new themes"
+            + (f", learned from {self.n_labeled} confirmed segments" if self.n_labeled else "")
+            + f" [{self.seconds:.1f}s]"
+        ]
+        width = max((len(c) for c in self.per_code), default=10)
+        out.append(f"  {'theme':<{width}}  top-1  score>={OPERATING_THRESHOLD}")
+        for code, n in sorted(self.per_code.items(), key=lambda kv: -kv[1]):
+            out.append(f"  {code:<{width}}  {n:>5}  {self.likely_per_code.get(code, 0):>10}")
+        return out
 
 
 def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interviewer: bool = False) -> pd.DataFrame:
+    """The segments a run scores: participant speech (and the interviewer's, when asked), in reading order."""
     roles = ("participant", "interviewer") if include_interviewer else ("participant",)
-    sql = f"""
-        SELECT s.id AS segment_id, s.document_id, d.name AS document, s.idx, s.start, s.end, s.speaker, s.role,
-               substr(d.text, s.start + 1, s.end - s.start) AS text
-        FROM segments s JOIN current_documents d ON d.id = s.document_id
-        WHERE s.scheme = ? AND s.role IN ({",".join("?" * len(roles))})
-        ORDER BY d.name, s.idx
-    """
-    return pd.read_sql_query(sql, con, params=[scheme, *roles])
+    segs = segment_table(con, scheme, roles)
+    return segs.sort_values(["document", "segment_idx"]).reset_index(drop=True)
 
 
 def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, progress: bool = False) -> RunSummary:
@@ -71,12 +94,13 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     started = time.perf_counter()
     version, codebook = load_stored_codebook(con)
     codes = codebook.leaves
-    segment_documents(con, config.segmenter)
-    segs = suggestable_segments(con, config.segmenter.scheme, config.include_interviewer)
+    segmenter = config.segmenter or project_segmenter(con)
+    segment_documents(con, segmenter)
+    segs = suggestable_segments(con, segmenter.scheme, config.include_interviewer)
     if segs.empty:
         raise ValueError("no segments to suggest codes for: ingest some transcripts first")
 
-    decision_mark = con.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+    mark = decision_mark(con)
     embedder = Embedder(config.model, batch_size=config.batch_size, con=con, progress=progress)
     params = {
         "top_k": config.top_k,
@@ -88,21 +112,23 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     }
     config_hash = hashlib.sha256(
         json.dumps(
-            [embedder.model_id, version, config.matcher, config.segmenter.scheme, params, config.seed, decision_mark],
+            [embedder.model_id, version, config.matcher, segmenter.scheme, params, config.seed, mark],
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    done = con.execute(
-        "SELECT id FROM runs WHERE config_hash = ? AND status = 'complete' ORDER BY id DESC LIMIT 1", (config_hash,)
-    ).fetchone()
+    done = find_run(con, config_hash, "complete")
     if done is not None:
-        return _summary(con, done["id"], "up-to-date", time.perf_counter() - started)
-    run_id = _claim_run(con, config_hash, embedder.model_id, version, config, params, decision_mark)
+        return _summary(con, done, "up-to-date", time.perf_counter() - started)
+    cfg = asdict(config)
+    cfg.pop("segmenter")
+    spec = RunSpec(embedder.model_id, version, config.matcher, segmenter.scheme, {**params, "config": cfg},
+                   config_hash, config.seed, mark)
+    run_id = claim_run(con, spec)
     try:
         return _complete_run(con, run_id, config, codes, segs, embedder, started)
     except Exception:
         # an error (not a kill) ends the run for good; a killed run stays 'running' to be taken over
-        con.execute("UPDATE runs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), run_id))
+        fail_run(con, run_id)
         raise
 
 
@@ -130,7 +156,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     ranked = top_k(scores, config.top_k, config.min_score)
     method = matcher.name if not labeled_rows else f"{matcher.name}+{len(labeled_rows)}labels"
     rows = [
-        (run_id, int(sid), code_names[j], round(float(s), 6), rank, method)
+        (int(sid), code_names[j], round(float(s), 6), rank, method)
         for sid, pairs in zip(segs.segment_id, ranked, strict=True)
         for rank, (j, s) in enumerate(pairs, start=1)
     ]
@@ -160,25 +186,11 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
 
     timings["discover"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    with transaction(con):
-        con.execute("DELETE FROM suggestions WHERE run_id = ?", (run_id,))  # nothing, unless a crash left rows
-        con.executemany(
-            "INSERT INTO suggestions(run_id, segment_id, code, score, rank, method) VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
-        if discovery is not None:
-            for p_idx, proposal in enumerate(discovery.proposals):
-                con.execute(
-                    "INSERT INTO theme_proposals(run_id, proposal, label, keywords, size) VALUES (?, ?, ?, ?, ?)",
-                    (run_id, p_idx, proposal.label, json.dumps(proposal.keywords), len(proposal.members)),
-                )
-                con.executemany(
-                    "INSERT INTO proposal_members(run_id, proposal, segment_id) VALUES (?, ?, ?)",
-                    [(run_id, p_idx, int(segs.segment_id.iloc[m])) for m in proposal.members],
-                )
-        con.execute(
-            "UPDATE runs SET status = 'complete', finished_at = ?, n_segments = ? WHERE id = ?",
-            (now(), len(segs), run_id),
-        )
+    proposals = [
+        ProposalRows(p.label, p.keywords, [int(segs.segment_id.iloc[m]) for m in p.members])
+        for p in (discovery.proposals if discovery is not None else [])
+    ]
+    complete_run(con, run_id, rows, proposals, len(segs))
     timings["store"] = time.perf_counter() - clock
     summary = _summary(con, run_id, "complete", time.perf_counter() - started)
     summary.timings = {k: round(v, 3) for k, v in timings.items()}
@@ -187,46 +199,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     return summary
 
 
-def _claim_run(con, config_hash, model_id, version, config, params, decision_mark) -> int:
-    with transaction(con):
-        row = con.execute(
-            "SELECT id FROM runs WHERE config_hash = ? AND status = 'running' ORDER BY id DESC LIMIT 1", (config_hash,)
-        ).fetchone()
-        if row is not None:
-            return int(row["id"])  # an interrupted run: take it over
-        cfg = asdict(config)
-        cfg.pop("segmenter")
-        cur = con.execute(
-            "INSERT INTO runs(started_at, status, model_id, codebook_version, matcher, scheme, params, config_hash,"
-            " seed, decision_mark) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                now(),
-                model_id,
-                version,
-                config.matcher,
-                config.segmenter.scheme,
-                json.dumps({**params, "config": cfg}, sort_keys=True),
-                config_hash,
-                config.seed,
-                decision_mark,
-            ),
-        )
-        return int(cur.lastrowid)
-
-
-def latest_run(con: sqlite3.Connection) -> int | None:
-    row = con.execute("SELECT id FROM runs WHERE status = 'complete' ORDER BY id DESC LIMIT 1").fetchone()
-    return None if row is None else int(row[0])
-
-
 def _summary(con: sqlite3.Connection, run_id: int, status: str, seconds: float) -> RunSummary:
-    run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-    per_code = dict(
-        con.execute(
-            "SELECT code, COUNT(*) FROM suggestions WHERE run_id = ? AND rank = 1 GROUP BY code ORDER BY COUNT(*) DESC",
-            (run_id,),
-        ).fetchall()
-    )
-    n_sugg = con.execute("SELECT COUNT(*) FROM suggestions WHERE run_id = ?", (run_id,)).fetchone()[0]
-    n_prop = con.execute("SELECT COUNT(*) FROM theme_proposals WHERE run_id = ?", (run_id,)).fetchone()[0]
-    return RunSummary(run_id, status, run["n_segments"] or 0, n_sugg, 0, n_prop, per_code, seconds)
+    n_segments, n_sugg, n_prop, per_code = run_counts(con, run_id)
+    return RunSummary(run_id, status, n_segments, n_sugg, 0, n_prop, per_code, seconds,
+                      n_documents=document_count(con), likely_per_code=likely_per_code(con, run_id))

@@ -14,7 +14,7 @@ from conftest import CORPUS
 from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.exchange.coded import write_coded_units_csv
-from nlp_theming.export import coded_units_table
+from nlp_theming.exchange.tidy import coded_units_table
 from nlp_theming.review import import_spans
 from nlp_theming.segment import Segmenter
 

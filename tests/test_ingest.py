@@ -256,7 +256,7 @@ def test_bad_timestamps_are_refused_naming_the_cue(tmp_path: Path, name: str, da
 
 
 def test_timestamp_parsing_rejects_what_is_not_a_time() -> None:
-    from nlp_theming.ingest.model import parse_timestamp
+    from nlp_theming.transcript import parse_timestamp
 
     assert parse_timestamp("01:02:03.5") == 3723.5
     assert parse_timestamp("75:00") == 4500.0  # no hours field: minutes may run on

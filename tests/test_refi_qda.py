@@ -417,4 +417,4 @@ def test_cli_export_qdpx(study: tuple[Path, dict], exported: Path, tmp_path: Pat
     result = runner.invoke(main, ["export", str(study[0]), "--out", str(table)])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(io.StringIO(table.read_text(encoding="utf-8")))
-    assert set(frame.status) == {"confirmed", "pending"}
+    assert set(frame.status) == {"accepted", "pending"}

@@ -9,7 +9,7 @@ import pytest
 
 from nlp_theming.review import actions
 from nlp_theming.review.context import nearest_confirmed, segment_context
-from nlp_theming.review.log import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
+from nlp_theming.store.decisions import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
 from nlp_theming.review.queue import review_queue
 
 

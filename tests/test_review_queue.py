@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.review import actions, decisions_frame, review_status
-from nlp_theming.review.queue import COLUMNS, THRESHOLD, review_queue
+from nlp_theming.review.queue import COLUMNS, review_queue
+from nlp_theming.store.runs import OPERATING_THRESHOLD as THRESHOLD
 
 
 def test_default_order_is_least_certain_first(con: sqlite3.Connection) -> None:

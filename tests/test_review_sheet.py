@@ -134,7 +134,7 @@ def test_a_bad_run_id_cell_is_that_rows_problem(con: sqlite3.Connection, tmp_pat
 
 
 def test_csv_guard_adds_and_removes_the_apostrophe(con: sqlite3.Connection, tmp_path: Path) -> None:
-    from nlp_theming.review.sheet import formula_safe, formula_safe_frame, formula_unsafe
+    from nlp_theming.tables import formula_safe, formula_safe_frame, formula_unsafe
 
     for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert formula_safe(cell) == "'" + cell and formula_unsafe(formula_safe(cell)) == cell

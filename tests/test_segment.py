@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nlp_theming import Segmenter, read_transcript
-from nlp_theming.ingest.model import TimedPiece, from_timed_pieces
+from nlp_theming.transcript import TimedPiece, from_timed_pieces
 
 
 @pytest.mark.parametrize("unit", ["window", "sentence", "turn"])

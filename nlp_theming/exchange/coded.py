@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,7 +29,9 @@ from typing import Literal
 
 import pandas as pd
 
-from ..codebook import header_name
+from ..tables import GuardedWriter, formula_unsafe
+from ..textio import DELIMITERS, InputError, header_name, read_text_file, sniff_delimiter
+from ..textio import header_names as text_header_names
 
 __all__ = [
     "CODES_SEPARATOR",
@@ -79,20 +80,17 @@ class CodedUnitsWarning(UserWarning):
 
 
 def _decode(path: str | Path) -> str:
-    from ..ingest.model import IngestError
-    from ..ingest.text import decode_bytes
-
     try:
         # The same decoding as transcripts and codebooks: BOMs, UTF-8, UTF-16, cp1252 (Excel).
-        return decode_bytes(Path(path).read_bytes())
-    except IngestError as exc:
+        return read_text_file(path)
+    except InputError as exc:
         raise CodedFileError(path, 1, str(exc)) from None
 
 
 def header_names(path: str | Path) -> list[str]:
     """The normalised column names of a CSV file's header, whatever its encoding and separator."""
-    first = _decode(path).split("\n", 1)[0]
-    return [header_name(h) for h in re.split(r"[,;\t]", first)]
+    text = _decode(path)
+    return text_header_names(text, sniff_delimiter(text))
 
 
 def _header_map(names: list[str], wanted: Sequence[str], aliases: dict[str, tuple[str, ...]]) -> dict[int, str]:
@@ -122,7 +120,7 @@ def _rows(
     aliases = aliases or {}
     wanted = [*required, *optional]
     text = _decode(path)
-    candidates = [sep] + ([";", "\t"] if sep == "," else [])  # European Excel writes ';'
+    candidates = [sep] + ([d for d in DELIMITERS if d != sep] if sep == "," else [])  # European Excel writes ';'
     reader = names = mapping = None
     for candidate in candidates:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=candidate)
@@ -156,7 +154,8 @@ def _rows(
         row += 1
         if len(fields) > len(names) and any(f.strip() for f in fields[len(names) :]):
             raise CodedFileError(path, line, f"{len(fields)} fields but the header has {len(names)}", row)
-        record = {n: (fields[i] if i < len(fields) else "") for i, n in mapping.items()}
+        # a cell our writers guarded against spreadsheet formulas reads back as written
+        record = {n: (formula_unsafe(fields[i]) if i < len(fields) else "") for i, n in mapping.items()}
         yield line, row, record
 
 
@@ -227,7 +226,7 @@ def write_span_csv(spans: pd.DataFrame, path: str | Path) -> None:
         raise ValueError(f"spans is missing column(s): {', '.join(missing)}")
     columns = [*SPAN_COLUMNS, *(["text"] if "text" in spans.columns else [])]
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = GuardedWriter(fh)
         writer.writerow(columns)
         for i, rec in enumerate(spans[columns].itertuples(index=False), start=1):
             values = dict(zip(columns, rec, strict=True))
@@ -344,7 +343,7 @@ def write_coded_units_csv(units: pd.DataFrame, path: str | Path) -> None:
     if missing:
         raise ValueError(f"units is missing column(s): {', '.join(missing)}")
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = GuardedWriter(fh)
         writer.writerow(UNIT_COLUMNS)
         for i, rec in enumerate(units[list(UNIT_COLUMNS)].itertuples(index=False), start=1):
             codes = [] if _blank_list(rec.codes) else [str(c) for c in rec.codes]

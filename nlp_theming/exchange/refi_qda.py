@@ -40,6 +40,10 @@ import pandas as pd
 from lxml import etree
 
 from ..codebook import Code, CodebookError, load_stored_codebook
+from ..store.decisions import coding, decision_times, human_coders
+from ..store.documents import current_attributes, current_documents_frame, document_names
+from ..store.schema import get_meta
+from ..version import __version__
 
 __all__ = [
     "NAMESPACE",
@@ -113,8 +117,7 @@ class _Guids:
     """Deterministic GUIDs: uuid5 over the project's namespace and a stable key."""
 
     def __init__(self, con: sqlite3.Connection) -> None:
-        row = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
-        self.created = row[0] if row else ""
+        self.created = get_meta(con, "created_at") or ""
         self.namespace = uuid.uuid5(_ROOT, f"project:{self.created}")
 
     def __call__(self, kind: str, *parts: object) -> str:
@@ -160,11 +163,7 @@ def _code_description(code: Code) -> str:
 
 def _current_coding(con: sqlite3.Connection, coders: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
     """The confirmed coding of human coders (all, or those named) and the coders in the export."""
-    from ..review.log import MACHINE_CODERS, coding
-
-    known = sorted(
-        r[0] for r in con.execute("SELECT DISTINCT coder FROM decisions") if r[0].lower() not in MACHINE_CODERS
-    )
+    known = human_coders(con)
     if coders is not None:
         unknown = [c for c in coders if c not in known]
         if unknown:
@@ -199,16 +198,10 @@ class _Builder:
         self.project_name = project_name
         current, self.users = _current_coding(con, None if coders is None else list(coders))
         self.report.users = self.users
-        docs = pd.read_sql_query(
-            "SELECT id, name, version, source_format, text, ingested_at FROM current_documents ORDER BY name", con
-        )
+        docs = current_documents_frame(con)
         self.docs = {int(d.id): d for d in docs.itertuples(index=False)}
         self.passages = self._place(current)
-        attrs = pd.read_sql_query(
-            "SELECT a.document_id, a.key, a.value FROM document_attributes a"
-            " JOIN current_documents d ON d.id = a.document_id WHERE a.value IS NOT NULL AND a.value != ''",
-            con,
-        )
+        attrs = current_attributes(con)
         self.attrs: dict[int, dict[str, str]] = defaultdict(dict)
         for r in attrs.itertuples(index=False):
             self.attrs[int(r.document_id)][str(r.key)] = str(r.value)
@@ -225,8 +218,8 @@ class _Builder:
 
     def _place(self, current: pd.DataFrame) -> list[_Passage]:
         """Coding as passages of current texts; what cannot be placed is reported, not guessed."""
-        at = dict(self.con.execute("SELECT id, at FROM decisions").fetchall())
-        names = dict(self.con.execute("SELECT id, name FROM documents").fetchall())
+        at = decision_times(self.con)
+        names = document_names(self.con)
         stale: dict[tuple[str, str], int] = defaultdict(int)
         out = []
         for row in current.itertuples(index=False):
@@ -251,8 +244,6 @@ class _Builder:
         return out
 
     def build(self, case_by: str | None) -> bytes:
-        from .. import __version__
-
         root = etree.Element(f"{{{NAMESPACE}}}Project", nsmap={None: NAMESPACE, "xsi": XSI})
         root.set("name", _xml(self.project_name))
         root.set("origin", f"nlp-theming {__version__}")

@@ -7,18 +7,17 @@ cannot be read gives one line naming the file and the problem, and the batch goe
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store import now, transaction
+from ..store.documents import store_transcript
+from ..textio import InputError, clean_text, decode_bytes, dict_rows, header_name, sniff_delimiter
+from ..transcript import Cue, IngestError, Transcript, Turn
 from .documents import read_docx, read_odt
-from .model import Cue, IngestError, Transcript, Turn
-from .text import _clean, decode_bytes, parse_labelled_text, read_text
+from .text import parse_labelled_text, read_text
 from .timed import read_csv_turns, read_srt, read_vtt, read_whisper_json
 
 __all__ = [
@@ -85,16 +84,18 @@ def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
         raise IngestError(f"{path}: manifest not found") from exc
     except IngestError as exc:
         raise IngestError(f"{path}: {exc}") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in reader.fieldnames or []]
+    reader = dict_rows(text, sniff_delimiter(text, lambda names: "file" in names))
+    fields = [header_name(f) for f in reader.fieldnames or []]
     if "file" not in fields:
         raise IngestError(f"{path}: manifest needs a 'file' column (found: {', '.join(fields) or 'none'})")
     rows: dict[Path, dict[str, str]] = {}
     for row in reader:
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        if not row.get("file"):
+        # metadata keys keep their spelling (they name summary groupings); "File" is the file column
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        file_key = next((k for k in row if header_name(k) == "file"), None)
+        if file_key is None or not row.get(file_key):
             continue
-        target = (path.parent / row.pop("file")).resolve()
+        target = (path.parent / row.pop(file_key)).resolve()
         rows[target] = {k: v for k, v in row.items() if k and v != ""}
     return rows
 
@@ -158,8 +159,8 @@ def ingest_paths(
             raw_hash = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
             transcript = read_transcript(path)
             # one transaction per file: a failure here rolls back this file only
-            status, doc_id = _store(con, name, resolved, raw_hash, transcript, attrs)
-        except IngestError as exc:
+            status, doc_id = store_transcript(con, name, resolved, raw_hash, transcript, attrs)
+        except InputError as exc:
             report.failed.append((str(path), str(exc)))
             continue
         except OSError as exc:
@@ -178,126 +179,11 @@ def ingest_text(
     con: sqlite3.Connection, name: str, text: str, source: str, source_format: str, attrs: dict[str, str] | None = None
 ) -> tuple[str, int]:
     """Store text that comes from another tool rather than a file (a Taguette project, say)."""
-    transcript = parse_labelled_text(_clean(text), source_format)
+    transcript = parse_labelled_text(clean_text(text), source_format)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return _store(con, name, Path(source), digest, transcript, dict(attrs or {}))
+    return store_transcript(con, name, Path(source), digest, transcript, dict(attrs or {}))
 
 
 def _one_line(message: str, limit: int = 300) -> str:
     message = " ".join(message.split())
     return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def _interviewer_labels(labels: str) -> set[str]:
-    """A manifest's ``interviewer`` column names the interviewer's speaker label(s), separated
-    by ``|``: diarised speech recognition says SPEAKER_00, not who asked the questions."""
-    return {label.strip().lower() for label in labels.split("|") if label.strip()}
-
-
-def _mark_interviewer(transcript: Transcript, labels: str | None) -> None:
-    if not labels:
-        return
-    wanted = _interviewer_labels(labels)
-    for turn in transcript.turns:
-        turn.is_interviewer = (turn.speaker or "").strip().lower() in wanted
-
-
-def _remark_stored_interviewer(con: sqlite3.Connection, doc_id: int, labels: str | None) -> None:
-    """Bring a stored document's turns and segment roles in line with its interviewer label(s)."""
-    if not labels:
-        return
-    from ..segment import update_roles  # segment imports this package
-
-    wanted = _interviewer_labels(labels)
-    changes = [
-        (int(marked), doc_id, r["idx"])
-        for r in con.execute("SELECT idx, speaker, is_interviewer FROM turns WHERE document_id = ?", (doc_id,))
-        if (marked := (r["speaker"] or "").strip().lower() in wanted) != bool(r["is_interviewer"])
-    ]
-    if changes:
-        con.executemany("UPDATE turns SET is_interviewer = ? WHERE document_id = ? AND idx = ?", changes)
-        update_roles(con, doc_id)
-
-
-def _store(
-    con: sqlite3.Connection, name: str, path: Path, raw_hash: str, t: Transcript, attrs: dict[str, str]
-) -> tuple[str, int]:
-    with transaction(con):
-        row = con.execute(
-            "SELECT id, version, content_hash FROM documents WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-        ).fetchone()
-        old: dict[str, str] = {}
-        if row is not None:
-            # metadata carries over to a new version unless the manifest says otherwise
-            old = dict(
-                con.execute("SELECT key, value FROM document_attributes WHERE document_id = ?", (row["id"],)).fetchall()
-            )
-        interviewer = attrs.get("interviewer", old.get("interviewer"))
-        if row is not None and row["content_hash"] == raw_hash:
-            _set_attributes(con, row["id"], attrs)
-            # the manifest may name a different interviewer for the same bytes
-            _remark_stored_interviewer(con, row["id"], interviewer)
-            return "unchanged", row["id"]
-        _mark_interviewer(t, interviewer)
-        version = 1 if row is None else row["version"] + 1
-        cur = con.execute(
-            "INSERT INTO documents(name, version, path, source_format, content_hash, text, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (name, version, str(path), t.source_format, raw_hash, t.text, now()),
-        )
-        doc_id = int(cur.lastrowid)
-        _set_attributes(con, doc_id, {**old, **attrs})
-        con.executemany(
-            "INSERT INTO turns(document_id, idx, speaker, is_interviewer, start, end, start_time, end_time, confidence)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    doc_id,
-                    i,
-                    tr.speaker,
-                    int(tr.is_interviewer),
-                    tr.start,
-                    tr.end,
-                    tr.start_time,
-                    tr.end_time,
-                    tr.confidence,
-                )
-                for i, tr in enumerate(t.turns)
-            ],
-        )
-        con.executemany(
-            "INSERT INTO cues(document_id, idx, start, end, start_time, end_time, confidence)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(doc_id, i, c.start, c.end, c.start_time, c.end_time, c.confidence) for i, c in enumerate(t.cues)],
-        )
-    return ("added" if row is None else "updated"), doc_id
-
-
-def _set_attributes(con: sqlite3.Connection, doc_id: int, attrs: dict[str, str]) -> None:
-    con.executemany(
-        "INSERT INTO document_attributes(document_id, key, value) VALUES (?, ?, ?)"
-        " ON CONFLICT(document_id, key) DO UPDATE SET value = excluded.value",
-        [(doc_id, k, v) for k, v in attrs.items()],
-    )
-
-
-def load_transcript(con: sqlite3.Connection, document_id: int) -> Transcript:
-    """Rebuild a stored document's :class:`Transcript` (for re-segmenting)."""
-    doc = con.execute("SELECT text, source_format FROM documents WHERE id = ?", (document_id,)).fetchone()
-    turns = [
-        Turn(
-            r["speaker"],
-            r["start"],
-            r["end"],
-            r["start_time"],
-            r["end_time"],
-            r["confidence"],
-            bool(r["is_interviewer"]),
-        )
-        for r in con.execute("SELECT * FROM turns WHERE document_id = ? ORDER BY idx", (document_id,))
-    ]
-    cues = [
-        Cue(r["start"], r["end"], r["start_time"], r["end_time"], r["confidence"])
-        for r in con.execute("SELECT * FROM cues WHERE document_id = ? ORDER BY idx", (document_id,))
-    ]
-    return Transcript(doc["text"], doc["source_format"], turns, cues)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import zipfile
 
-from .model import IngestError, Transcript
-from .text import _clean, parse_labelled_text
+from ..textio import clean_text
+from ..transcript import IngestError, Transcript
+from .text import parse_labelled_text
 
 
 def _open_zip(raw: bytes, kind: str) -> zipfile.ZipFile:
@@ -48,7 +49,7 @@ def read_docx(raw: bytes) -> Transcript:
     text = "\n".join(lines)
     if not text.strip():
         raise IngestError("document has no text")
-    return parse_labelled_text(_clean(text), "docx")
+    return parse_labelled_text(clean_text(text), "docx")
 
 
 def _paragraph_text(p) -> str:
@@ -79,7 +80,7 @@ def read_odt(raw: bytes) -> Transcript:
     text = "\n".join(lines)
     if not text.strip():
         raise IngestError("document has no text")
-    return parse_labelled_text(_clean(text), "odt")
+    return parse_labelled_text(clean_text(text), "odt")
 
 
 def _paragraphs(root):

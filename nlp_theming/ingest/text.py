@@ -1,4 +1,4 @@
-"""Plain text with speaker prefixes (.txt, .md), and the decoding every text format shares.
+"""Plain text with speaker prefixes (.txt, .md); decoding is :mod:`nlp_theming.textio`'s.
 
 Typed transcripts mark turns with a label at the start of a line: ``Interviewer:``, ``P3:``,
 ``Dr Shah:``, optionally after a timestamp such as ``[00:01:02]``. Lines without a label
@@ -8,11 +8,10 @@ no speaker.
 
 from __future__ import annotations
 
-import codecs
 import re
-import unicodedata
 
-from .model import IngestError, Transcript, Turn, is_interviewer_label, parse_timestamp
+from ..textio import decode_bytes
+from ..transcript import IngestError, Transcript, Turn, is_interviewer_label, parse_timestamp
 
 # A label is short: up to five words, no sentence punctuation, optionally "Dr."/"Mrs." style.
 _LABEL = re.compile(
@@ -36,53 +35,6 @@ _NOT_SPEAKERS = {
     "nb",
     "ps",
 }
-
-
-def decode_bytes(raw: bytes) -> str:
-    """Decode a text file: BOMs first, then UTF-8, UTF-16 without BOM, then cp1252.
-
-    Binary content is refused rather than turned into mojibake.
-    """
-    if not raw.strip():
-        raise IngestError("file is empty")
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if raw.startswith(bom):
-            try:
-                return _clean(raw.decode(enc))
-            except UnicodeDecodeError as exc:
-                raise IngestError(f"starts with a {enc} byte-order mark but is not valid {enc}: {exc.reason}") from exc
-    # UTF-16 without a BOM: every other byte of ASCII text is NUL.
-    sample = raw[:4000]
-    if len(sample) >= 4 and sample.count(0) > len(sample) * 0.3:
-        even_nuls = sample[0::2].count(0)
-        odd_nuls = sample[1::2].count(0)
-        enc = "utf-16-le" if odd_nuls > even_nuls * 4 else "utf-16-be" if even_nuls > odd_nuls * 4 else None
-        if enc:
-            try:
-                return _clean(raw.decode(enc))
-            except UnicodeDecodeError:
-                pass
-        raise IngestError("looks like a binary file, not text")
-    if b"\x00" in sample:
-        raise IngestError("looks like a binary file, not text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError as exc:
-            raise IngestError("not valid UTF-8, UTF-16 or cp1252 text") from exc
-    return _clean(text)
-
-
-def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
-    controls = sum(1 for ch in text[:5000] if unicodedata.category(ch) == "Cc" and ch not in "\n\t")
-    if controls > max(10, len(text[:5000]) * 0.01):
-        raise IngestError("looks like a binary file, not text")
-    if not text.strip():
-        raise IngestError("file is empty")
-    return text
 
 
 def _speaker_label(line: str) -> tuple[str, int, float | None] | None:

@@ -10,14 +10,14 @@ import math
 import re
 from dataclasses import dataclass
 
-from .model import (
+from ..textio import decode_bytes, sniff_delimiter
+from ..transcript import (
     IngestError,
     TimedPiece,
     Transcript,
     from_timed_pieces,
     parse_timestamp,
 )
-from .text import decode_bytes
 
 _ARROW = re.compile(r"^\s*(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
 # A voice span's opening tag; its text runs to the next one (the closing </v> is optional).
@@ -250,11 +250,8 @@ _CSV_ALIASES = {
 def read_csv_turns(raw: bytes) -> Transcript:
     """A table of turns: ``speaker, text`` and optionally ``start, end, confidence``."""
     text = decode_bytes(raw)
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    sep = sniff_delimiter(text, lambda names: any(n in _CSV_ALIASES["text"] for n in names))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
     try:
         return _csv_transcript(reader)
     except csv.Error as exc:

@@ -15,7 +15,9 @@ import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..store import transaction
-from .log import Decision, DecisionError, last_in_force, record, status_of
+from ..store.decisions import Decision, DecisionError, last_in_force, record, status_of
+from ..store.documents import segment_exists
+from ..store.runs import was_suggested
 from .queue import review_queue
 
 
@@ -40,17 +42,8 @@ def check_code(con: sqlite3.Connection, code: str, book: Codebook | None = None)
 
 
 def _check_segment(con: sqlite3.Connection, segment_id: int) -> None:
-    if con.execute("SELECT 1 FROM segments WHERE id = ?", (int(segment_id),)).fetchone() is None:
+    if not segment_exists(con, segment_id):
         raise DecisionError(f"no segment {segment_id}")
-
-
-def _suggested(con: sqlite3.Connection, segment_id: int, code: str, run_id: int | None) -> bool:
-    """Whether the machine suggested ``code`` for the segment (in ``run_id``, or in any run)."""
-    found = con.execute(
-        "SELECT 1 FROM suggestions WHERE segment_id = ? AND code = ?" + (" AND run_id = ?" if run_id else ""),
-        (segment_id, code, run_id) if run_id else (segment_id, code),
-    ).fetchone()
-    return found is not None
 
 
 def decide(
@@ -69,15 +62,27 @@ def decide(
     is recorded as an ``add``. Returns the decision's id; committed when this returns.
     """
     with transaction(con):
-        return _decide(con, coder, action, segment_id, code, new_code, run_id, note)
+        return record_decision(con, coder, action, segment_id, code, new_code, run_id, note)
 
 
-def _decide(con, coder, action, segment_id, code, new_code, run_id, note, book=None) -> int:
+def record_decision(
+    con: sqlite3.Connection,
+    coder: str,
+    action: str,
+    segment_id: int,
+    code: str,
+    new_code: str | None = None,
+    run_id: int | None = None,
+    note: str | None = None,
+    book: Codebook | None = None,
+) -> int:
+    """:func:`decide` inside the caller's transaction (a batch: a sheet import, say); ``book``
+    saves reading the codebook once per row."""
     segment_id, run_id = int(segment_id), None if run_id is None else int(run_id)  # numpy ints from DataFrames
     code = str(code)
     _check_segment(con, segment_id)
     if action in ("accept", "reject"):
-        if not _suggested(con, segment_id, code, run_id):
+        if not was_suggested(con, segment_id, code, run_id):
             code = check_code(con, code, book)  # not suggested: it must be a code a person can apply
             if action == "accept":
                 # the log must never claim the acceptance of a suggestion that did not exist

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .log import coding
+from ..embed import Embedder
+from ..store.codebooks import code_row
+from ..store.decisions import coding
+from ..store.documents import segment_text_frame, segment_with_document, turns_between
 
 FOCUS_CHARS = 600  # shown on each side of the segment inside its own turn
 NEIGHBOUR_CHARS = 400  # shown of each neighbouring turn
@@ -78,11 +81,7 @@ def segment_context(
 ) -> Context:
     """The segment inside its turn, with ``turns_around`` turns before and after it; long turns
     are cut to ``focus_chars`` around the segment and ``neighbour_chars`` of each neighbour."""
-    seg = con.execute(
-        "SELECT s.*, d.name AS document, d.text AS doc_text FROM segments s JOIN documents d ON d.id = s.document_id"
-        " WHERE s.id = ?",
-        (int(segment_id),),
-    ).fetchone()
+    seg = segment_with_document(con, segment_id)
     if seg is None:
         raise ValueError(f"no segment {segment_id}")
     text = seg["doc_text"]
@@ -91,10 +90,7 @@ def segment_context(
     turn_idx = seg["turn_idx"]
     rows = []
     if turn_idx is not None:
-        rows = con.execute(
-            "SELECT * FROM turns WHERE document_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
-            (seg["document_id"], turn_idx - turns_around, turn_idx + turns_around),
-        ).fetchall()
+        rows = turns_between(con, seg["document_id"], turn_idx - turns_around, turn_idx + turns_around)
     if not rows:  # no turn structure: show the segment alone
         ctx.turns.append(ContextTurn(0, seg["speaker"], False, seg["start_time"],
                                      [Piece(text[seg["start"]:seg["end"]], seg["start"], True)], focus=True))
@@ -125,18 +121,7 @@ def segment_context(
 
 def code_definition(con: sqlite3.Connection, code: str, codebook_version: int | None = None) -> dict | None:
     """The code's codebook entry (description, inclusion, exclusion, examples, parent), or None."""
-    import json
-
-    if codebook_version is None:
-        codebook_version = con.execute("SELECT MAX(version) FROM codebooks").fetchone()[0]
-    row = con.execute(
-        "SELECT * FROM codes WHERE codebook_version = ? AND code = ?", (codebook_version, code)
-    ).fetchone()
-    if row is None:
-        return None
-    out = dict(row)
-    out["examples"] = json.loads(out["examples"] or "[]")
-    return out
+    return code_row(con, code, codebook_version)
 
 
 def nearest_confirmed(
@@ -154,8 +139,6 @@ def nearest_confirmed(
     segment_id, document, text, similarity, coders. Reads the embedding cache; only texts not
     cached (rare: suggestions cover the segments people review) load the model.
     """
-    from ..embed import Embedder
-
     cols = ["segment_id", "document", "text", "similarity", "coders"]
     applied = coding(con)
     applied = applied[(applied.code == code) & applied.segment_id.notna() & (applied.segment_id != segment_id)]
@@ -166,13 +149,7 @@ def nearest_confirmed(
     who = applied.groupby("segment_id").coder.agg(lambda c: ", ".join(sorted(set(c))))
     recent = applied.sort_values("decision_id").segment_id.drop_duplicates(keep="last").tail(pool).astype(int).tolist()
     ids = [int(segment_id), *recent]
-    marks = ",".join("?" * len(ids))
-    texts = pd.read_sql_query(
-        f"SELECT t.segment_id, d.name AS document, t.text FROM segment_texts t JOIN segments s ON s.id = t.segment_id"
-        f" JOIN documents d ON d.id = s.document_id WHERE t.segment_id IN ({marks})",
-        con,
-        params=ids,
-    ).set_index("segment_id")
+    texts = segment_text_frame(con, ids)
     if int(segment_id) not in texts.index:
         return pd.DataFrame(columns=cols)
     texts = texts.loc[[i for i in ids if i in texts.index]]

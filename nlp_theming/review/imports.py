@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..store import transaction
-from .log import Decision, DecisionError, record
+from ..store.decisions import Decision, DecisionError, record
+from ..store.documents import current_lengths, current_texts, segment_spans
 
 
 @dataclass
@@ -47,12 +48,8 @@ def import_spans(
     code, or offsets outside the text, are reported and skipped; the rest are recorded.
     """
     report = ImportReport()
-    docs = {
-        r["name"]: (r["id"], r["n"]) for r in con.execute("SELECT id, name, length(text) AS n FROM current_documents")
-    }
-    segs = pd.read_sql_query(
-        "SELECT id AS segment_id, document_id, start, end FROM segments WHERE scheme = ?", con, params=[scheme]
-    )
+    docs = current_lengths(con)
+    segs = segment_spans(con, scheme)
     by_doc = {doc_id: frame for doc_id, frame in segs.groupby("document_id")}
     with transaction(con):
         for n, row in enumerate(spans.itertuples(index=False), start=2):
@@ -102,7 +99,7 @@ def locate_units(con: sqlite3.Connection, units: pd.DataFrame) -> tuple[pd.DataF
     Returns (spans, problems): a unit whose document is unknown or whose text is not found in
     it is reported, not guessed.
     """
-    texts = dict(con.execute("SELECT name, text FROM current_documents").fetchall())
+    texts = current_texts(con)
     rows, problems = [], []
     # Where the last unit was found, per document and coder: a file lists one coder's units in
     # document order and then the next coder's, who starts again at the top.

@@ -8,17 +8,22 @@ from the decision log.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
-from .log import status_of
+from ..store.decisions import PENDING, REVIEW_STATUSES, status_of
+from ..store.documents import attribute_values, current_document_names, documents_stamp
+from ..store.runs import OPERATING_THRESHOLD, require_run, run_row, suggestion_table
 
-THRESHOLD = 0.5  # the matchers' operating threshold (match.matchers.Matcher.threshold)
 ORDERS = ("uncertain", "theme", "site", "document", "score")
-STATUSES = ("pending", "accepted", "rejected")
+STATUSES = REVIEW_STATUSES
 
 COLUMNS = [
     "key", "run_id", "segment_id", "document_id", "document", "segment_idx", "turn_idx", "speaker", "start", "end",
@@ -59,8 +64,8 @@ def parse_key(key: str) -> tuple[int, str]:
 
 
 def run_codebook(con: sqlite3.Connection, run_id: int) -> tuple[int, Codebook]:
-    row = con.execute("SELECT codebook_version FROM runs WHERE id = ?", (run_id,)).fetchone()
-    return load_stored_codebook(con, row[0] if row else None)
+    row = run_row(con, run_id)
+    return load_stored_codebook(con, row["codebook_version"] if row else None)
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
@@ -72,31 +77,135 @@ def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
     return values or None
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which suggestions to review, in which order: the one filter object that the CLI, the
+    review page, the terminal and the sheet all use.
+
+    ``order``: ``uncertain`` (score nearest the operating threshold first), ``theme`` (codebook
+    order, uncertain first within a theme), ``site`` and ``document`` (reading order), ``score``
+    (highest first). ``theme`` matches a code or any meta-theme above it; ``site`` and ``role``
+    are document attributes; ``status`` is pending/accepted/rejected for the coder (without a
+    coder: accepted by anyone, rejected by everyone who decided). Filters take a value or a list.
+    """
+
+    order: str = "uncertain"
+    theme: str | tuple[str, ...] | None = None
+    site: str | tuple[str, ...] | None = None
+    role: str | tuple[str, ...] | None = None
+    document: str | tuple[str, ...] | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    status: str | tuple[str, ...] | None = None
+
+    #: what each filter means, for command-line help and the page's labels
+    HELP: ClassVar[dict[str, str]] = {
+        "order": "uncertain: score nearest the operating threshold first; theme; site; document (reading order); "
+        "score.",
+        "theme": "A theme, or a meta-theme for all themes under it.",
+        "site": "Documents of this site (manifest column 'site').",
+        "role": "Documents of this role (manifest column 'role').",
+        "document": "One document, by name.",
+        "min_score": "Suggestions scoring at least this.",
+        "max_score": "Suggestions scoring at most this.",
+        "status": "pending, accepted or rejected.",
+    }
+    #: the short names the review page uses in its URLs
+    QUERY_KEYS: ClassVar[dict[str, str]] = {
+        "order": "order", "theme": "theme", "site": "site", "role": "role", "document": "document",
+        "min_score": "min", "max_score": "max", "status": "status",
+    }
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"unknown queue order {self.order!r}; choose one of {', '.join(ORDERS)}")
+        for s in _as_list(self.status) or []:
+            if s not in STATUSES:
+                raise ValueError(f"unknown status {s!r}; choose one of {', '.join(STATUSES)}")
+
+    @classmethod
+    def of(cls, order: str | None = None, **filters: object) -> QueueFilter:
+        """From keyword arguments, ignoring None and blank values (CLI options, API calls)."""
+        values = {k: v for k, v in filters.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+        unknown = set(values) - set(cls.HELP)
+        if unknown:
+            raise TypeError(f"unknown queue filter(s): {', '.join(sorted(unknown))}")
+        for k, v in list(values.items()):
+            if isinstance(v, list | set):
+                values[k] = tuple(v)
+        return cls(order=order or "uncertain", **values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_query(cls, query: dict[str, str], default_status: str | None = PENDING) -> QueueFilter:
+        """From the review page's query string: lenient (an unknown order or status falls back to
+        the default, an unreadable score is ignored), since URLs are typed and shared by people."""
+        get = {name: (query.get(key) or "").strip() for name, key in cls.QUERY_KEYS.items()}
+        order = get["order"] if get["order"] in ORDERS else "uncertain"
+        status: str | None = get["status"] if "status" in query else default_status
+        if status not in (None, "", *STATUSES):
+            status = default_status
+        return cls(order=order, theme=get["theme"] or None, site=get["site"] or None, role=get["role"] or None,
+                   document=get["document"] or None, min_score=_number(get["min_score"]),
+                   max_score=_number(get["max_score"]), status=status or None)
+
+    def to_query(self) -> dict[str, str]:
+        """The review page's query string for this filter (the inverse of :meth:`from_query`)."""
+        out = {}
+        for name, key in self.QUERY_KEYS.items():
+            value = getattr(self, name)
+            out[key] = "" if value is None else ",".join(value) if isinstance(value, tuple) else str(value)
+        return out
+
+    def replace(self, **changes: object) -> QueueFilter:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def apply(self, table: pd.DataFrame, book: Codebook) -> pd.DataFrame:
+        """Filter and order a :func:`full_queue` table."""
+        statuses = _as_list(self.status)
+        themes = _as_list(self.theme)
+        if themes:
+            wanted = set(themes)
+            table = table[[c in wanted or bool(wanted & set(book.ancestors(c) if c in book else []))
+                           for c in table.code]]
+        for col in ("site", "role", "document"):
+            values = _as_list(getattr(self, col))
+            if values:
+                table = table[table[col].astype(str).isin(values)]
+        if self.min_score is not None:
+            table = table[table.score >= self.min_score]
+        if self.max_score is not None:
+            table = table[table.score <= self.max_score]
+        if statuses:
+            table = table[table.status.isin(statuses)]
+        table = _ordered(table, self.order, book)
+        rest = [c for c in table.columns if c not in COLUMNS]
+        return table[COLUMNS + rest].reset_index(drop=True)
+
+
+def _number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def review_queue(
     con: sqlite3.Connection,
     coder: str | None = None,
+    queue_filter: QueueFilter | None = None,
     *,
-    order: str = "uncertain",
-    theme: str | Iterable[str] | None = None,
-    site: str | Iterable[str] | None = None,
-    role: str | Iterable[str] | None = None,
-    document: str | Iterable[str] | None = None,
-    min_score: float | None = None,
-    max_score: float | None = None,
-    status: str | Iterable[str] | None = None,
     run_id: int | None = None,
+    **filters: object,
 ) -> pd.DataFrame:
     """The suggestions to review, as a DataFrame (columns: :data:`COLUMNS`, then the rest).
 
-    ``order``: ``uncertain`` (score nearest 0.5 first), ``theme`` (codebook order, uncertain
-    first within a theme), ``site`` and ``document`` (reading order), ``score`` (highest first).
-    Filters take a value or a list: ``theme`` matches a code or any meta-theme above it;
-    ``site`` and ``role`` are document attributes; ``status`` is pending/accepted/rejected for
-    ``coder`` (without a coder: accepted by anyone, rejected by everyone who decided).
+    Which and in which order: a :class:`QueueFilter`, or its fields as keyword arguments
+    (``order``, ``theme``, ``site``, ``role``, ``document``, ``min_score``, ``max_score``, ``status``).
     """
+    queue_filter = queue_filter or QueueFilter.of(**filters)  # type: ignore[arg-type]
     table, book = full_queue(con, coder, run_id)
-    return select(table, book, order=order, theme=theme, site=site, role=role, document=document,
-                  min_score=min_score, max_score=max_score, status=status)
+    return queue_filter.apply(table, book)
 
 
 def full_queue(
@@ -107,12 +216,8 @@ def full_queue(
     ``cache``: a dict kept by a long-running caller (the review server) for the parts that only
     change with a new run or a new document version; the statuses are always read afresh.
     """
-    from ..suggest import latest_run
-
-    run_id = run_id if run_id is not None else latest_run(con)
-    if run_id is None:
-        raise ValueError("the project has no complete suggestion run yet; run `nlp-theming suggest PROJECT`")
-    stamp = (run_id, *con.execute("SELECT COUNT(*), MAX(id) FROM documents").fetchone())
+    run_id = require_run(con, run_id)
+    stamp = (run_id, *documents_stamp(con))
     if cache is not None and cache.get("stamp") == stamp:
         base, book = cache["base"], cache["book"]
     else:
@@ -121,7 +226,7 @@ def full_queue(
             cache.update(stamp=stamp, base=base, book=book)
     decided = status_of(con, coder)
     table = base.merge(decided.drop(columns=["action"]), on=["segment_id", "code"], how="left")
-    table["status"] = table["status"].fillna("pending")
+    table["status"] = table["status"].fillna(PENDING)
     table["decision_id"] = table["decision_id"].astype("Int64")
     # changed_to: the code a change replaced this one with; "" otherwise (falsy everywhere, unlike NaN)
     changed = table.pop("new_code").fillna("").astype(str)
@@ -130,9 +235,7 @@ def full_queue(
 
 
 def _base(con: sqlite3.Connection, run_id: int) -> tuple[pd.DataFrame, Codebook]:
-    from ..export import suggestion_table
-
-    table = suggestion_table(con, run_id).drop(columns=["status"])
+    table = suggestion_table(con, run_id, with_status=False).drop(columns=["status"])
     _, book = run_codebook(con, run_id)
     for col in ("site", "role"):
         if col not in table.columns:
@@ -142,46 +245,14 @@ def _base(con: sqlite3.Connection, run_id: int) -> tuple[pd.DataFrame, Codebook]
     return table, book
 
 
-def select(
-    table: pd.DataFrame,
-    book: Codebook,
-    *,
-    order: str = "uncertain",
-    theme: str | Iterable[str] | None = None,
-    site: str | Iterable[str] | None = None,
-    role: str | Iterable[str] | None = None,
-    document: str | Iterable[str] | None = None,
-    min_score: float | None = None,
-    max_score: float | None = None,
-    status: str | Iterable[str] | None = None,
-) -> pd.DataFrame:
-    """Filter and order a :func:`full_queue` table (the arguments of :func:`review_queue`)."""
-    if order not in ORDERS:
-        raise ValueError(f"unknown queue order {order!r}; choose one of {', '.join(ORDERS)}")
-    statuses = _as_list(status)
-    for s in statuses or []:
-        if s not in STATUSES:
-            raise ValueError(f"unknown status {s!r}; choose one of {', '.join(STATUSES)}")
-    themes = _as_list(theme)
-    if themes:
-        wanted = set(themes)
-        table = table[[c in wanted or bool(wanted & set(book.ancestors(c) if c in book else [])) for c in table.code]]
-    for col, values in (("site", _as_list(site)), ("role", _as_list(role)), ("document", _as_list(document))):
-        if values:
-            table = table[table[col].astype(str).isin(values)]
-    if min_score is not None:
-        table = table[table.score >= min_score]
-    if max_score is not None:
-        table = table[table.score <= max_score]
-    if statuses:
-        table = table[table.status.isin(statuses)]
-    table = _ordered(table, order, book)
-    rest = [c for c in table.columns if c not in COLUMNS]
-    return table[COLUMNS + rest].reset_index(drop=True)
+def select(table: pd.DataFrame, book: Codebook, queue_filter: QueueFilter | None = None,
+           **filters: object) -> pd.DataFrame:
+    """Filter and order a :func:`full_queue` table: a :class:`QueueFilter` or its fields."""
+    return (queue_filter or QueueFilter.of(**filters)).apply(table, book)  # type: ignore[arg-type]
 
 
 def _ordered(table: pd.DataFrame, order: str, book: Codebook) -> pd.DataFrame:
-    table = table.assign(_distance=(table.score - THRESHOLD).abs(), _neg_score=-table.score)
+    table = table.assign(_distance=(table.score - OPERATING_THRESHOLD).abs(), _neg_score=-table.score)
     reading = ["document", "segment_idx", "rank"]
     if order == "uncertain":
         keys = ["_distance", "_neg_score", *reading]
@@ -204,17 +275,12 @@ def _ordered(table: pd.DataFrame, order: str, book: Codebook) -> pd.DataFrame:
 
 def filter_values(con: sqlite3.Connection, run_id: int | None = None) -> dict[str, list[str]]:
     """The values each filter can take in this project (for menus): site, role, document, theme."""
-    from ..suggest import latest_run
-
-    run_id = run_id if run_id is not None else latest_run(con)
-    out: dict[str, list[str]] = {}
-    for key in ("site", "role"):
-        rows = con.execute(
-            "SELECT DISTINCT a.value FROM document_attributes a JOIN current_documents d ON d.id = a.document_id"
-            " WHERE a.key = ? AND a.value IS NOT NULL AND a.value != '' ORDER BY a.value",
-            (key,),
-        ).fetchall()
-        out[key] = [r[0] for r in rows]
-    out["document"] = [r[0] for r in con.execute("SELECT name FROM current_documents ORDER BY name")]
+    if run_id is None:
+        try:
+            run_id = require_run(con)
+        except ValueError:
+            run_id = None
+    out: dict[str, list[str]] = {key: attribute_values(con, key) for key in ("site", "role")}
+    out["document"] = current_document_names(con)
     out["theme"] = [c.code for c in run_codebook(con, run_id)[1].codes] if run_id is not None else []
     return out

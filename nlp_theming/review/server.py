@@ -24,11 +24,11 @@ from .. import store
 from ..codebook import Codebook
 from . import actions, csrf
 from .context import code_definition, nearest_confirmed, segment_context
-from .log import DecisionError, coding, reviewed
+from ..store.decisions import DecisionError, coding, reviewed
+from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
 from .queue import (
     ORDERS,
     STATUSES,
-    THRESHOLD,
     decision_item,
     describe,
     filter_values,
@@ -209,7 +209,7 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
         filters = {k: back.get(k) or None for k in ("site", "role", "document")}
         if request.method == "POST":
             # accept exactly what the preview showed: same run, same items, or nothing
-            from ..suggest import latest_run
+            from ..store.runs import latest_run
 
             run_id, digest = request.form.get("run_id", type=int), request.form.get("digest", "")
             count = request.form.get("count", type=int)

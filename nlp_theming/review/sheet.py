@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..store import transaction
-from .actions import _decide, applicable_codes, latest_codebook
-from .log import DecisionError, status_of
-from .queue import full_queue, select
+from ..store.decisions import DecisionError, status_of
+from ..tables import add_sheet, formula_unsafe, new_workbook, write_csv
+from .actions import applicable_codes, latest_codebook, record_decision
+from .queue import QueueFilter, full_queue
 
 SHEET_COLUMNS = [
     "decision", "code", "score", "text", "document", "segment", "speaker", "time", "meta_theme", "status",
@@ -34,28 +35,6 @@ HOW_TO = [
     "Codes must be spelled as in the 'codebook' sheet. Do not edit other columns.",
     "Import with: nlp-theming sheet import PROJECT FILE --coder NAME",
 ]
-# Spreadsheet programs run a CSV cell starting with one of these as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def formula_safe(value: object) -> object:
-    """A text cell for a CSV that no spreadsheet runs as a formula: a leading apostrophe when it
-    starts with = + - @ tab or CR (transcripts are untrusted). Other values pass unchanged."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
-
-
-def formula_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`formula_safe` on every cell, headers included (a site may be named "=...")."""
-    out = frame.map(formula_safe)
-    out.columns = [formula_safe(str(c)) for c in frame.columns]
-    return out
-
-
-def formula_unsafe(value: str) -> str:
-    """Undo :func:`formula_safe` on a cell read back from a CSV."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
-
-
 @dataclass
 class SheetReport:
     recorded: int = 0
@@ -74,10 +53,11 @@ def _normal(text: str) -> str:
 
 
 def sheet_frame(con: sqlite3.Connection, coder: str, order: str = "document", status: str | None = "pending",
-                **filters: object) -> pd.DataFrame:
+                queue_filter: QueueFilter | None = None, **filters: object) -> pd.DataFrame:
     """The queue as sheet rows (columns :data:`SHEET_COLUMNS`), ``decision`` blank."""
     table, book = full_queue(con, coder)
-    rows = select(table, book, order=order, status=status, **filters)  # type: ignore[arg-type]
+    queue_filter = queue_filter or QueueFilter.of(order, status=status, **filters)
+    rows = queue_filter.apply(table, book)
     out = pd.DataFrame({
         "decision": "",
         "code": rows.code,
@@ -104,15 +84,16 @@ def _clock(seconds: float | None) -> str:
 
 
 def export_sheet(con: sqlite3.Connection, coder: str, out: str | Path, order: str = "document",
-                 status: str | None = "pending", **filters: object) -> tuple[Path, int]:
+                 status: str | None = "pending", queue_filter: QueueFilter | None = None,
+                 **filters: object) -> tuple[Path, int]:
     """Write the coder's queue to ``out`` (.xlsx or .csv); returns the path and the number of rows."""
     out = Path(out)
-    frame = sheet_frame(con, coder, order, status, **filters)
+    frame = sheet_frame(con, coder, order, status, queue_filter, **filters)
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".csv":
         # the apostrophe the guard adds is removed again on import (read_sheet)
-        formula_safe_frame(frame).to_csv(out, index=False, encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
+        write_csv(frame, out, bom=True)  # the BOM makes Excel read UTF-8
     elif suffix == ".xlsx":
         _write_xlsx(con, frame, out, coder)
     else:
@@ -121,54 +102,28 @@ def export_sheet(con: sqlite3.Connection, coder: str, out: str | Path, order: st
 
 
 def _write_xlsx(con: sqlite3.Connection, frame: pd.DataFrame, out: Path, coder: str) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.styles import PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "queue"
-    ws.append(SHEET_COLUMNS)
-    for values in frame.itertuples(index=False):
-        ws.append([v.item() if hasattr(v, "item") else v for v in values])
-    for row in ws.iter_rows(min_row=2):
-        for cell in row:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text that starts with "=" stays text, never a formula
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    ws["A1"].fill = PatternFill("solid", fgColor="FFF1B8")
     widths = {"decision": 22, "code": 30, "score": 7, "text": 80, "document": 18, "segment": 8, "speaker": 14,
               "time": 9, "meta_theme": 26, "status": 14, "segment_id": 10, "run_id": 7, "text_check": 16}
-    for i, name in enumerate(SHEET_COLUMNS, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = widths[name]
-    text_col = ws.cell(1, SHEET_COLUMNS.index("text") + 1).column_letter
-    for cell in ws[text_col][1:]:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    wb = new_workbook()
+    ws = add_sheet(wb, "queue", frame, widths, wrap_from=80)
+    ws["A1"].fill = PatternFill("solid", fgColor="FFF1B8")
     ws.freeze_panes = "B2"
     # a menu for the common answers; other text (change:..., add:...) is still allowed
     menu = DataValidation(type="list", formula1='"accept,reject"', allow_blank=True, showErrorMessage=False)
     ws.add_data_validation(menu)
     if len(frame):
         menu.add(f"A2:A{len(frame) + 1}")
-
     book = latest_codebook(con)
-    codes = wb.create_sheet("codebook")
-    codes.append(["meta_theme", "code", "description"])
-    for c in book.leaves:
-        codes.append([book.top_level(c.code), c.code, c.description])
-    for row in codes.iter_rows(min_row=2):
-        for cell in row:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
-    codes.column_dimensions["A"].width = 30
-    codes.column_dimensions["B"].width = 34
-    codes.column_dimensions["C"].width = 90
-    how = wb.create_sheet("how-to")
-    how.append([f"Review sheet for coder: {coder}"])
-    for line in HOW_TO:
-        how.append([line])
-    how.column_dimensions["A"].width = 110
+    codes = pd.DataFrame(
+        [(book.top_level(c.code), c.code, c.description) for c in book.leaves],
+        columns=["meta_theme", "code", "description"],
+    )
+    add_sheet(wb, "codebook", codes, {"meta_theme": 30, "code": 34, "description": 90}, wrap_from=200)
+    how = pd.DataFrame({f"Review sheet for coder: {coder}": HOW_TO})
+    add_sheet(wb, "how-to", how, {f"Review sheet for coder: {coder}": 110}, wrap_from=200)
     wb.save(out)
 
 
@@ -279,9 +234,9 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
         for where, action, segment_id, code, target, run_id in todo:
             try:
                 if action == "add":
-                    _decide(con, coder, "add", segment_id, target, None, run_id, batch, book)
+                    record_decision(con, coder, "add", segment_id, target, None, run_id, batch, book)
                 else:
-                    _decide(con, coder, action, segment_id, code, target, run_id, batch, book)
+                    record_decision(con, coder, action, segment_id, code, target, run_id, batch, book)
             except DecisionError as exc:
                 report.problems.append(f"{where}: {exc}")
                 continue

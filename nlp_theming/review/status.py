@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .log import coding, decisions_frame, effective
-from .queue import THRESHOLD, full_queue
+from ..store.decisions import coding, decisions_frame, effective
+from ..store.documents import current_document_ids, document_count, document_versions
+from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
+from .queue import full_queue
 
 
 @dataclass
@@ -95,7 +97,7 @@ def review_status(
 
     queue = queue_of(None)
     run_id = int(queue.run_id.iloc[0]) if not queue.empty else run_id
-    documents = con.execute("SELECT COUNT(*) FROM current_documents").fetchone()[0]
+    documents = document_count(con)
     log = effective(decisions_frame(con))
     coders = sorted(set(log.coder)) if not log.empty else []
     if coder is not None:
@@ -186,11 +188,11 @@ def superseded_decisions(con: sqlite3.Connection, coder: str | None = None, upto
     log = log[log.document_id.notna()] if not log.empty else log
     if log.empty:
         return pd.DataFrame(columns=cols)
-    current = {r[0] for r in con.execute("SELECT id FROM current_documents")}
+    current = set(current_document_ids(con))
     old = log[~log.document_id.astype(int).isin(current)]
     if old.empty:
         return pd.DataFrame(columns=cols)
     counts = old.document_id.astype(int).value_counts()
-    names = {r[0]: (r[1], r[2]) for r in con.execute("SELECT id, name, version FROM documents")}
+    names = document_versions(con)
     rows = sorted((names[d][0], int(names[d][1]), int(n)) for d, n in counts.items())
     return pd.DataFrame(rows, columns=cols)

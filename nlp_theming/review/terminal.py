@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 import click
 
+from ..store.decisions import PENDING, DecisionError, coding
+from ..store.runs import run_row
 from . import actions
 from .context import code_definition, nearest_confirmed, segment_context
-from .log import DecisionError, coding
-from .queue import decision_item, describe, full_queue, select
+from .queue import QueueFilter, decision_item, describe, full_queue
 
 KEYS = ("a", "r", "c", "+", "n", "u", "q", "?")
 HELP = "[a]ccept  [r]eject  [c]hange  [+]add  [n]ext  [u]ndo  [q]uit  [?]help"
@@ -77,7 +78,7 @@ def show_item(con: sqlite3.Connection, item: object, siblings: object, position:
         echo(_wrap("use when: " + definition["inclusion"]))
     if definition.get("exclusion"):
         echo(_wrap("not when: " + definition["exclusion"]))
-    model = con.execute("SELECT model_id FROM runs WHERE id = ?", (int(row.run_id),)).fetchone()[0]
+    model = run_row(con, int(row.run_id))["model_id"]
     try:
         near = nearest_confirmed(con, int(row.segment_id), row.code, model, coders=[coder] if blind else None, k=1)
     except Exception:  # the definition is enough when no embedding model is at hand
@@ -121,12 +122,15 @@ def terminal_review(
     order: str = "uncertain",
     prompt: Callable[..., str] = click.prompt,
     echo: Callable[[str], None] = click.echo,
+    queue_filter: QueueFilter | None = None,
     **filters: object,
 ) -> dict[str, int]:
-    """Review the coder's pending suggestions one by one. Returns counts of what was done."""
+    """Review the coder's pending suggestions one by one (those a :class:`QueueFilter`, or its
+    fields as keyword arguments, selects). Returns counts of what was done."""
     cache: dict = {}
     table, book = full_queue(con, coder, cache=cache)
-    todo = select(table, book, order=order, status="pending", **filters)  # type: ignore[arg-type]
+    queue_filter = (queue_filter or QueueFilter.of(order, **filters)).replace(status=PENDING)
+    todo = queue_filter.apply(table, book)
     keys = todo.key.tolist()
     done = {"accept": 0, "reject": 0, "change": 0, "add": 0, "undo": 0, "skipped": 0}
     if not keys:

@@ -17,16 +17,17 @@ import pandas as pd
 
 from ..codebook import CodebookError, load_stored_codebook
 from ..embed import DEFAULT_MODEL
-from ..export import document_table
-from ..review import coding, reviewed
-from ..review.queue import THRESHOLD
 from ..review.status import superseded_decisions, superseded_listing
-from ..segment import Segmenter
-from ..suggest import latest_run
+from ..segment import project_segmenter
+from ..store.codebooks import latest_version
+from ..store.decisions import all_coders, coding, decision_count, latest_decision, reviewed
+from ..store.documents import current_texts_by_id, document_table, documents_fingerprint, segment_table
+from ..store.runs import OPERATING_THRESHOLD, latest_run, likely_codes, run_row
+from ..store.schema import get_meta, snapshot
 
 # A suggestion at or above the matchers' operating threshold is one a reviewer is expected to
 # look at; the review page and `nlp-theming status` use the same threshold.
-UNREVIEWED_SCORE = THRESHOLD
+UNREVIEWED_SCORE = OPERATING_THRESHOLD
 # What every output calls the count, so a reader never takes it for all pending suggestions.
 UNREVIEWED_LABEL = f"suggestion(s) scoring ≥ {UNREVIEWED_SCORE} not yet reviewed"
 UNKNOWN = "(unknown)"
@@ -63,14 +64,8 @@ class Inputs:
 def project_state(con: sqlite3.Connection) -> dict:
     """What a summary depends on besides the decision log and the run: the document versions
     (a new or re-ingested transcript changes them) and the codebook version."""
-    digest = hashlib.sha256()
-    for row in con.execute("SELECT id, name, version, content_hash FROM documents ORDER BY id"):
-        digest.update("\x1f".join(str(v) for v in row).encode("utf-8") + b"\x1e")
-    return {
-        "documents_mark": int(con.execute("SELECT COALESCE(MAX(id), 0) FROM documents").fetchone()[0]),
-        "documents_fingerprint": digest.hexdigest()[:16],
-        "codebook_version": con.execute("SELECT MAX(version) FROM codebooks").fetchone()[0],
-    }
+    newest, fingerprint = documents_fingerprint(con)
+    return {"documents_mark": newest, "documents_fingerprint": fingerprint, "codebook_version": latest_version(con)}
 
 
 def file_hash(path: str | Path) -> str:
@@ -111,49 +106,34 @@ def gather(
 ) -> Inputs:
     """Read the inputs of a summary. All reads happen in one read transaction, so the coding,
     the review status and the decision mark describe the same moment of the log."""
-    own = not con.in_transaction
-    if own:
-        con.execute("BEGIN")  # WAL snapshot: decisions appended meanwhile are not half-seen
-    try:
+    with snapshot(con):  # decisions appended meanwhile are not half-seen
         return _gather(con, by, coder, sites, scheme)
-    finally:
-        if own:
-            con.execute("COMMIT")
 
 
 def _gather(
     con: sqlite3.Connection, by: str, coder: str | None, sites: str | Path | pd.DataFrame | None, scheme: str | None
 ) -> Inputs:
     notes: list[str] = []
-    mark_row = con.execute("SELECT id, at FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
-    mark, mark_at = (int(mark_row["id"]), mark_row["at"]) if mark_row else (0, None)
-    n_decisions = con.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
-    created = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+    mark, mark_at = latest_decision(con)
+    n_decisions = decision_count(con)
+    created = get_meta(con, "created_at")
     if coder is not None:
-        coders = [r[0] for r in con.execute("SELECT DISTINCT coder FROM decisions ORDER BY coder")]
+        coders = all_coders(con)
         if coder not in coders:
             raise ValueError(f"no decisions by coder {coder!r} (coders: {', '.join(coders) or 'none yet'})")
 
     run_id = latest_run(con)
-    run = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone() if run_id is not None else None
-    scheme = scheme or (run["scheme"] if run is not None else Segmenter().scheme)
+    run = run_row(con, run_id) if run_id is not None else None
+    scheme = scheme or (run["scheme"] if run is not None else project_segmenter(con).scheme)
     model = DEFAULT_MODEL
     if run is not None:
         model = run["model_id"][5:] if run["model_id"].startswith("path:") else run["model_id"]
 
     documents, site_columns = _documents(con, by, sites, notes)
-    texts = {int(r[0]): r[1] for r in con.execute("SELECT id, text FROM current_documents")}
-    segments = pd.read_sql_query(
-        """SELECT s.id AS segment_id, s.document_id, s.idx AS segment_idx, s.turn_idx, s.start, s.end, s.speaker,
-                  s.role AS speaker_role, s.start_time, s.end_time
-           FROM segments s JOIN current_documents d ON d.id = s.document_id
-           WHERE s.scheme = ? ORDER BY s.document_id, s.idx""",
-        con,
-        params=[scheme],
-    )
-    segments["text"] = [
-        texts[d][a:b] for d, a, b in zip(segments.document_id, segments.start, segments.end, strict=True)
-    ]
+    texts = current_texts_by_id(con)
+    columns = ["segment_id", "document_id", "segment_idx", "turn_idx", "start", "end", "speaker", "speaker_role",
+               "start_time", "end_time", "text"]
+    segments = segment_table(con, scheme)[columns].sort_values(["document_id", "segment_idx"]).reset_index(drop=True)
 
     superseded = superseded_decisions(con, coder, upto=mark)
     if not superseded.empty:
@@ -170,7 +150,7 @@ def _gather(
 
     return Inputs(
         by=by, coder=coder, scheme=scheme, run_id=run_id, model=model, codebook_version=codebook_version,
-        mark=mark, mark_at=mark_at, n_decisions=int(n_decisions), project_created=created[0] if created else None,
+        mark=mark, mark_at=mark_at, n_decisions=int(n_decisions), project_created=created,
         documents=documents, segments=segments, coded=coded, unreviewed=unreviewed, themes=themes, texts=texts,
         site_columns=site_columns, notes=notes, superseded=superseded, state=project_state(con),
     )
@@ -303,11 +283,7 @@ def _unreviewed(con: sqlite3.Connection, run_id: int | None, coder: str | None, 
     cols = ["segment_id", "code", "score"]
     if run_id is None:
         return pd.DataFrame(columns=cols)
-    sugg = pd.read_sql_query(
-        "SELECT segment_id, code, score FROM suggestions WHERE run_id = ? AND score >= ?",
-        con,
-        params=[run_id, UNREVIEWED_SCORE],
-    )
+    sugg = likely_codes(con, run_id, UNREVIEWED_SCORE, role=None)[cols]
     sugg = sugg[sugg.segment_id.isin(segments.segment_id)]
     # Any decision in force on (segment, code) reviews it, a rejection as much as an acceptance.
     decided = reviewed(con, coder)

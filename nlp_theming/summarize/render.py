@@ -3,8 +3,8 @@
 Transcript text is untrusted: HTML goes through Jinja2 autoescaping (and a Content-Security-
 Policy that allows no scripts), Markdown escapes HTML and table pipes, XLSX cells are written
 as text so a quote starting with "=" never becomes a formula, and CSV cells that a spreadsheet
-would run as a formula get a leading apostrophe (the review sheet's guard). Parquet keeps the
-text as it is.
+would run as a formula get a leading apostrophe (both through :mod:`nlp_theming.tables`).
+Parquet keeps the text as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from ..review.sheet import formula_safe_frame
+from ..tables import add_sheet, new_workbook, write_csv
 from .compare import CONSISTENT_RANGE, PATTERNS
 from .data import TECHNICAL_COLUMNS, UNREVIEWED_LABEL, UNREVIEWED_SCORE, natural_key
 from .heatmap import heatmap_svg
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .summary import Summary
 
 TEMPLATES = Path(__file__).parent / "templates"
+META_FILE = "summary.json"
+# The tables a summary is reopened from (Parquet always; CSV when asked for).
+TABLES = ("groups", "themes", "cells", "quotes", "divergence", "comparison", "attributes")
 # In an attribute comparison, themes whose presence differs less than this are folded away.
 ATTRIBUTE_FLOOR = 0.2
 ATTRIBUTE_ROWS = 15
@@ -87,8 +90,6 @@ def write_all(summary: Summary, out: Path, formats: tuple[str, ...]) -> list[Pat
     if unknown:
         raise ValueError(f"unknown summary format(s): {', '.join(sorted(unknown))}")
     out.mkdir(parents=True, exist_ok=True)
-    from .summary import META_FILE, TABLES
-
     if (out / META_FILE).exists():
         # pages of an earlier summary here (other groups, other documents) would otherwise linger
         for sub in ("groups", "transcripts"):
@@ -105,12 +106,12 @@ def write_all(summary: Summary, out: Path, formats: tuple[str, ...]) -> list[Pat
         frame.to_parquet(tables / f"{name}.parquet", index=False)
         written.append(tables / f"{name}.parquet")
         if "csv" in formats:
-            formula_safe_frame(frame).to_csv(tables / f"{name}.csv", index=False)
+            write_csv(frame, tables / f"{name}.csv")
             written.append(tables / f"{name}.csv")
     summary.tidy.to_parquet(out / "tidy.parquet", index=False)
     written.append(out / "tidy.parquet")
     if "csv" in formats:
-        formula_safe_frame(summary.tidy).to_csv(out / "tidy.csv", index=False)
+        write_csv(summary.tidy, out / "tidy.csv")
         written.append(out / "tidy.csv")
     svg = heatmap_svg(summary.cells, summary.themes, summary.groups, layout.group, layout.anchor, summary.by,
                       summary.meta.get("compare_attributes"))
@@ -387,40 +388,7 @@ def write_markdown(summary: Summary, path: Path, layout: Layout) -> Path:
 
 
 def _sheet(wb, title: str, frame: pd.DataFrame, widths: dict[str, int] | None = None) -> None:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Alignment, Font, PatternFill
-
-    ws = wb.create_sheet(title)
-    ws.append([ILLEGAL_CHARACTERS_RE.sub("", str(c)) for c in frame.columns])
-    for cell in ws[1]:
-        cell.data_type = "s"  # headers are group names, which are data too (a site named "=...")
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="E8EEF6")
-    for values in frame.itertuples(index=False):
-        row = []
-        for v in values:
-            if _isna(v):
-                v = None
-            elif isinstance(v, str):
-                v = ILLEGAL_CHARACTERS_RE.sub("", v)
-            elif hasattr(v, "item"):
-                v = v.item()
-            row.append(v)
-        ws.append(row)
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"  # text, never a formula: transcripts are untrusted
-    ws.freeze_panes = "A2"
-    for i, col in enumerate(frame.columns, start=1):
-        letter = ws.cell(row=1, column=i).column_letter
-        width = (widths or {}).get(str(col))
-        if width is None:
-            longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200) if not _isna(v)])
-            width = min(max(8, longest + 2), 50)
-        ws.column_dimensions[letter].width = width
-        if width >= 40:
-            for cell in ws[letter][1:]:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+    add_sheet(wb, title, frame, widths)  # the one guarded writer: no cell becomes a formula
 
 
 def _sheet_title(name: str, taken: set[str]) -> str:
@@ -443,10 +411,7 @@ def quotes_per_cell(summary: Summary) -> int:
 
 
 def write_xlsx(summary: Summary, path: Path) -> Path:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = new_workbook()
     meta = summary.meta
     about = [(k, json.dumps(v) if isinstance(v, list | dict) else v) for k, v in meta.items() if k != "notes"]
     about += [("note", n) for n in summary.notes]

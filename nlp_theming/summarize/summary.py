@@ -11,15 +11,18 @@ import numpy as np
 import pandas as pd
 
 from ..store import now
+from ..store.decisions import decisions_since, latest_decision
+from ..store.documents import versions_after
+from ..store.runs import latest_run
+from ..store.schema import get_meta
 from .compare import attribute_keywords, by_attribute, cross_group, group_table
 from .data import UNREVIEWED_SCORE, file_hash, gather, natural_key, project_state
 from .matrix import CellBuilder, coded_text, ctfidf_keywords, row_spec, segment_vectors, tidy_table
+from .render import META_FILE, TABLES, write_all
 
 FORMAT = "nlp-theming-summary"
 FORMAT_VERSION = 1
-META_FILE = "summary.json"
 # Tables saved next to the report, so a summary can be reopened (and checked) without the project.
-TABLES = ("groups", "themes", "cells", "quotes", "divergence", "comparison", "attributes")
 
 
 @dataclass
@@ -92,7 +95,6 @@ class Summary:
 
     def write(self, out: str | Path, formats: tuple[str, ...] = ("html", "md", "xlsx", "csv", "parquet")) -> list[Path]:
         """Write the report and tables into folder ``out``; returns the files written."""
-        from .render import write_all
 
         return write_all(self, Path(out), formats)
 
@@ -229,23 +231,18 @@ def read_meta(out: str | Path) -> dict:
 def freshness(con: sqlite3.Connection, meta: dict) -> Freshness:
     """Is the summary described by ``meta`` still what the decision log says?"""
     mark = int(meta.get("decision_mark") or 0)
-    current = con.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
-    sql, args = "SELECT COUNT(*) FROM decisions WHERE id > ?", [mark]
-    if meta.get("coder"):
-        # a single coder's summary only changes with that coder's decisions
-        sql, args = sql + " AND coder = ?", [mark, meta["coder"]]
-    new = con.execute(sql, args).fetchone()[0]
+    current, last = latest_decision(con)
+    # a single coder's summary only changes with that coder's decisions
+    new = decisions_since(con, mark, meta.get("coder"))
     reasons = []
-    created = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
-    if meta.get("project_created") and created and created[0] != meta["project_created"]:
+    created = get_meta(con, "created_at")
+    if meta.get("project_created") and created and created != meta["project_created"]:
         reasons.append("it was built from a different project")
     elif current < mark:
         reasons.append(f"the project's log ends at decision #{current}, before the summary's #{mark}")
     if new:
-        last = con.execute("SELECT at FROM decisions ORDER BY id DESC LIMIT 1").fetchone()[0]
         reasons.append(f"{new} new decision(s) since it was built (up to #{mark}); the latest at {last}")
-    run = con.execute("SELECT id FROM runs WHERE status = 'complete' ORDER BY id DESC LIMIT 1").fetchone()
-    run_id = None if run is None else int(run[0])
+    run_id = latest_run(con)
     if run_id != meta.get("run_id"):
         reasons.append(f"a newer suggestion run ({run_id}) changes the unreviewed counts")
     reasons += _inputs_changed(con, meta)
@@ -260,8 +257,7 @@ def _inputs_changed(con: sqlite3.Connection, meta: dict) -> list[str]:
     reasons = []
     state = project_state(con)
     if "documents_fingerprint" in meta and state["documents_fingerprint"] != meta["documents_fingerprint"]:
-        newer = con.execute("SELECT name, version FROM documents WHERE id > ? ORDER BY id",
-                            (int(meta.get("documents_mark") or 0),)).fetchall()
+        newer = versions_after(con, int(meta.get("documents_mark") or 0))
         if newer:
             listed = ", ".join(f"{name} (version {version})" for name, version in newer[:5])
             more = f" and {len(newer) - 5} more" if len(newer) > 5 else ""

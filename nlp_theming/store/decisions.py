@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store import now
+from .schema import now
 
 ACTIONS = ("accept", "reject", "change", "add", "adjust", "undo", "import")
 MACHINE_CODERS = {"machine", "nlp-theming"}
+#: Review status of a suggestion, derived from this log: one word each, everywhere.
+PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+REVIEW_STATUSES = (PENDING, ACCEPTED, REJECTED)
 
 
 class DecisionError(ValueError):
@@ -257,5 +260,39 @@ def status_of(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame
         decided = grouped
     log = decisions_frame(con, coder)[["id", "action", "new_code"]].rename(columns={"id": "decision_id"})
     out = decided.merge(log, on="decision_id", how="left")
-    out["status"] = out.pop("applies").map({True: "accepted", False: "rejected"})
+    out["status"] = out.pop("applies").map({True: ACCEPTED, False: REJECTED})
     return out[cols]
+
+
+def human_coders(con: sqlite3.Connection) -> list[str]:
+    """Everyone with a decision in the log, sorted (the machine is never a coder of record)."""
+    coders = (r[0] for r in con.execute("SELECT DISTINCT coder FROM decisions"))
+    return sorted(c for c in coders if c.lower() not in MACHINE_CODERS)
+
+
+def decision_times(con: sqlite3.Connection) -> dict[int, str]:
+    """Decision id -> when it was made (ISO 8601, UTC)."""
+    return {int(r[0]): str(r[1]) for r in con.execute("SELECT id, at FROM decisions")}
+
+
+def latest_decision(con: sqlite3.Connection) -> tuple[int, str | None]:
+    """(id, time) of the newest decision; (0, None) for an empty log."""
+    row = con.execute("SELECT id, at FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
+    return (int(row["id"]), row["at"]) if row else (0, None)
+
+
+def decision_count(con: sqlite3.Connection) -> int:
+    return int(con.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+
+
+def all_coders(con: sqlite3.Connection) -> list[str]:
+    """Every coder name in the log, sorted."""
+    return [r[0] for r in con.execute("SELECT DISTINCT coder FROM decisions ORDER BY coder")]
+
+
+def decisions_since(con: sqlite3.Connection, mark: int, coder: str | None = None) -> int:
+    """How many decisions came after decision ``mark`` (by ``coder``, when given)."""
+    sql, args = "SELECT COUNT(*) FROM decisions WHERE id > ?", [mark]
+    if coder:
+        sql, args = sql + " AND coder = ?", [mark, coder]
+    return int(con.execute(sql, args).fetchone()[0])

@@ -1,4 +1,4 @@
-"""What every reader returns: a transcript's normalised text with turns and timed cues.
+"""The Transcript model: what every reader returns and the store keeps; text, turns and timed cues.
 
 All offsets are Python string indices (code points) into ``Transcript.text``.
 """
@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .textio import InputError
+
 INTERVIEWER_LABELS = re.compile(
     r"^(interviewer|int|i|q|iv|researcher|moderator|facilitator|interviewer\s*\d+)$", re.IGNORECASE
 )
 
 
-class IngestError(ValueError):
-    """A file that cannot be read, with the reason in one line."""
+#: Readers raise it for a file they cannot read: the package's one input error (see textio).
+IngestError = InputError
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The project store: one SQLite database per project folder.
+"""The project store's schema and connections: one SQLite database per project folder.
 
 Everything a project knows lives in ``PROJECT/project.db``. The schema is documented in
 ``docs/schema.md`` and in the ``SCHEMA`` text below; tables only grow (no migrations yet).
@@ -199,6 +199,9 @@ CREATE INDEX IF NOT EXISTS decisions_by_segment ON decisions(segment_id);
 """
 
 
+META_SCHEME = "segment_scheme"  # meta key: the project's segmentation scheme
+
+
 class ProjectError(Exception):
     """A problem with a project folder or its store, worded for the person running the tool."""
 
@@ -258,3 +261,28 @@ def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         con.execute("COMMIT")
+
+
+def get_meta(con: sqlite3.Connection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(con: sqlite3.Connection, key: str, value: str) -> None:
+    con.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+    )
+
+
+@contextmanager
+def snapshot(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction (a WAL snapshot: what others append meanwhile is not half-seen);
+    inside a transaction already, that one."""
+    own = not con.in_transaction
+    if own:
+        con.execute("BEGIN")
+    try:
+        yield con
+    finally:
+        if own:
+            con.execute("COMMIT")

@@ -1,0 +1,114 @@
+"""Bring coding made elsewhere into a project, and turn it into the files ``evaluate`` reads.
+
+What ``nlp-theming import``, ``coded-units`` and ``taguette-units`` do, as library calls (the
+CLI and :class:`~nlp_theming.api.Project` only print or return what these return):
+
+* :func:`import_coding`: span CSVs, coded-unit CSVs and Taguette projects become ``import``
+  decisions of the coders who made them, on the project's own segmentation scheme.
+* :func:`write_project_units`: a project's human coding as a coded-units CSV.
+* :func:`taguette_units`: a Taguette project as coded units (and spans), no project needed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..codebook import load_stored_codebook
+from ..ingest import ingest_text
+from ..review.imports import import_spans, locate_units
+from ..segment import Segmenter, project_segmenter, segment_documents
+from .coded import header_names, read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
+from .taguette import read_taguette
+from .tidy import coded_units_table
+from .units import units_from_spans
+
+KINDS = ("auto", "spans", "units", "taguette")
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    spans: int = 0
+    decisions: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def guess_kind(path: str | Path) -> str:
+    """``taguette`` for a SQLite file; ``units`` for a CSV with a unit_id column or without
+    start/end offsets; else ``spans``."""
+    if str(path).endswith((".sqlite3", ".sqlite", ".db")):
+        return "taguette"
+    names = set(header_names(path))  # any encoding, "Unit ID" as unit_id
+    return "units" if "unit_id" in names or not {"start", "end"} <= names else "spans"
+
+
+def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
+                  coder: str | None = None) -> ImportResult:
+    """Record existing human coding as decisions of the coders who made it (only ``coder``'s
+    when given). A Taguette project's documents are ingested too. Bad rows are reported in
+    ``problems`` and skipped; the rest are recorded."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
+    kind = guess_kind(path) if kind == "auto" else kind
+    result = ImportResult(kind)
+    if kind == "taguette":
+        tag = read_taguette(path)
+        result.problems += tag.problems
+        names = {}
+        for doc in tag.documents.itertuples(index=False):
+            names[doc.document] = Path(str(doc.name)).stem
+            ingest_text(con, names[doc.document], doc.text, str(path), "taguette")
+        segment_documents(con)
+        spans = tag.highlights.assign(document=tag.highlights.document.map(names))
+    elif kind == "units":
+        spans, located = locate_units(con, read_coded_units_csv(path, notes=result.notes))
+        result.problems += located
+    else:
+        spans = read_span_csv(path)
+    if coder:
+        spans = spans[spans.coder == coder]
+    known = {c.code for c in load_stored_codebook(con)[1].leaves}
+    report = import_spans(con, spans, project_segmenter(con).scheme, known, source=f"{Path(path).name}: ")
+    result.spans, result.decisions = report.spans, report.decisions
+    result.problems += report.problems
+    return result
+
+
+def write_project_units(con: sqlite3.Connection, out: str | Path, coders: list[str] | None = None) -> pd.DataFrame:
+    """Write the project's human coding (of ``coders``) as a coded-units CSV; returns the units."""
+    units = coded_units_table(con, project_segmenter(con).scheme, coders or None)
+    write_coded_units_csv(units, out)
+    return units
+
+
+@dataclass
+class TaguetteUnits:
+    units: pd.DataFrame
+    documents: list[str]  # every document of the Taguette project
+    unhighlighted: list[str]  # documents nobody highlighted anything in: left out
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def n_coded(self) -> int:
+        return int((self.units.codes.str.len() > 0).sum())
+
+
+def taguette_units(path: str | Path, out: str | Path, spans_out: str | Path | None = None,
+                   segmenter: Segmenter | None = None) -> TaguetteUnits:
+    """Turn a Taguette project (its .sqlite3 file) into coded units for ``evaluate`` (and its
+    highlights into a span CSV when ``spans_out`` is given)."""
+    project = read_taguette(path)
+    units = units_from_spans(project.documents, project.highlights, segmenter or Segmenter())
+    write_coded_units_csv(units, out)
+    if spans_out:
+        stems = project.documents.set_index("document").name.map(lambda n: Path(str(n)).stem)
+        frame = project.highlights.assign(document=project.highlights.document.map(stems))
+        write_span_csv(frame[["document", "start", "end", "code", "coder", "text"]], spans_out)
+    names = [Path(str(n)).stem for n in project.documents.name]
+    unhighlighted = [n for n in names if n not in set(units.document)]
+    return TaguetteUnits(units, names, unhighlighted, list(project.problems))

@@ -1,0 +1,43 @@
+"""Tidy tables out of the store: suggestions and the human coding as long tables and files.
+
+One row per (segment, suggested code), with the segment's text, offsets, speaker, times and
+its document's metadata as plain columns, so pandas and R read it as it is. Files are written
+by :mod:`nlp_theming.tables` (CSV, XLSX, Parquet), so no cell becomes a spreadsheet formula.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+from ..store.decisions import coding
+from ..store.documents import segment_table
+from ..store.runs import suggestion_table
+from ..tables import write_table
+
+__all__ = ["coded_units_table", "export_suggestions", "suggestion_table"]
+
+
+def export_suggestions(con: sqlite3.Connection, out: str | Path, fmt: str | None = None,
+                       run_id: int | None = None) -> Path:
+    """Write a run's suggestions table (default: the latest run) as CSV, XLSX or Parquet."""
+    return write_table(suggestion_table(con, run_id), out, fmt, sheet="suggestions")
+
+
+def coded_units_table(con: sqlite3.Connection, scheme: str, coders: list[str] | None = None) -> pd.DataFrame:
+    """The human coding as long-format units (unit_id, document, coder, text, codes), the file
+    ``evaluate`` reads: every participant segment of every document a coder coded."""
+    current = coding(con)
+    if coders:
+        current = current[current.coder.isin(coders)]
+    segs = segment_table(con, scheme, roles=["participant"])
+    rows = []
+    for coder, theirs in current.groupby("coder", sort=True):
+        codes = theirs.groupby("segment_id").code.apply(lambda c: sorted(set(c)))
+        for seg in segs[segs.document_id.isin(theirs.document_id)].itertuples(index=False):
+            rows.append(
+                (f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text, codes.get(seg.segment_id, []))
+            )
+    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])

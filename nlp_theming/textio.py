@@ -1,0 +1,117 @@
+"""The one way text files come in: decoding, column names and CSV separators.
+
+Transcripts, manifests, codebooks, coded-unit and span files and review sheets come from
+Word, Excel, LibreOffice, transcription services and other coding tools, in whatever encoding
+and separator those wrote. Every reader of the package decodes and sniffs through here, so a
+file that one command reads, every command reads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+#: Separators tried, in order: comma, then what European Excel (``;``) and TSV files use.
+DELIMITERS = (",", ";", "\t")
+
+
+class InputError(ValueError):
+    """A file that cannot be read, with the reason in one line."""
+
+
+def decode_bytes(raw: bytes) -> str:
+    """Decode a text file: BOMs first, then UTF-8, UTF-16 without BOM, then cp1252.
+
+    Binary content is refused rather than turned into mojibake. The result is NFC-normalised
+    with ``\\n`` line ends (:func:`clean_text`).
+    """
+    if not raw.strip():
+        raise InputError("file is empty")
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return clean_text(raw.decode(enc))
+            except UnicodeDecodeError as exc:
+                raise InputError(f"starts with a {enc} byte-order mark but is not valid {enc}: {exc.reason}") from exc
+    # UTF-16 without a BOM: every other byte of ASCII text is NUL.
+    sample = raw[:4000]
+    if len(sample) >= 4 and sample.count(0) > len(sample) * 0.3:
+        even_nuls = sample[0::2].count(0)
+        odd_nuls = sample[1::2].count(0)
+        enc = "utf-16-le" if odd_nuls > even_nuls * 4 else "utf-16-be" if even_nuls > odd_nuls * 4 else None
+        if enc:
+            try:
+                return clean_text(raw.decode(enc))
+            except UnicodeDecodeError:
+                pass
+        raise InputError("looks like a binary file, not text")
+    if b"\x00" in sample:
+        raise InputError("looks like a binary file, not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise InputError("not valid UTF-8, UTF-16 or cp1252 text") from exc
+    return clean_text(text)
+
+
+def clean_text(text: str) -> str:
+    """NFC, ``\\n`` line ends, no BOM; refuses text that is mostly control characters or blank."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    controls = sum(1 for ch in text[:5000] if unicodedata.category(ch) == "Cc" and ch not in "\n\t")
+    if controls > max(10, len(text[:5000]) * 0.01):
+        raise InputError("looks like a binary file, not text")
+    if not text.strip():
+        raise InputError("file is empty")
+    return text
+
+
+def read_text_file(path: str | Path) -> str:
+    """A text file's content, decoded as :func:`decode_bytes` does."""
+    return decode_bytes(Path(path).read_bytes())
+
+
+def header_name(name: object) -> str:
+    """A column name as compared: stripped, lower-cased, spaces/hyphens/dots as underscores
+    ("Meta-theme", " Code " and "meta theme" name the same column)."""
+    return re.sub(r"[\s\-.]+", "_", str(name or "").strip().lower()).strip("_")
+
+
+def header_names(text: str, delimiter: str) -> list[str]:
+    """The normalised column names of a CSV text's first record."""
+    try:
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        return []
+    return [header_name(h) for h in first]
+
+
+def sniff_delimiter(
+    text: str,
+    accept: Callable[[list[str]], bool] | None = None,
+    candidates: Sequence[str] = DELIMITERS,
+) -> str:
+    """The separator of a CSV text.
+
+    With ``accept`` (a test on the normalised header names, e.g. "has a code column"), the
+    first candidate whose header passes wins; without one, or when none passes, the candidate
+    that splits the header into the most columns, and the first candidate on a tie.
+    """
+    headers = {sep: header_names(text, sep) for sep in candidates}
+    if accept is not None:
+        for sep in candidates:
+            if accept(headers[sep]):
+                return sep
+    return max(candidates, key=lambda sep: (len(headers[sep]), -candidates.index(sep)))
+
+
+def dict_rows(text: str, delimiter: str) -> csv.DictReader:
+    """A ``csv.DictReader`` over ``text`` (header names as written; compare with :func:`header_name`)."""
+    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
