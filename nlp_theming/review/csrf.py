@@ -14,6 +14,8 @@ import secrets
 import sqlite3
 from urllib.parse import urlsplit
 
+from ..store.schema import meta_default
+
 SESSION_COOKIE = "nlp_theming_session"
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
@@ -22,8 +24,7 @@ _META_KEY = "review_csrf_secret"
 
 def project_secret(con: sqlite3.Connection) -> bytes:
     """The project's CSRF secret, created on first use."""
-    con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (_META_KEY, secrets.token_hex(32)))
-    return bytes.fromhex(con.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()[0])
+    return bytes.fromhex(meta_default(con, _META_KEY, secrets.token_hex(32)))
 
 
 def new_session_id() -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..store import transaction
 from ..store.decisions import DecisionError, status_of
+from ..store.documents import segment_index
 from ..tables import add_sheet, formula_unsafe, new_workbook, write_csv
 from .actions import applicable_codes, latest_codebook, record_decision
 from .queue import QueueFilter, full_queue
@@ -160,14 +161,7 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
     report = SheetReport()
     book = latest_codebook(con)
     leaves = set(applicable_codes(book))
-    current = {
-        int(r["id"]): (r["text"], r["name"], bool(r["current"]))
-        for r in con.execute(
-            "SELECT s.id, substr(d.text, s.start + 1, s.end - s.start) AS text, d.name,"
-            " d.id IN (SELECT id FROM current_documents) AS current"
-            " FROM segments s JOIN documents d ON d.id = s.document_id"
-        )
-    }
+    current = segment_index(con)
     mine = status_of(con, coder).set_index(["segment_id", "code"])
     batch = f"batch:sheet-{uuid.uuid4().hex[:12]}"
     todo: list[tuple] = []

@@ -397,3 +397,14 @@ def versions_after(con: sqlite3.Connection, mark: int) -> list[tuple[str, int]]:
     """(name, version) of every document version stored after document id ``mark``, in order."""
     return [(str(r[0]), int(r[1])) for r in con.execute(
         "SELECT name, version FROM documents WHERE id > ? ORDER BY id", (int(mark),))]
+
+
+def segment_index(con: sqlite3.Connection) -> dict[int, tuple[str, str, bool]]:
+    """Every stored segment: id -> (text, document name, whether its document version is current)."""
+    return {
+        int(r["id"]): (r["text"], r["name"], bool(r["current"]))
+        for r in con.execute(
+            "SELECT s.id, t.text, d.name, d.id IN (SELECT id FROM current_documents) AS current"
+            " FROM segments s JOIN documents d ON d.id = s.document_id JOIN segment_texts t ON t.segment_id = s.id"
+        )
+    }

@@ -286,3 +286,9 @@ def snapshot(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     finally:
         if own:
             con.execute("COMMIT")
+
+
+def meta_default(con: sqlite3.Connection, key: str, value: str) -> str:
+    """The meta value of ``key``, set to ``value`` first if it has none (first writer wins)."""
+    con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+    return str(get_meta(con, key))
