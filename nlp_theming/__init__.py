@@ -11,4 +11,4 @@ from .segment import Segmenter
 from .suggest import SuggestConfig
 from .version import __version__
 
-__all__ = ["Codebook", "Project", "Segmenter", "SuggestConfig", "load_codebook", "read_transcript"]
+__all__ = ["Codebook", "Project", "Segmenter", "SuggestConfig", "__version__", "load_codebook", "read_transcript"]

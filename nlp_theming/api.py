@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import store
-from .compare import Comparison, compare_coders
 from .codebook import load_codebook, load_stored_codebook, store_codebook
+from .compare import Comparison, compare_coders
 from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguette_units, write_project_units
 from .exchange.refi_qda import QdpxReport, export_qdpx
 from .exchange.tidy import export_suggestions

@@ -18,8 +18,8 @@ from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHERS
 from .review.queue import ORDERS, QueueFilter
-from .review.sheet import export_sheet
 from .review.server import serve as run_server
+from .review.sheet import export_sheet
 from .review.terminal import terminal_review
 from .segment import UNITS, Segmenter
 from .suggest import SuggestConfig

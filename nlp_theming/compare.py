@@ -42,10 +42,12 @@ import pandas as pd
 
 from .agreement import AgreementReport, character_units, compare, spans_to_codings
 from .review.imports import span_segments
-from .segment import Segmenter
-from .store.decisions import MACHINE_CODERS, coding, decisions_frame, effective
-from .store.documents import load_transcript, segment_role
-from .store.runs import OPERATING_THRESHOLD, latest_run
+from .segment import Segmenter, project_segmenter
+from .store.codebooks import code_names
+from .store.decisions import MACHINE_CODERS, coding, decisions_frame, decisions_learned, effective
+from .store.documents import current_documents_frame, load_transcript, segment_role, segment_schemes, segment_table
+from .store.runs import OPERATING_THRESHOLD, latest_run, likely_codes, run_row, suggested_documents
+from .tables import write_csv
 
 __all__ = ["MACHINE", "OPERATING_THRESHOLD", "UNITS", "Comparison", "compare_coders"]
 
@@ -79,9 +81,9 @@ class Comparison:
         paths = {name: folder / name for name in
                  ("metrics.json", "per_code.csv", "pairwise.csv", "disagreements.csv", "report.html")}
         paths["metrics.json"].write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        self.report.per_code.to_csv(paths["per_code.csv"], index=False)
-        self.report.pairwise.to_csv(paths["pairwise.csv"], index=False)
-        _flat(self.disagreements).to_csv(paths["disagreements.csv"], index=False)
+        write_csv(self.report.per_code, paths["per_code.csv"])
+        write_csv(self.report.pairwise, paths["pairwise.csv"])
+        write_csv(_flat(self.disagreements), paths["disagreements.csv"])
         paths["report.html"].write_text(render_html(self), encoding="utf-8")
         return paths
 
@@ -143,8 +145,8 @@ def compare_coders(
         raise ValueError(f"unknown unit of analysis {unit!r}; choose one of {', '.join(UNITS)}")
     if bootstrap_by not in BOOTSTRAP_BY:
         raise ValueError(f"unknown bootstrap resampling {bootstrap_by!r}; choose one of {', '.join(BOOTSTRAP_BY)}")
-    scheme = scheme or Segmenter().scheme
-    docs = pd.read_sql_query("SELECT id AS document_id, name AS document, text FROM current_documents", con)
+    scheme = scheme or project_segmenter(con).scheme
+    docs = current_documents_frame(con).rename(columns={"id": "document_id", "name": "document"})
     doc_name = dict(zip(docs.document_id, docs.document, strict=True))
     texts = dict(zip(docs.document, docs.text, strict=True))
 
@@ -179,12 +181,8 @@ def compare_coders(
     if run_info is not None:
         run_info["learned_from"] = _learned_from(con, run_info["decision_mark"], humans, common)
 
-    segs = pd.read_sql_query(
-        "SELECT s.id AS segment_id, s.document_id, s.start, s.end FROM segments s"
-        " JOIN current_documents d ON d.id = s.document_id WHERE s.scheme = ? AND s.role = 'participant'"
-        " ORDER BY s.document_id, s.idx",
-        con, params=[scheme],
-    )
+    segs = segment_table(con, scheme, roles=["participant"]).sort_values(["document_id", "segment_idx"])
+    segs = segs[["segment_id", "document_id", "start", "end"]].reset_index(drop=True)
     segs = segs[segs.document_id.isin(common)]
     if segs.empty:
         raise ValueError(f"the compared documents have no participant segments under scheme {scheme!r}")
@@ -266,17 +264,11 @@ def _machine_coding(
     run_id = run_id if run_id is not None else latest_run(con)
     if run_id is None:
         raise ValueError("the project has no complete suggestion run to compare; run `nlp-theming suggest PROJECT`")
-    run = con.execute("SELECT id, model_id, matcher, scheme, status, decision_mark FROM runs WHERE id = ?",
-                      (run_id,)).fetchone()
+    run = run_row(con, run_id)
     if run is None or run["status"] != "complete":
         raise ValueError(f"run {run_id} is not a complete suggestion run")
-    base = ("FROM suggestions g JOIN segments s ON s.id = g.segment_id"
-            " WHERE g.run_id = ? AND s.role = 'participant'")
-    spans = pd.read_sql_query(
-        f"SELECT s.document_id, s.id AS segment_id, g.code, s.start, s.end {base} AND g.score >= ?",
-        con, params=[run_id, threshold],
-    ).assign(coder=MACHINE)
-    seen = {int(r[0]) for r in con.execute(f"SELECT DISTINCT s.document_id {base}", (run_id,))}
+    spans = likely_codes(con, run_id, threshold).assign(coder=MACHINE)
+    seen = suggested_documents(con, run_id)
     info = {"run_id": int(run_id), "model": run["model_id"], "matcher": run["matcher"], "scheme": run["scheme"],
             "threshold": threshold, "decision_mark": int(run["decision_mark"])}
     return _typed(spans[_SPAN_COLS]), seen, info
@@ -288,13 +280,7 @@ def _learned_from(con: sqlite3.Connection, mark: int, coders: Sequence[str], doc
     suggest fits on everything confirmed before the run, so agreement with decisions it saw is
     in-sample and flatters the machine; the count lets the report say so.
     """
-    if not coders or not documents:
-        return 0
-    marks = ",".join("?" * len(coders))
-    docs = ",".join(str(int(d)) for d in documents)  # integers from the store: safe to inline
-    sql = (f"SELECT COUNT(*) FROM decisions WHERE id <= ? AND action != 'undo' AND coder IN ({marks})"
-           f" AND document_id IN ({docs})")
-    return int(con.execute(sql, (mark, *coders)).fetchone()[0])
+    return decisions_learned(con, mark, list(coders), documents)
 
 
 def _typed(spans: pd.DataFrame) -> pd.DataFrame:
@@ -306,8 +292,7 @@ def _typed(spans: pd.DataFrame) -> pd.DataFrame:
 def _code_order(con: sqlite3.Connection, codings: pd.DataFrame) -> list[Hashable]:
     """The applied codes in codebook order (then any others), so tables read like the codebook."""
     applied = set(codings.code.dropna())
-    known = [r[0] for r in con.execute(
-        "SELECT code FROM codes WHERE codebook_version = (SELECT MAX(version) FROM codebooks) ORDER BY position")]
+    known = code_names(con)
     return [c for c in known if c in applied] + sorted(applied - set(known), key=str)
 
 
@@ -337,8 +322,7 @@ def _onto_segments(con: sqlite3.Connection, spans: pd.DataFrame, segs: pd.DataFr
     """
     if spans.empty:
         return spans
-    ids = ",".join(str(int(i)) for i in set(spans.segment_id))  # integers from the store: safe to inline
-    schemes = dict(con.execute(f"SELECT id, scheme FROM segments WHERE id IN ({ids})").fetchall())
+    schemes = segment_schemes(con, spans.segment_id)
     extent = segs.set_index("segment_id")[["start", "end"]]
     by_doc = {d: g for d, g in segs.groupby("document_id")}
     rows = []

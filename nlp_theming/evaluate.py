@@ -23,9 +23,10 @@ import pandas as pd
 from .agreement import cohen_kappa, precision_recall_f1
 from .codebook import Codebook, load_codebook
 from .embed import DEFAULT_MODEL, Embedder
-from .store.embeddings import open_cache
 from .exchange.coded import read_coded_units_csv
 from .match import MATCHERS, make_matcher
+from .store.embeddings import open_cache
+from .tables import write_csv
 
 TOP_N = 10
 
@@ -372,7 +373,7 @@ def evaluate(
     if learning_curve:
         metrics["learning_curve"] = [r for r in results]
         curve = pd.DataFrame([{k: v for k, v in r.items() if k != "human_ceiling"} for r in results])
-        curve.to_csv(out / "learning_curve.csv", index=False)
+        write_csv(curve, out / "learning_curve.csv")
         plot_learning_curve(results, out / "learning_curve.png")
     (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2))
     return metrics
@@ -400,7 +401,7 @@ def _write_predictions(predictions: pd.DataFrame, path: Path) -> None:
     cols = ["unit_id", "code", "score", "rank", "split"]
     if not unique:  # ids numbered per document need the document to be unambiguous
         cols.insert(1, "document")
-    predictions[cols].to_csv(path, index=False)
+    write_csv(predictions[cols], path)
 
 
 def _clean(obj):

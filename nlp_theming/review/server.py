@@ -22,10 +22,12 @@ from werkzeug.wrappers import Response
 
 from .. import store
 from ..codebook import Codebook
+from ..store.decisions import MACHINE_CODERS, DecisionError, all_coders, coding, reviewed
+from ..store.documents import document_text
+from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
+from ..store.runs import latest_run, run_row
 from . import actions, csrf
 from .context import code_definition, nearest_confirmed, segment_context
-from ..store.decisions import DecisionError, coding, reviewed
-from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
 from .queue import (
     ORDERS,
     STATUSES,
@@ -36,6 +38,7 @@ from .queue import (
     parse_key,
     select,
 )
+from .status import review_status
 
 CODER_COOKIE = "nlp_theming_coder"
 FILTER_KEYS = ("order", "theme", "site", "role", "document", "min", "max", "status")
@@ -140,13 +143,13 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
             if not name or len(name) > 80:
                 flash("Type your name (up to 80 characters).", "error")
                 return redirect(url_for("coder", next=target))
-            if name.lower() in {"machine", "nlp-theming"}:
+            if name.lower() in MACHINE_CODERS:
                 flash(f"{name!r} is reserved: the machine is never a coder of record.", "error")
                 return redirect(url_for("coder", next=target))
             response = redirect(target)
             response.set_cookie(CODER_COOKIE, name, max_age=ONE_YEAR, httponly=True, samesite="Lax")
             return response
-        known = [] if g.blind else [r[0] for r in g.con.execute("SELECT DISTINCT coder FROM decisions ORDER BY coder")]
+        known = [] if g.blind else all_coders(g.con)
         return render_template("coder.html", known=known, next=target, project=settings.project.name)
 
     @app.get("/review")
@@ -209,8 +212,6 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
         filters = {k: back.get(k) or None for k in ("site", "role", "document")}
         if request.method == "POST":
             # accept exactly what the preview showed: same run, same items, or nothing
-            from ..store.runs import latest_run
-
             run_id, digest = request.form.get("run_id", type=int), request.form.get("digest", "")
             count = request.form.get("count", type=int)
             try:
@@ -236,8 +237,6 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
 
     @app.get("/status")
     def status() -> str:
-        from .status import review_status
-
         figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=cache)
         return render_template("status.html", s=figures, project=settings.project.name)
 
@@ -336,7 +335,7 @@ def _review_page(settings: Settings, cache: dict) -> str:
     if next_key == item.key:
         next_key = None
     prev_key = keys[pos - 1] if in_view and pos > 0 else None
-    run = con.execute("SELECT model_id, codebook_version FROM runs WHERE id = ?", (int(item.run_id),)).fetchone()
+    run = run_row(con, int(item.run_id))
     siblings = table[table.segment_id == segment_id].sort_values("rank")
     mine = coding(con, g.coder)
     mine = mine[mine.segment_id == segment_id]
@@ -344,7 +343,7 @@ def _review_page(settings: Settings, cache: dict) -> str:
     span = mine[mine.code == code]
     adjusted = None
     if not span.empty and (int(span.start.iloc[0]), int(span.end.iloc[0])) != (int(item.start), int(item.end)):
-        doc_text = con.execute("SELECT text FROM documents WHERE id = ?", (int(item.document_id),)).fetchone()[0]
+        doc_text = document_text(con, int(item.document_id))
         adjusted = {"start": int(span.start.iloc[0]), "end": int(span.end.iloc[0]),
                     "text": doc_text[int(span.start.iloc[0]):int(span.end.iloc[0])]}
     others = []

@@ -69,3 +69,10 @@ def code_row(con: sqlite3.Connection, code: str, version: int | None = None) -> 
     out = dict(row)
     out["examples"] = json.loads(out["examples"] or "[]")
     return out
+
+
+def code_names(con: sqlite3.Connection, version: int | None = None) -> list[str]:
+    """The codes of a version (default: the latest), in codebook order."""
+    version = latest_version(con) if version is None else version
+    return [r[0] for r in con.execute(
+        "SELECT code FROM codes WHERE codebook_version = ? ORDER BY position", (version,))]

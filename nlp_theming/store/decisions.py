@@ -296,3 +296,13 @@ def decisions_since(con: sqlite3.Connection, mark: int, coder: str | None = None
     if coder:
         sql, args = sql + " AND coder = ?", [mark, coder]
     return int(con.execute(sql, args).fetchone()[0])
+
+
+def decisions_learned(con: sqlite3.Connection, mark: int, coders: list[str], documents: set[int]) -> int:
+    """How many decisions up to ``mark`` (undos aside) ``coders`` made on ``documents``."""
+    if not coders or not documents:
+        return 0
+    docs = ",".join(str(int(d)) for d in documents)  # integers from the store: safe to inline
+    sql = (f"SELECT COUNT(*) FROM decisions WHERE id <= ? AND action != 'undo'"
+           f" AND coder IN ({','.join('?' * len(coders))}) AND document_id IN ({docs})")
+    return int(con.execute(sql, (mark, *coders)).fetchone()[0])

@@ -408,3 +408,19 @@ def segment_index(con: sqlite3.Connection) -> dict[int, tuple[str, str, bool]]:
             " FROM segments s JOIN documents d ON d.id = s.document_id JOIN segment_texts t ON t.segment_id = s.id"
         )
     }
+
+
+def document_text(con: sqlite3.Connection, document_id: int) -> str:
+    """The text of one stored document version."""
+    row = con.execute("SELECT text FROM documents WHERE id = ?", (int(document_id),)).fetchone()
+    if row is None:
+        raise KeyError(f"no document {document_id}")
+    return str(row[0])
+
+
+def segment_schemes(con: sqlite3.Connection, segment_ids: Iterable[int]) -> dict[int, str]:
+    """Segment id -> the scheme it belongs to."""
+    ids = ",".join(str(int(i)) for i in set(segment_ids))  # integers: safe to inline
+    if not ids:
+        return {}
+    return {int(k): str(v) for k, v in con.execute(f"SELECT id, scheme FROM segments WHERE id IN ({ids})").fetchall()}

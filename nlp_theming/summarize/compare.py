@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .data import TECHNICAL_COLUMNS, natural_key
+from .matrix import contrast_keywords
 
 # A theme present in every group whose coverage ranges over no more than this is "consistent".
 CONSISTENT_RANGE = 0.5
@@ -153,8 +154,6 @@ def attribute_keywords(attributes: pd.DataFrame, tidy: pd.DataFrame, groups: pd.
     """Fill ``attributes.keywords``: the words each kind of group uses about a theme more than
     the other kinds do. A theme every kind of site raises can still be talked about
     differently; this is where that shows."""
-    from .matrix import contrast_keywords
-
     if attributes.empty or tidy.empty:
         return
     slim = tidy[["group", "theme", "meta_theme", "document_id", "start", "end", "text"]].astype(object)
