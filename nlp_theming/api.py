@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import store
+from .agreement.coders import Comparison, compare_coders
 from .codebook import load_codebook, load_stored_codebook, store_codebook
-from .compare import Comparison, compare_coders
 from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguette_units, write_project_units
 from .exchange.refi_qda import QdpxReport, export_qdpx
 from .exchange.tidy import export_suggestions
@@ -164,7 +164,7 @@ class Project:
     ) -> Comparison:
         """Agreement between coders on segments, sentences or characters; written to ``out`` if given.
 
-        Keyword arguments as :func:`nlp_theming.compare.compare_coders` (n_boot, seed, threshold, run_id).
+        Keyword arguments as :func:`nlp_theming.agreement.coders.compare_coders` (n_boot, seed, threshold, run_id).
         """
         result = compare_coders(self.con, coders, machine, reference, unit, **kwargs)  # type: ignore[arg-type]
         result.settings["project"] = str(self.path.resolve())

@@ -12,11 +12,11 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score
 
 from nlp_theming.agreement import (
+    agreement_report,
     binary_matrix,
     bootstrap_ci,
     character_units,
     cohen_kappa,
-    compare,
     fleiss_kappa,
     gwet_ac1,
     krippendorff_alpha_nominal,
@@ -226,7 +226,7 @@ def test_compare_with_a_code_nobody_applied():
         [("u1", "a", "X"), ("u1", "b", "X"), ("u2", "a", None), ("u2", "b", "X"), ("u3", "a", None), ("u3", "b", None)],
         columns=["unit", "coder", "code"],
     )
-    rep = compare(df, codes=["X", "Never"], n_boot=50)
+    rep = agreement_report(df, codes=["X", "Never"], n_boot=50)
     row = rep.per_code.set_index("code").loc["Never"]
     assert math.isnan(row["kappa"]) and math.isnan(row["alpha"]) and math.isnan(row["fleiss_kappa"])
     assert row["percent_agreement"] == 1.0 and row["ac1"] == 1.0
@@ -238,22 +238,22 @@ def test_compare_with_a_code_nobody_applied():
 def test_compare_needs_two_coders():
     df = pd.DataFrame([("u1", "a", "X")], columns=["unit", "coder", "code"])
     with pytest.raises(ValueError, match="two coders"):
-        compare(df)
+        agreement_report(df)
     with pytest.raises(ValueError, match="missing column"):
-        compare(df.drop(columns="code"))
+        agreement_report(df.drop(columns="code"))
     two = pd.concat([df, pd.DataFrame([("u1", "b", "X")], columns=["unit", "coder", "code"])])
     with pytest.raises(ValueError, match="reference"):
-        compare(two, reference="zed")
+        agreement_report(two, reference="zed")
 
 
 # ---------------------------------------------------------------------------------------------
-# compare()
+# agreement_report()
 # ---------------------------------------------------------------------------------------------
 
 
 def test_compare_two_coders_against_references():
     df = simulate(coders=("ref", "model"), n_units=150, n_codes=5)
-    rep = compare(df, reference="ref", n_boot=100)
+    rep = agreement_report(df, reference="ref", n_boot=100)
     per = rep.per_code.set_index("code")
     y_ref, y_mod = [], []
     for code in per.index:
@@ -276,7 +276,7 @@ def test_compare_two_coders_against_references():
     assert rep.overall["mean_kappa"] == pytest.approx(per["kappa"].mean(), abs=1e-12)
     assert rep.overall["alpha_pooled"] == pytest.approx(krippendorff_alpha_nominal(df), abs=1e-12)
     assert rep.overall["kappa_method"] == "cohen"
-    # The standalone function agrees with compare().
+    # The standalone function agrees with agreement_report().
     standalone = precision_recall_f1(df, "model", "ref")
     assert standalone.micro["f1"] == pytest.approx(prf["micro_f1"], abs=1e-12)
     assert standalone.per_code.set_index("code")["recall"].to_numpy() == pytest.approx(per["recall_model"].to_numpy())
@@ -284,7 +284,7 @@ def test_compare_two_coders_against_references():
 
 def test_compare_many_coders_mean_pairwise_kappa_and_fleiss():
     df = simulate(coders=("a", "b", "c", "d"), n_units=100)
-    rep = compare(df, n_boot=50)
+    rep = agreement_report(df, n_boot=50)
     per = rep.per_code.set_index("code")
     pairs = [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d")]
     for code in per.index:
@@ -313,7 +313,7 @@ def test_multilabel_summary_and_disagreements_by_hand():
         ],
         columns=["unit", "coder", "code"],
     )  # fmt: skip
-    rep = compare(df, n_boot=0)
+    rep = agreement_report(df, n_boot=0)
     ml = rep.overall["multilabel"]
     assert ml["exact_match"] == pytest.approx(2 / 3)
     assert ml["mean_jaccard"] == pytest.approx((0.5 + 1 + 1) / 3)
@@ -340,8 +340,8 @@ def test_weights_are_frequency_weights():
     expanded = pd.concat(expanded, ignore_index=True)
     for fn in (krippendorff_alpha_nominal, fleiss_kappa, gwet_ac1, percent_agreement):
         assert fn(df, code="K1") == pytest.approx(fn(expanded, code="K1"), abs=1e-12)
-    a = compare(df, n_boot=0).per_code
-    b = compare(expanded, n_boot=0).per_code
+    a = agreement_report(df, n_boot=0).per_code
+    b = agreement_report(expanded, n_boot=0).per_code
     for col in ("kappa", "alpha", "fleiss_kappa", "ac1", "percent_agreement", "prevalence_a"):
         assert a[col].to_numpy() == pytest.approx(b[col].to_numpy(), abs=1e-12)
 
@@ -372,8 +372,8 @@ def test_character_level_alpha_is_exact():
         expected = _package_alpha(binary_matrix(per_char, code))
         assert krippendorff_alpha_nominal(codings, code=code) == pytest.approx(expected, abs=1e-12)
         assert fleiss_kappa(codings, code=code) == pytest.approx(fleiss_kappa(per_char, code=code), abs=1e-12)
-    a = compare(codings, n_boot=0).per_code.set_index("code")
-    b = compare(per_char, n_boot=0).per_code.set_index("code")
+    a = agreement_report(codings, n_boot=0).per_code.set_index("code")
+    b = agreement_report(per_char, n_boot=0).per_code.set_index("code")
     assert a["kappa"].to_numpy() == pytest.approx(b["kappa"].to_numpy(), abs=1e-12)
 
 
@@ -423,7 +423,7 @@ def test_spans_to_codings_overlap_and_missing_documents():
 
 def test_bootstrap_is_deterministic_and_matches_compare():
     df = simulate(n_units=80, coders=("a", "b", "c"))
-    rep = compare(df, reference="a", n_boot=150, seed=7)
+    rep = agreement_report(df, reference="a", n_boot=150, seed=7)
     per = rep.per_code.set_index("code")
     for stat, fn in (
         ("alpha", lambda d: krippendorff_alpha_nominal(d, code="K1")),
@@ -444,9 +444,9 @@ def test_bootstrap_is_deterministic_and_matches_compare():
     ci = bootstrap_ci(f1_b, df, n_boot=150, seed=7)
     entry = rep.overall["precision_recall_f1"]["b"]
     assert (ci.low, ci.high) == pytest.approx((entry["micro_f1_lo"], entry["micro_f1_hi"]), abs=1e-12)
-    again = compare(df, reference="a", n_boot=150, seed=7)
+    again = agreement_report(df, reference="a", n_boot=150, seed=7)
     pd.testing.assert_frame_equal(rep.per_code, again.per_code)
-    other = compare(df, reference="a", n_boot=150, seed=8)
+    other = agreement_report(df, reference="a", n_boot=150, seed=8)
     assert not np.allclose(rep.per_code["alpha_lo"], other.per_code["alpha_lo"])
 
 
@@ -467,7 +467,7 @@ def test_compare_runs_fast_enough_on_a_realistic_size():
     import time
 
     t0 = time.perf_counter()
-    rep = compare(df, reference="a", n_boot=300)
+    rep = agreement_report(df, reference="a", n_boot=300)
     assert time.perf_counter() - t0 < 10
     assert rep.per_code[["alpha_lo", "alpha_hi"]].notna().all().all()
     assert (rep.per_code["alpha_lo"] <= rep.per_code["alpha"]).all()
@@ -489,15 +489,15 @@ def _clustered_codings() -> pd.DataFrame:
 def test_cluster_bootstrap_resamples_whole_documents() -> None:
     codings = _clustered_codings()
     units = codings.unit.unique()
-    by_unit = compare(codings, n_boot=400, seed=3)
+    by_unit = agreement_report(codings, n_boot=400, seed=3)
     # every unit its own cluster: exactly the unit bootstrap
-    own = compare(codings, n_boot=400, seed=3, clusters={u: u for u in units})
+    own = agreement_report(codings, n_boot=400, seed=3, clusters={u: u for u in units})
     pd.testing.assert_frame_equal(by_unit.per_code, own.per_code)
     # whole documents: the same estimate, a much wider interval, since agreement lives in documents
-    by_doc = compare(codings, n_boot=400, seed=3, clusters={u: u.split("-")[0] for u in units})
+    by_doc = agreement_report(codings, n_boot=400, seed=3, clusters={u: u.split("-")[0] for u in units})
     unit_row, doc_row = by_unit.per_code.iloc[0], by_doc.per_code.iloc[0]
     assert doc_row.kappa == pytest.approx(unit_row.kappa)
     assert (doc_row.kappa_hi - doc_row.kappa_lo) > 2 * (unit_row.kappa_hi - unit_row.kappa_lo)
     assert by_doc.overall["n_clusters"] == 10 and by_unit.overall["n_clusters"] is None
     with pytest.raises(ValueError, match="no cluster"):
-        compare(codings, n_boot=10, clusters={units[0]: "d0"})
+        agreement_report(codings, n_boot=10, clusters={units[0]: "d0"})

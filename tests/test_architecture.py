@@ -25,7 +25,7 @@ ROOMS: list[tuple[str, tuple[str, ...]]] = [
     ("suggest", ("suggest",)),
     ("review", ("review",)),
     ("summarize", ("summarize",)),
-    ("side", ("agreement", "compare", "evaluate", "exchange")),
+    ("side", ("agreement", "evaluate", "exchange")),
     ("top", ("api", "cli", "__init__")),
 ]
 # The web layer is part of the top even though it lives beside the review actions it calls.

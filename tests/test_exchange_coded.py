@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nlp_theming.agreement import compare
+from nlp_theming.agreement import agreement_report as compare
 from nlp_theming.exchange.coded import (
     CodedFileError,
     CodedUnitsWarning,

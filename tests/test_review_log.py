@@ -9,8 +9,8 @@ import pytest
 
 from nlp_theming.review import actions
 from nlp_theming.review.context import nearest_confirmed, segment_context
-from nlp_theming.store.decisions import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
 from nlp_theming.review.queue import review_queue
+from nlp_theming.store.decisions import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
 
 
 def _items(con: sqlite3.Connection, n: int = 3) -> list:

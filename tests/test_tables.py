@@ -99,7 +99,7 @@ def hostile_project(tmp_path: Path) -> Project:
 
 
 def test_cells_starting_with_formula_characters_get_an_apostrophe() -> None:
-    for text in HOSTILE + ["\tx", "\rx"]:
+    for text in [*HOSTILE, "\tx", "\rx"]:
         assert formula_safe(text) == "'" + text and formula_unsafe(formula_safe(text)) == text
     assert formula_safe("plain") == "plain" and formula_safe(-1) == -1 and formula_unsafe("'quoted") == "'quoted"
 

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from ..tables import add_sheet, new_workbook, write_csv
-from .compare import CONSISTENT_RANGE, PATTERNS
+from .contrast import CONSISTENT_RANGE, PATTERNS
 from .data import TECHNICAL_COLUMNS, UNREVIEWED_LABEL, UNREVIEWED_SCORE, natural_key
 from .heatmap import heatmap_svg
 

@@ -15,7 +15,7 @@ from ..store.decisions import decisions_since, latest_decision
 from ..store.documents import versions_after
 from ..store.runs import latest_run
 from ..store.schema import get_meta
-from .compare import attribute_keywords, by_attribute, cross_group, group_table
+from .contrast import attribute_keywords, by_attribute, cross_group, group_table
 from .data import UNREVIEWED_SCORE, file_hash, gather, natural_key, project_state
 from .matrix import CellBuilder, coded_text, ctfidf_keywords, row_spec, segment_vectors, tidy_table
 from .render import META_FILE, TABLES, write_all

@@ -40,14 +40,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .agreement import AgreementReport, character_units, compare, spans_to_codings
-from .review.imports import span_segments
-from .segment import Segmenter, project_segmenter
-from .store.codebooks import code_names
-from .store.decisions import MACHINE_CODERS, coding, decisions_frame, decisions_learned, effective
-from .store.documents import current_documents_frame, load_transcript, segment_role, segment_schemes, segment_table
-from .store.runs import OPERATING_THRESHOLD, latest_run, likely_codes, run_row, suggested_documents
-from .tables import write_csv
+from ..review.imports import span_segments
+from ..segment import Segmenter, project_segmenter
+from ..store.codebooks import code_names
+from ..store.decisions import MACHINE_CODERS, coding, decisions_frame, decisions_learned, effective
+from ..store.documents import current_documents_frame, load_transcript, segment_role, segment_schemes, segment_table
+from ..store.runs import OPERATING_THRESHOLD, latest_run, likely_codes, run_row, suggested_documents
+from ..tables import write_csv
+from .report import AgreementReport, agreement_report
+from .spans import character_units, spans_to_codings
 
 __all__ = ["MACHINE", "OPERATING_THRESHOLD", "UNITS", "Comparison", "compare_coders"]
 
@@ -204,7 +205,7 @@ def compare_coders(
     spans = pd.concat([seen_rows, spans.drop_duplicates()], ignore_index=True)
     codings = spans_to_codings(spans, units)
     clusters = dict(zip(units.unit, units.document, strict=True)) if bootstrap_by == "document" else None
-    report = compare(codings, coders=order, reference=reference, n_boot=n_boot, seed=seed,
+    report = agreement_report(codings, coders=order, reference=reference, n_boot=n_boot, seed=seed,
                      codes=_code_order(con, codings), level=level, clusters=clusters)
 
     disagreements = report.disagreements.merge(units.drop(columns=["weight"], errors="ignore"), on="unit", how="left")

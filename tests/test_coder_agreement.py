@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from nlp_theming import Project
+from nlp_theming.agreement.coders import Comparison, compare_coders
 from nlp_theming.cli import main
-from nlp_theming.compare import Comparison, compare_coders
 from nlp_theming.review import import_spans
 from nlp_theming.segment import Segmenter
 from nlp_theming.suggest import SuggestConfig, run_suggest
