@@ -159,3 +159,14 @@ def test_summary_tables_and_workbook_are_guarded(hostile_project: Project, tmp_p
     for table in (out / "tables").glob("*.csv"):
         assert not [c for c in csv_cells(table) if hostile(c)], table.name
     assert_xlsx_guarded(out / "summary.xlsx")
+
+
+def test_a_sheet_saved_by_european_excel_reads_back(hostile_project: Project, tmp_path: Path) -> None:
+    """Semicolons, cp1252 and a header written "Segment ID": the sheet still imports."""
+    path = hostile_project.export_sheet("cy", tmp_path / "sheet.csv")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.loc[:, "decision"] = "accept"
+    frame = frame.rename(columns={"segment_id": "Segment ID"})
+    path.write_bytes(frame.to_csv(index=False, sep=";").encode("cp1252", errors="replace"))
+    report = hostile_project.import_sheet(path, "cy")
+    assert report.problems == [] and report.recorded == len(frame)

@@ -9,6 +9,7 @@ valid rows are recorded (as one batch, which ``undo`` cancels as a whole).
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import sqlite3
 import uuid
@@ -20,7 +21,8 @@ import pandas as pd
 from ..store import transaction
 from ..store.decisions import DecisionError, status_of
 from ..store.documents import segment_index
-from ..tables import add_sheet, formula_unsafe, new_workbook, write_csv
+from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
+from ..textio import InputError, header_name, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision
 from .queue import QueueFilter, full_queue
 
@@ -139,11 +141,17 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
         name = "queue" if "queue" in names else names[0]
         frame = pd.read_excel(path, sheet_name=name, dtype=str, keep_default_na=False, engine="openpyxl")
     elif path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        frame = frame.map(formula_unsafe)
+        # any encoding and separator a spreadsheet program saves (European Excel writes ';')
+        try:
+            text = read_text_file(path)
+        except InputError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        sep = sniff_delimiter(text, lambda names: "decision" in names and "segment_id" in names)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        frame = formula_unsafe_frame(frame)
     else:
         raise ValueError(f"{path}: the sheet must be .xlsx or .csv")
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame.columns = [header_name(c) for c in frame.columns]
     missing = [c for c in ("decision", "code", "segment_id", "text_check") if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
