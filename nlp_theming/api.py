@@ -187,3 +187,25 @@ class Project:
                        segmenter: Segmenter | None = None) -> TaguetteUnits:
         """A Taguette project as coded units for ``evaluate`` (no project needed)."""
         return taguette_units(path, out, spans_out, segmenter)
+
+
+def sample_corpus() -> Path:
+    """The bundled sample corpus (synthetic NHS interviews) of a source checkout."""
+    here = Path(__file__).resolve().parent.parent / "corpora" / "nhs-medical-leadership"
+    if not here.is_dir():
+        raise FileNotFoundError(f"sample corpus not found at {here} (run from a source checkout)")
+    return here
+
+
+def run_demo(
+    project: str | Path, out: str | Path | None = None, progress: bool = False
+) -> tuple[IngestReport, RunSummary, Path]:
+    """The whole pipeline on the sample corpus: ingest, codebook, suggest, export the suggestions
+    (default ``PROJECT/suggestions.csv``). Returns the ingest report, the run and the file."""
+    corpus = sample_corpus()
+    with Project.init(project) as p:
+        report = p.ingest([corpus / "transcripts"], corpus / "manifest.csv", progress=progress)
+        p.load_codebook(corpus / "codebook.csv")
+        summary = p.suggest(progress=progress)
+        path = p.export(Path(out) if out else Path(project) / "suggestions.csv")
+    return report, summary, path

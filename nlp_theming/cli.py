@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import store
-from .api import Project
+from .api import Project, run_demo
 from .codebook import CodebookError
 from .embed import DEFAULT_MODEL, ModelNotFound
 from .evaluate import evaluate as run_evaluation
@@ -317,17 +317,11 @@ def compare_command(
 @friendly
 def demo(project: str, out: str | None, quiet: bool) -> None:
     """Run the whole pipeline on the bundled sample corpus (synthetic NHS interviews)."""
-    corpus = _corpus_dir()
-    p = Project.init(project)
-    with p:
-        report = p.ingest([corpus / "transcripts"], corpus / "manifest.csv", progress=not quiet)
-        for line in report.lines():
-            click.echo(f"error: {line}", err=True)
-        p.load_codebook(corpus / "codebook.csv")
-        summary = p.suggest(progress=not quiet)
-        for line in summary.lines():
-            click.echo(line)
-        path = p.export(Path(out) if out else Path(project) / "suggestions.csv")
+    report, summary, path = run_demo(project, out, progress=not quiet)
+    for line in report.lines():
+        click.echo(f"error: {line}", err=True)
+    for line in summary.lines():
+        click.echo(line)
     click.echo(f"wrote {path}")
     # the bundled corpus must ingest cleanly: a failure means a broken install, not bad data
     sys.exit(min(len(report.failed), 100))
@@ -530,13 +524,6 @@ def summarize_command(
     for note in summary.notes:
         click.echo(f"note: {note}")
     click.echo(f"wrote {folder / 'index.html' if (folder / 'index.html').exists() else folder}")
-
-
-def _corpus_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent / "corpora" / "nhs-medical-leadership"
-    if not here.is_dir():
-        raise FileNotFoundError(f"sample corpus not found at {here} (run from a source checkout)")
-    return here
 
 
 # ---- review: people confirm suggestions (web page, terminal, spreadsheet) ----
