@@ -7,7 +7,6 @@ from per-unit sums, with the same resamples as :func:`~.coefficients.bootstrap_c
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..tables import json_safe
 from .coefficients import (
     CODE,
     TOL,
@@ -48,29 +48,11 @@ class AgreementReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN -> None, numpy scalars -> Python numbers, frames -> records)."""
         return {
-            "per_code": _jsonable(self.per_code),
-            "overall": _jsonable(self.overall),
-            "pairwise": _jsonable(self.pairwise),
-            "disagreements": _jsonable(self.disagreements),
+            "per_code": json_safe(self.per_code),
+            "overall": json_safe(self.overall),
+            "pairwise": json_safe(self.pairwise),
+            "disagreements": json_safe(self.disagreements),
         }
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, pd.DataFrame):
-        return [_jsonable(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if math.isnan(obj) else float(obj)
-    if obj is None or (not isinstance(obj, str) and pd.isna(obj)):
-        return None
-    return obj if isinstance(obj, str) else str(obj)
 
 
 class _Layout:

@@ -7,7 +7,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..store import now
@@ -279,11 +278,3 @@ def _inputs_changed(con: sqlite3.Connection, meta: dict) -> list[str]:
 def check_summary(con: sqlite3.Connection, out: str | Path) -> Freshness:
     """Whether the summary written in folder ``out`` is out of date for this project."""
     return freshness(con, read_meta(out))
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return str(value)
