@@ -13,10 +13,9 @@ from .api import Project, run_demo
 from .codebook import CodebookError
 from .embed import DEFAULT_MODEL, ModelNotFound
 from .evaluate import evaluate as run_evaluation
-from .evaluate import resolve_methods
 from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
-from .match import MATCHERS
+from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
 from .review.queue import ORDERS, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
@@ -146,7 +145,13 @@ def codebook(project: str, file: str, name: str | None) -> None:
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="sentence-transformers model: name or path.")
-@click.option("--matcher", type=click.Choice(list(MATCHERS)), default="semisupervised", show_default=True)
+@click.option(
+    "--matcher",
+    type=click.Choice(MATCHER_NAMES, case_sensitive=False),
+    default="semisupervised",
+    show_default=True,
+    help="zeroshot, semisupervised or classifier (aliases as for evaluate --method).",
+)
 @click.option("-k", "--top-k", type=int, default=5, show_default=True, help="Suggestions kept per segment.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--include-interviewer", is_flag=True, help="Also suggest codes for interviewer turns.")
@@ -362,7 +367,7 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     default="semisupervised",
     show_default=True,
     help=f"Matcher, or several separated by commas, compared side by side ({', '.join(MATCHERS)};"
-    " also zero-shot, semi-supervised, logistic/baseline for classifier).",
+    f" also {', '.join(MATCHER_ALIASES)}).",
 )
 @click.option("--learning-curve", default=None, help="Fractions to run, e.g. 0,0.1,0.2,0.3,0.5; plots agreement.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)

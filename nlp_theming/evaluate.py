@@ -24,7 +24,7 @@ from .agreement import cohen_kappa, precision_recall_f1
 from .codebook import Codebook, load_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .exchange.coded import read_coded_units_csv
-from .match import MATCHERS, make_matcher
+from .match import make_matcher, resolve_methods
 from .store.embeddings import open_cache
 from .tables import write_csv
 
@@ -52,35 +52,6 @@ class CodedUnits:
 POOLED = "any other coder"
 MISSING_COLUMN_DEFAULTS = {"document": "(all units)", "coder": "(the coder)"}
 FIRST_CODER = "first coder of each unit"
-
-# What people type for the three matchers (the CLI and the docs have used several spellings).
-METHOD_ALIASES = {
-    "zeroshot": "zeroshot",
-    "zero-shot": "zeroshot",
-    "zero_shot": "zeroshot",
-    "semisupervised": "semisupervised",
-    "semi-supervised": "semisupervised",
-    "semi_supervised": "semisupervised",
-    "classifier": "classifier",
-    "logistic": "classifier",
-    "baseline": "classifier",
-}
-
-
-def resolve_methods(names: Sequence[str]) -> list[str]:
-    """Matcher names from what a user typed (aliases, any case), each once, in the order given."""
-    out = []
-    for name in names:
-        key = name.strip().lower()
-        if not key:
-            continue
-        if key not in METHOD_ALIASES:
-            raise ValueError(f"unknown method {name.strip()!r}; choose from {', '.join(MATCHERS)}")
-        if METHOD_ALIASES[key] not in out:
-            out.append(METHOD_ALIASES[key])
-    if not out:
-        raise ValueError(f"no method given; choose from {', '.join(MATCHERS)}")
-    return out
 
 
 def _norm(code: str) -> str:

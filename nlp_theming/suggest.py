@@ -20,7 +20,7 @@ import pandas as pd
 
 from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder
-from .match import discover_themes, make_matcher, top_k
+from .match import discover_themes, make_matcher, matcher_name, top_k
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.decisions import reviewed
 from .store.documents import document_count, segment_table
@@ -50,6 +50,9 @@ class SuggestConfig:
     batch_size: int = 64
     segmenter: Segmenter | None = None  # None: the project's (see segment.project_segmenter)
     matcher_params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
 
 
 @dataclass

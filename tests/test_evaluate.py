@@ -185,14 +185,15 @@ def test_reference_coders_are_reported_and_only_coder_restricts(tmp_path: Path) 
 
 
 def test_clear_errors_for_data_that_cannot_be_scored(tmp_path: Path) -> None:
-    from nlp_theming.evaluate import resolve_methods, split_units
+    from nlp_theming.evaluate import split_units
+    from nlp_theming.match import resolve_methods
 
     with pytest.raises(ValueError, match="leaves no held-out unit"):
         split_units(3, 0.9, 0)  # round(2.7) = 3 train units
     assert split_units(3, 0.5, 0).sum() == 2
     assert resolve_methods(["Zero-Shot", " semi_supervised", "LOGISTIC", "baseline", "zeroshot"]) == [
         "zeroshot", "semisupervised", "classifier"]
-    with pytest.raises(ValueError, match="unknown method 'bert'"):
+    with pytest.raises(ValueError, match="unknown matcher 'bert'"):
         resolve_methods(["bert"])
     codebook = tmp_path / "codebook.csv"
     codebook.write_text("code,description,group\nBudget,Money,Resources\nTime,Hours,Resources\n")

@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
 
 from ..codebook import Code
+from ..store.runs import OPERATING_THRESHOLD
 from .prototypes import build_prototypes, prototype_texts, reshape_prototypes
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -34,10 +36,13 @@ def _zscore(a: np.ndarray, axis: int, stats: tuple[np.ndarray, np.ndarray] | Non
     return (a - mean) / np.where(std < 1e-6, 1.0, std)
 
 
-class BaseMatcher:
+class BaseMatcher(BaseEstimator):
+    """A scikit-learn estimator: ``get_params``/``set_params``/``clone`` work, constructor
+    arguments are stored unchanged, learned state ends in ``_``, ``fit`` returns ``self``."""
+
     name = "base"
-    #: score at or above which a code counts as predicted (the operating threshold)
-    threshold = 0.5
+    #: score at or above which a code counts as predicted (one definition: store.runs)
+    threshold = OPERATING_THRESHOLD
 
     def __init__(self, random_state: int = 0) -> None:
         self.random_state = random_state
@@ -57,9 +62,6 @@ class BaseMatcher:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return (self.predict_proba(X) >= self.threshold).astype(int)
-
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
 
 class ZeroShotMatcher(BaseMatcher):
@@ -185,11 +187,13 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         for train, held in folds.split(X):
             if Y[train].sum() == 0:
                 continue
-            self._learn(codes, embed, X[train], Y[train], pool)
-            zero_shot, clf = self._parts(X[held])
-            features.append(self._stack_features(zero_shot, clf, self.counts_))
+            # each fold learns on a clone with the same parameters and the same zero-shot prototypes
+            fold = clone(self)
+            fold.codes_, fold.base_prototypes_ = self.codes_, self.base_prototypes_
+            fold._learn(codes, embed, X[train], Y[train], pool)
+            zero_shot, clf = fold._parts(X[held])
+            features.append(self._stack_features(zero_shot, clf, fold.counts_))
             targets.append(Y[held].reshape(-1))
-        self._learn(codes, embed, X, Y, pool)
         if not features:
             return
         F, t = np.vstack(features), np.concatenate(targets)
@@ -256,13 +260,46 @@ MATCHERS: dict[str, type[BaseMatcher]] = {
     EmbeddingClassifier.name: EmbeddingClassifier,
 }
 
+#: What people type for the matchers (the CLI and the docs have used several spellings); any case.
+MATCHER_ALIASES = {
+    "zero-shot": "zeroshot",
+    "zero_shot": "zeroshot",
+    "semi-supervised": "semisupervised",
+    "semi_supervised": "semisupervised",
+    "logistic": "classifier",
+    "baseline": "classifier",
+}
+#: Every name a matcher answers to: the registry's own and the aliases.
+MATCHER_NAMES = (*MATCHERS, *MATCHER_ALIASES)
+
+
+def matcher_name(name: str) -> str:
+    """The registry name for what a user typed (an alias, any case); a clear error otherwise."""
+    key = str(name).strip().lower()
+    key = MATCHER_ALIASES.get(key, key)
+    if key not in MATCHERS:
+        raise ValueError(f"unknown matcher {str(name).strip()!r}; choose one of {', '.join(MATCHERS)}"
+                         f" (also: {', '.join(MATCHER_ALIASES)})")
+    return key
+
+
+def resolve_methods(names: Sequence[str]) -> list[str]:
+    """Matcher names from what a user typed (aliases, any case), each once, in the order given."""
+    out = []
+    for name in names:
+        if not str(name).strip():
+            continue
+        key = matcher_name(name)
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise ValueError(f"no matcher given; choose from {', '.join(MATCHERS)}")
+    return out
+
 
 def make_matcher(name: str, **params: object) -> BaseMatcher:
-    try:
-        cls = MATCHERS[name]
-    except KeyError:
-        raise ValueError(f"unknown matcher {name!r}; choose one of {', '.join(MATCHERS)}") from None
-    return cls(**params)
+    """A matcher by name or alias, with its constructor parameters."""
+    return MATCHERS[matcher_name(name)](**params)
 
 
 def top_k(scores: np.ndarray, k: int, min_score: float = 0.0) -> list[list[tuple[int, float]]]:

@@ -1,0 +1,109 @@
+"""Matchers are scikit-learn estimators, and every command knows them by the same names.
+
+The vectors here are synthetic (seeded random unit vectors, clustered per code): what is tested
+is the estimator contract and determinism, not the quality of any model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.base import clone
+
+from nlp_theming.cli import main
+from nlp_theming.codebook import Code
+from nlp_theming.match import (
+    MATCHERS,
+    EmbeddingClassifier,
+    SemiSupervisedMatcher,
+    ZeroShotMatcher,
+    make_matcher,
+    matcher_name,
+    resolve_methods,
+)
+from nlp_theming.store.runs import OPERATING_THRESHOLD
+from nlp_theming.suggest import SuggestConfig
+
+DIM = 16
+CODES = [Code("Boards", description="Who sits on the board"), Code("Units", description="Clinical units"),
+         Code("Money", description="Budgets and resources")]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def embed(texts) -> np.ndarray:
+    """Synthetic text vectors: a fixed random unit vector per text (stable across calls)."""
+    return unit(np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=DIM) for t in texts]))
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    centres = unit(rng.normal(size=(len(CODES), DIM)))
+    labels = rng.integers(0, len(CODES), size=240)
+    X = unit(centres[labels] + 0.6 * rng.normal(size=(240, DIM)))
+    Y = np.zeros((240, len(CODES)), dtype=np.float32)
+    Y[np.arange(240), labels] = 1
+    return X, Y, unit(rng.normal(size=(60, DIM)))
+
+
+@pytest.mark.parametrize("cls", [ZeroShotMatcher, SemiSupervisedMatcher, EmbeddingClassifier])
+def test_params_round_trip_and_clone(cls: type) -> None:
+    matcher = cls(random_state=7)
+    params = matcher.get_params()
+    assert params["random_state"] == 7 and "codes_" not in params
+    twin = clone(matcher)
+    assert twin is not matcher and twin.get_params() == params
+    twin.set_params(random_state=3)
+    assert twin.random_state == 3 and matcher.random_state == 7
+    assert cls(**params).get_params() == params
+
+
+@pytest.mark.parametrize("cls", [ZeroShotMatcher, SemiSupervisedMatcher, EmbeddingClassifier])
+def test_fit_returns_self_and_a_clone_of_a_fitted_matcher_refits_the_same(cls: type, data) -> None:
+    X, Y, X_new = data
+    fitted = cls(random_state=0)
+    assert fitted.fit(CODES, embed, X, Y, X_new) is fitted
+    scores = fitted.predict_proba(X_new)
+    assert scores.shape == (len(X_new), len(CODES)) and ((scores >= 0) & (scores <= 1)).all()
+    twin = clone(fitted)
+    assert not any(k.endswith("_") and not k.startswith("_") for k in vars(twin))  # unfitted
+    np.testing.assert_array_equal(twin.fit(CODES, embed, X, Y, X_new).predict_proba(X_new), scores)
+    assert (fitted.predict(X_new) == (scores >= OPERATING_THRESHOLD)).all()
+
+
+def test_semi_supervised_stacking_is_deterministic_and_learns(data) -> None:
+    X, Y, X_new = data
+    a = SemiSupervisedMatcher(random_state=0).fit(CODES, embed, X, Y, X_new)
+    b = SemiSupervisedMatcher(random_state=0).fit(CODES, embed, X, Y, X_new)
+    assert a.stacker_ is not None  # enough confirmations: the folds ran
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    top = a.predict_proba(X).argmax(axis=1)
+    assert (top == Y.argmax(axis=1)).mean() > 0.8
+    # with confirmations the scores move away from the codebook-only ones
+    zero_shot = ZeroShotMatcher().fit(CODES, embed, X, None, X_new)
+    assert not np.allclose(zero_shot.predict_proba(X), a.predict_proba(X))
+
+
+def test_aliases_live_beside_the_registry() -> None:
+    assert resolve_methods(["Zero-Shot", " semi_supervised", "LOGISTIC", "baseline", "zeroshot"]) == [
+        "zeroshot", "semisupervised", "classifier"]
+    assert isinstance(make_matcher("semi-supervised"), SemiSupervisedMatcher)
+    assert matcher_name("Baseline") == "classifier"
+    with pytest.raises(ValueError, match=r"unknown matcher 'bert'.*zeroshot"):
+        make_matcher("bert")
+    assert SuggestConfig(matcher="zero-shot").matcher == "zeroshot"
+    assert set(MATCHERS) == {"zeroshot", "semisupervised", "classifier"}
+
+
+def test_suggest_and_evaluate_accept_the_same_names() -> None:
+    runner = CliRunner()
+    suggest_help = runner.invoke(main, ["suggest", "--help"]).output
+    evaluate_help = runner.invoke(main, ["evaluate", "--help"]).output
+    for alias in ("zero-shot", "semi-supervised", "baseline", "logistic"):
+        assert alias in suggest_help and alias in evaluate_help
+    result = runner.invoke(main, ["suggest", "no-such-project", "--matcher", "Zero-Shot"])
+    assert "Invalid value for '--matcher'" not in result.output and "not an nlp-theming project" in result.output
