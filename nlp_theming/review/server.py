@@ -1,69 +1,31 @@
-"""The review web app: server-rendered pages, plain forms, a little JavaScript for the keys.
-
-Every page is rendered from the store on each request, and every decision is its own
-transaction, so two coders in two browsers see each other's work on their next page (unless
-blind) and a server killed at any moment loses nothing. Transcript text is untrusted: Jinja
-autoescapes everything, the JavaScript never writes data as HTML, and the Content-Security-Policy
-forbids inline script as a second line of defence.
-"""
+"""The review web app: :func:`create_app` builds it around the views of :mod:`.web`;
+:func:`serve` runs it on this machine and prints the URL."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-import sqlite3
-from dataclasses import dataclass
+import logging
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Flask, flash, g, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import Flask
+from werkzeug.serving import make_server
 
 from .. import store
-from ..codebook import Codebook
-from ..store.decisions import MACHINE_CODERS, DecisionError, all_coders, coding, reviewed
-from ..store.documents import document_text
-from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
-from ..store.runs import latest_run, run_row
-from . import actions, csrf
-from .context import code_definition, nearest_confirmed, segment_context
-from .queue import (
-    ORDERS,
-    STATUSES,
-    decision_item,
-    describe,
-    filter_values,
-    full_queue,
-    parse_key,
-    select,
-)
-from .status import review_status
-
-CODER_COOKIE = "nlp_theming_coder"
-FILTER_KEYS = ("order", "theme", "site", "role", "document", "min", "max", "status")
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-ONE_YEAR = 365 * 24 * 3600
-# Browsers drop tabs and newlines inside a URL (and trim spaces), so "/\t/evil.com" is "//evil.com".
-_URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
-
-
-@dataclass
-class Settings:
-    project: Path
-    coder: str | None = None  # fixed by --coder: nobody is asked
-    blind: bool = False
-    local_only: bool = True  # refuse Host headers that are not this machine (DNS rebinding)
+from ..store.runs import OPERATING_THRESHOLD
+from . import csrf
+from .web import LOCAL_HOSTS, Settings, bp, fmt_time
 
 
 def create_app(project: str | Path, coder: str | None = None, blind: bool = False, local_only: bool = True) -> Flask:
-    """The review app for a project. ``coder`` fixes who reviews; ``blind`` hides other coders' decisions."""
-    settings = Settings(Path(project), coder.strip() if coder else None, blind, local_only)
-    con = store.open_project(settings.project)  # fails early, with a clear message, on a non-project
+    """The review app for a project. ``coder`` fixes who reviews; ``blind`` hides other coders' decisions;
+    ``local_only`` refuses requests whose Host is not this machine."""
+    con = store.open_project(project)  # fails early, with a clear message, on a non-project
     try:
         secret = csrf.project_secret(con)
     finally:
         con.close()
+    # the app's root is this package, so templates/ and static/ beside this file serve it
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=hmac.new(secret, b"flask-session", hashlib.sha256).hexdigest(),
@@ -71,307 +33,17 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
         SESSION_COOKIE_NAME="nlp_theming_flash",
         TEMPLATES_AUTO_RELOAD=False,
     )
-    app.extensions["nlp_theming"] = settings
-    cache: dict = {}  # the run's suggestions with their text and metadata: read once per run
+    app.extensions["nlp_theming"] = Settings(Path(project), secret, coder.strip() if coder else None, blind,
+                                             local_only)
     app.jinja_env.autoescape = True  # every template, whatever its name
-    app.jinja_env.globals.update(fmt_time=fmt_time, THRESHOLD=THRESHOLD)
-
-    @app.before_request
-    def _open() -> Response | None:
-        if settings.local_only and request.host.rsplit(":", 1)[0] not in LOCAL_HOSTS:
-            return Response("This review server only answers on this machine (localhost).", 400, mimetype="text/plain")
-        g.con = store.connect(store.db_path(settings.project))  # the schema is known to exist (checked above)
-        g.session_id = request.cookies.get(csrf.SESSION_COOKIE) or ""
-        g.new_session = not g.session_id
-        if g.new_session:
-            g.session_id = csrf.new_session_id()
-        g.csrf_token = csrf.token_for(secret, g.session_id)
-        g.coder = settings.coder or (request.cookies.get(CODER_COOKIE) or "").strip() or None
-        g.blind = settings.blind
-        g.fixed_coder = settings.coder is not None
-        if request.method == "POST":
-            token = request.form.get(csrf.FIELD) or request.headers.get(csrf.HEADER)
-            if g.new_session or not csrf.valid(secret, g.session_id, token):
-                return Response("Refused: missing or wrong CSRF token. Reload the page and try again.", 403,
-                                mimetype="text/plain")
-            if not csrf.same_origin(request.headers.get("Origin"), request.host):
-                return Response("Refused: the request came from another site.", 403, mimetype="text/plain")
-        if request.endpoint not in ("coder", "static") and g.coder is None:
-            if request.method == "POST":
-                return Response("Choose a coder name first.", 400, mimetype="text/plain")
-            return redirect(url_for("coder", next=request.full_path))
-        return None
-
-    @app.after_request
-    def _headers(response: Response) -> Response:
-        # A new session id is only handed out on a page view: a refused cross-site POST must not
-        # replace the cookie (that would void the tokens of the coder's open tabs).
-        if getattr(g, "new_session", False) and request.method == "GET":
-            response.set_cookie(csrf.SESSION_COOKIE, g.session_id, max_age=ONE_YEAR, httponly=True, samesite="Lax")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none';"
-            " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        if request.endpoint != "static":
-            response.headers["Cache-Control"] = "no-store"  # the back button shows the log as it is now
-        return response
-
-    @app.teardown_request
-    def _close(_exc: BaseException | None) -> None:
-        con = g.pop("con", None)
-        if con is not None:
-            con.close()
-
-    @app.errorhandler(ValueError)
-    def _problem(exc: ValueError) -> tuple[str, int]:
-        # known problems (no suggest run yet, no codebook) are a page with the remedy, not a traceback
-        return render_template("message.html", title="Nothing to review yet", message=str(exc),
-                               project=settings.project.name), 409
-
-    @app.get("/")
-    def index() -> Response:
-        return redirect(url_for("review"))
-
-    @app.route("/coder", methods=["GET", "POST"])
-    def coder() -> Response | str:
-        target = _safe_next(request.values.get("next"))
-        if request.method == "POST":
-            name = (request.form.get("coder") or "").strip()
-            if not name or len(name) > 80:
-                flash("Type your name (up to 80 characters).", "error")
-                return redirect(url_for("coder", next=target))
-            if name.lower() in MACHINE_CODERS:
-                flash(f"{name!r} is reserved: the machine is never a coder of record.", "error")
-                return redirect(url_for("coder", next=target))
-            response = redirect(target)
-            response.set_cookie(CODER_COOKIE, name, max_age=ONE_YEAR, httponly=True, samesite="Lax")
-            return response
-        known = [] if g.blind else all_coders(g.con)
-        return render_template("coder.html", known=known, next=target, project=settings.project.name)
-
-    @app.get("/review")
-    def review() -> str:
-        return _review_page(settings, cache)
-
-    @app.post("/decide")
-    def decide() -> Response:
-        key, back = request.form.get("key", ""), _filters_from(request.form.get("back", ""))
-        action = request.form.get("action", "")
-        try:
-            segment_id, code = parse_key(key)
-            run_id = request.form.get("run_id", type=int)
-            if action == "add":  # stay on the item: its suggestion still wants a decision
-                added = request.form.get("new_code", "")
-                actions.add(g.con, g.coder, segment_id, added, run_id)
-                flash(f"Added {added}.", "ok")
-                return redirect(url_for("review", **back, item=key))
-            actions.decide(g.con, g.coder, action, segment_id, code, request.form.get("new_code") or None, run_id)
-        except (DecisionError, ValueError) as exc:
-            flash(str(exc), "error")
-            return redirect(url_for("review", **back, item=key))
-        return redirect(url_for("review", **back, item=request.form.get("next") or key))
-
-    @app.post("/adjust")
-    def adjust() -> Response:
-        key, back = request.form.get("key", ""), _filters_from(request.form.get("back", ""))
-        try:
-            segment_id, code = parse_key(key)
-            start, end = request.form.get("start", type=int), request.form.get("end", type=int)
-            if start is None or end is None:
-                raise DecisionError("select the new span in the text first")
-            actions.adjust(g.con, g.coder, segment_id, start, end, code)
-            flash("Boundaries adjusted.", "ok")
-        except (DecisionError, ValueError) as exc:
-            flash(str(exc), "error")
-        return redirect(url_for("review", **back, item=key))
-
-    @app.post("/undo")
-    def undo() -> Response:
-        back = _filters_from(request.form.get("back", ""))
-        undone = actions.undo(g.con, g.coder)
-        if undone.empty:
-            flash("Nothing left to undo.", "error")
-            return redirect(url_for("review", **back, item=request.form.get("key") or None))
-        last = undone.iloc[-1]
-        what = f"{len(undone)} decisions (a bulk accept)" if len(undone) > 1 else describe(last)
-        flash(f"Undone: {what}.", "ok")
-        item = decision_item(last)
-        return redirect(url_for("review", **back, item=item))
-
-    @app.route("/bulk", methods=["GET", "POST"])
-    def bulk() -> Response | str:
-        back = _filters_from(request.values.get("back", ""))
-        theme = request.values.get("theme", "")
-        try:
-            min_score = float(request.values.get("min_score", "0.8"))
-        except ValueError:
-            min_score = 2.0  # matches nothing; the page says so
-        filters = {k: back.get(k) or None for k in ("site", "role", "document")}
-        if request.method == "POST":
-            # accept exactly what the preview showed: same run, same items, or nothing
-            run_id, digest = request.form.get("run_id", type=int), request.form.get("digest", "")
-            count = request.form.get("count", type=int)
-            try:
-                if not theme or run_id is None or not digest:
-                    raise DecisionError("the bulk accept came without its preview; open the preview again")
-                if run_id != latest_run(g.con):
-                    raise DecisionError("a newer suggestion run finished since the preview; nothing was accepted: "
-                                        "look at the preview again")
-                ids = actions.bulk_accept(g.con, g.coder, theme, min_score, run_id=run_id, expected=digest, **filters)
-            except DecisionError as exc:
-                flash(f"{exc}" + (f" (the preview showed {count})." if count is not None else "."), "error")
-                return redirect(url_for("bulk", theme=theme, min_score=request.form.get("min_score", ""),
-                                        back=urlencode(back)))
-            flash(f"Accepted {len(ids)} suggestions of {theme} scoring at least {min_score:.2f} (u undoes them all).",
-                  "ok")
-            return redirect(url_for("review", **back))
-        table, book = full_queue(g.con, g.coder, cache=cache)
-        todo = select(table, book, theme=theme, min_score=min_score, status="pending", order="score", **filters)
-        run_id = int(table.run_id.iloc[0]) if not table.empty else None
-        return render_template("bulk.html", theme=theme, min_score=min_score, todo=todo, back=urlencode(back),
-                               filters=filters, run_id=run_id, digest=actions.bulk_digest(todo.key),
-                               project=settings.project.name)
-
-    @app.get("/status")
-    def status() -> str:
-        figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=cache)
-        return render_template("status.html", s=figures, project=settings.project.name)
-
+    app.jinja_env.globals.update(fmt_time=fmt_time, THRESHOLD=OPERATING_THRESHOLD)
+    app.register_blueprint(bp)
     return app
-
-
-def _safe_next(target: str | None) -> str:
-    """Only paths on this server: never redirect elsewhere (an open redirect lends this page's
-    trust to another site)."""
-    cleaned = _URL_NOISE.sub("", target or "")
-    if not cleaned or "\\" in cleaned:  # browsers read a backslash as a slash
-        return "/review"
-    try:
-        parts = urlsplit(cleaned)
-    except ValueError:  # e.g. "//[bad" (an unclosed IPv6 host)
-        return "/review"
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or cleaned.startswith("//"):
-        return "/review"
-    return cleaned
-
-
-def _filters_from(query: str) -> dict[str, str]:
-    """The review filters out of a query string, known keys only (it is echoed into URLs)."""
-    return {k: v for k, v in parse_qsl(query, keep_blank_values=True) if k in FILTER_KEYS}
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds:
-        return ""
-    s = int(seconds)
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
-
-
-def codebook_tree(book: Codebook) -> list[dict]:
-    """Meta-themes with the themes (leaves) under them, in codebook order, for the picker."""
-    leaves = {c.code for c in book.leaves}
-    groups: dict[str, dict] = {}
-    for c in book.codes:
-        top = book.top_level(c.code)
-        group = groups.setdefault(top, {"name": top, "description": book[top].description, "codes": []})
-        if c.code in leaves:
-            path = [a for a in reversed(book.ancestors(c.code)) if a != top]
-            group["codes"].append({"code": c.code, "path": " / ".join(path), "description": c.description})
-    return list(groups.values())
-
-
-def _review_page(settings: Settings, cache: dict) -> str:
-    con: sqlite3.Connection = g.con
-    args = request.args
-    filters = {k: args.get(k, "") for k in FILTER_KEYS}
-    if "status" not in args:
-        filters["status"] = "pending"
-    if filters["order"] not in ORDERS:
-        filters["order"] = "uncertain"
-    if filters["status"] not in ("", *STATUSES):
-        filters["status"] = "pending"
-    try:
-        table, book = full_queue(con, g.coder, cache=cache)
-    except ValueError as exc:
-        return render_template("message.html", title="Nothing to review yet", message=str(exc),
-                               project=settings.project.name)
-    total = len(table)
-    decided = int((table.status != "pending").sum())
-    view = select(table, book, order=filters["order"], theme=filters["theme"] or None, site=filters["site"] or None,
-                  role=filters["role"] or None, document=filters["document"] or None,
-                  min_score=_float(filters["min"]), max_score=_float(filters["max"]), status=filters["status"] or None)
-    keys = view.key.tolist()
-    wanted = args.get("item")
-    pos = keys.index(wanted) if wanted in keys else 0
-    item = None
-    if wanted and wanted not in keys:
-        # an item outside the view (just decided, or reached by undo): show it, then carry on with the view
-        hit = select(table, book)
-        hit = hit[hit.key == wanted]
-        item = hit.iloc[0] if not hit.empty else None
-    if item is None and keys:
-        item = view.iloc[pos]
-    in_view = item is not None and item.key in keys
-    active = {k: v for k, v in filters.items() if v or k == "status"}  # status "" (all) differs from absent (pending)
-    back = urlencode(active)
-    ctx = dict(project=settings.project.name, filters=filters, back=back, active=active, options=filter_values(con),
-               orders=ORDERS, statuses=STATUSES, total=total, decided=decided, view_count=len(keys),
-               tree=codebook_tree(book), item=None)
-    if item is None:
-        return render_template("review.html", **ctx)
-
-    segment_id, code = int(item.segment_id), str(item.code)
-    next_key = keys[pos + 1] if in_view and pos + 1 < len(keys) else (keys[0] if not in_view and keys else None)
-    if next_key == item.key:
-        next_key = None
-    prev_key = keys[pos - 1] if in_view and pos > 0 else None
-    run = run_row(con, int(item.run_id))
-    siblings = table[table.segment_id == segment_id].sort_values("rank")
-    mine = coding(con, g.coder)
-    mine = mine[mine.segment_id == segment_id]
-    suggested = set(siblings.code)
-    span = mine[mine.code == code]
-    adjusted = None
-    if not span.empty and (int(span.start.iloc[0]), int(span.end.iloc[0])) != (int(item.start), int(item.end)):
-        doc_text = document_text(con, int(item.document_id))
-        adjusted = {"start": int(span.start.iloc[0]), "end": int(span.end.iloc[0]),
-                    "text": doc_text[int(span.start.iloc[0]):int(span.end.iloc[0])]}
-    others = []
-    if not g.blind:
-        seen = reviewed(con)
-        seen = seen[(seen.segment_id == segment_id) & (seen.code == code) & (seen.coder != g.coder)]
-        others = [(r.coder, "accepted" if r.applies else "rejected") for r in seen.itertuples(index=False)]
-    try:
-        nearest = nearest_confirmed(con, segment_id, code, run["model_id"], coders=[g.coder] if g.blind else None)
-    except Exception:  # a missing model must not stop the review: the definition still shows
-        nearest = None
-    ctx.update(
-        item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
-        context=segment_context(con, segment_id), siblings=siblings,
-        added=[c for c in mine.code if c not in suggested], definition=code_definition(con, code,
-                                                                                      run["codebook_version"]),
-        nearest=nearest, others=others, adjusted=adjusted,
-    )
-    return render_template("review.html", **ctx)
 
 
 def serve(project: str | Path, host: str = "127.0.0.1", port: int = 0, coder: str | None = None,
           blind: bool = False, ready: object = None) -> None:
     """Run the review server until interrupted. ``port`` 0 picks a free port; the URL is printed."""
-    import logging
-
-    from werkzeug.serving import make_server
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the researcher's terminal
     app = create_app(project, coder=coder, blind=blind, local_only=host in LOCAL_HOSTS)
     server = make_server(host, port, app, threaded=True)

@@ -1,0 +1,354 @@
+"""The review page's views: a Flask blueprint of module-level functions.
+
+Each view reads the request, calls the review library (:mod:`.actions`, :mod:`.queue`,
+:mod:`.context`, :mod:`.status`) and renders a template; :func:`nlp_theming.review.server.create_app`
+builds the app around it. Every page is rendered from the store on each request, and every
+decision is its own transaction, so two coders in two browsers see each other's work on their
+next page (unless blind) and a server killed at any moment loses nothing. Transcript text is
+untrusted: Jinja autoescapes everything, the JavaScript never writes data as HTML, and the
+Content-Security-Policy forbids inline script as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from .. import store
+from ..codebook import Codebook
+from ..store.decisions import ACCEPTED, MACHINE_CODERS, PENDING, REJECTED, DecisionError, all_coders, coding, reviewed
+from ..store.documents import document_text
+from ..store.runs import latest_run, run_row
+from . import actions, csrf
+from .context import code_definition, nearest_confirmed, segment_context
+from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
+from .status import review_status
+
+bp = Blueprint("review", __name__)
+
+CODER_COOKIE = "nlp_theming_coder"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+ONE_YEAR = 365 * 24 * 3600
+# Browsers drop tabs and newlines inside a URL (and trim spaces), so "/\t/evil.com" is "//evil.com".
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none';"
+    " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass
+class Settings:
+    """One review app's settings and state (``app.extensions["nlp_theming"]``): apps never share it."""
+
+    project: Path
+    secret: bytes
+    coder: str | None = None  # fixed by --coder: nobody is asked
+    blind: bool = False
+    local_only: bool = True  # refuse Host headers that are not this machine (DNS rebinding)
+    cache: dict = field(default_factory=dict)  # the run's suggestions with text and metadata: read once per run
+
+
+def settings() -> Settings:
+    return current_app.extensions["nlp_theming"]
+
+
+def _page(template: str, **context: object) -> str:
+    return render_template(template, project=settings().project.name, **context)
+
+
+def _text(body: str, status: int) -> Response:
+    return Response(body, status, mimetype="text/plain")
+
+
+# ---------------------------------------------------------------------------- every request
+
+
+@bp.before_app_request
+def open_request() -> Response | None:
+    s = settings()
+    if s.local_only and request.host.rsplit(":", 1)[0] not in LOCAL_HOSTS:
+        return _text("This review server only answers on this machine (localhost).", 400)
+    g.con = store.connect(store.db_path(s.project))  # the schema is known to exist (create_app checked)
+    g.session_id = request.cookies.get(csrf.SESSION_COOKIE) or ""
+    g.new_session = not g.session_id
+    if g.new_session:
+        g.session_id = csrf.new_session_id()
+    g.csrf_token = csrf.token_for(s.secret, g.session_id)
+    g.coder = s.coder or (request.cookies.get(CODER_COOKIE) or "").strip() or None
+    g.blind = s.blind
+    g.fixed_coder = s.coder is not None
+    if request.method == "POST":
+        token = request.form.get(csrf.FIELD) or request.headers.get(csrf.HEADER)
+        if g.new_session or not csrf.valid(s.secret, g.session_id, token):
+            return _text("Refused: missing or wrong CSRF token. Reload the page and try again.", 403)
+        if not csrf.same_origin(request.headers.get("Origin"), request.host):
+            return _text("Refused: the request came from another site.", 403)
+    if request.endpoint not in ("review.coder", "static") and g.coder is None:
+        if request.method == "POST":
+            return _text("Choose a coder name first.", 400)
+        return redirect(url_for("review.coder", next=request.full_path))
+    return None
+
+
+@bp.after_app_request
+def security_headers(response: Response) -> Response:
+    # A new session id is only handed out on a page view: a refused cross-site POST must not
+    # replace the cookie (that would void the tokens of the coder's open tabs).
+    if getattr(g, "new_session", False) and request.method == "GET":
+        response.set_cookie(csrf.SESSION_COOKIE, g.session_id, max_age=ONE_YEAR, httponly=True, samesite="Lax")
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"  # the back button shows the log as it is now
+    return response
+
+
+@bp.teardown_app_request
+def close_request(_exc: BaseException | None) -> None:
+    con = g.pop("con", None)
+    if con is not None:
+        con.close()
+
+
+@bp.app_errorhandler(ValueError)
+def known_problem(exc: ValueError) -> tuple[str, int]:
+    # known problems (no suggest run yet, no codebook) are a page with the remedy, not a traceback
+    return _page("message.html", title="Nothing to review yet", message=str(exc)), 409
+
+
+# ---------------------------------------------------------------------------- pages and actions
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("review.review"))
+
+
+@bp.route("/coder", methods=["GET", "POST"])
+def coder() -> Response | str:
+    target = safe_next(request.values.get("next"))
+    if request.method == "POST":
+        name = (request.form.get("coder") or "").strip()
+        if not name or len(name) > 80:
+            flash("Type your name (up to 80 characters).", "error")
+            return redirect(url_for("review.coder", next=target))
+        if name.lower() in MACHINE_CODERS:
+            flash(f"{name!r} is reserved: the machine is never a coder of record.", "error")
+            return redirect(url_for("review.coder", next=target))
+        response = redirect(target)
+        response.set_cookie(CODER_COOKIE, name, max_age=ONE_YEAR, httponly=True, samesite="Lax")
+        return response
+    known = [] if g.blind else all_coders(g.con)
+    return _page("coder.html", known=known, next=target)
+
+
+@bp.get("/review")
+def review() -> str:
+    return review_page(g.con, request.args)
+
+
+@bp.post("/decide")
+def decide() -> Response:
+    key, back = request.form.get("key", ""), filters_from(request.form.get("back", ""))
+    action = request.form.get("action", "")
+    try:
+        segment_id, code = parse_key(key)
+        run_id = request.form.get("run_id", type=int)
+        if action == "add":  # stay on the item: its suggestion still wants a decision
+            added = request.form.get("new_code", "")
+            actions.add(g.con, g.coder, segment_id, added, run_id)
+            flash(f"Added {added}.", "ok")
+            return redirect(url_for("review.review", **back, item=key))
+        actions.decide(g.con, g.coder, action, segment_id, code, request.form.get("new_code") or None, run_id)
+    except (DecisionError, ValueError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("review.review", **back, item=key))
+    return redirect(url_for("review.review", **back, item=request.form.get("next") or key))
+
+
+@bp.post("/adjust")
+def adjust() -> Response:
+    key, back = request.form.get("key", ""), filters_from(request.form.get("back", ""))
+    try:
+        segment_id, code = parse_key(key)
+        start, end = request.form.get("start", type=int), request.form.get("end", type=int)
+        if start is None or end is None:
+            raise DecisionError("select the new span in the text first")
+        actions.adjust(g.con, g.coder, segment_id, start, end, code)
+        flash("Boundaries adjusted.", "ok")
+    except (DecisionError, ValueError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("review.review", **back, item=key))
+
+
+@bp.post("/undo")
+def undo() -> Response:
+    back = filters_from(request.form.get("back", ""))
+    undone = actions.undo(g.con, g.coder)
+    if undone.empty:
+        flash("Nothing left to undo.", "error")
+        return redirect(url_for("review.review", **back, item=request.form.get("key") or None))
+    last = undone.iloc[-1]
+    what = f"{len(undone)} decisions (a bulk accept)" if len(undone) > 1 else describe(last)
+    flash(f"Undone: {what}.", "ok")
+    return redirect(url_for("review.review", **back, item=decision_item(last)))
+
+
+@bp.route("/bulk", methods=["GET", "POST"])
+def bulk() -> Response | str:
+    back = filters_from(request.values.get("back", ""))
+    theme = request.values.get("theme", "")
+    try:
+        min_score = float(request.values.get("min_score", "0.8"))
+    except ValueError:
+        min_score = 2.0  # matches nothing; the page says so
+    filters = {k: back.get(k) or None for k in ("site", "role", "document")}
+    if request.method == "POST":
+        # accept exactly what the preview showed: same run, same items, or nothing
+        run_id, digest = request.form.get("run_id", type=int), request.form.get("digest", "")
+        count = request.form.get("count", type=int)
+        try:
+            if not theme or run_id is None or not digest:
+                raise DecisionError("the bulk accept came without its preview; open the preview again")
+            if run_id != latest_run(g.con):
+                raise DecisionError("a newer suggestion run finished since the preview; nothing was accepted: "
+                                    "look at the preview again")
+            ids = actions.bulk_accept(g.con, g.coder, theme, min_score, run_id=run_id, expected=digest, **filters)
+        except DecisionError as exc:
+            flash(f"{exc}" + (f" (the preview showed {count})." if count is not None else "."), "error")
+            return redirect(url_for("review.bulk", theme=theme, min_score=request.form.get("min_score", ""),
+                                    back=urlencode(back)))
+        flash(f"Accepted {len(ids)} suggestions of {theme} scoring at least {min_score:.2f} (u undoes them all).",
+              "ok")
+        return redirect(url_for("review.review", **back))
+    table, book = full_queue(g.con, g.coder, cache=settings().cache)
+    todo = QueueFilter.of("score", theme=theme, min_score=min_score, status=PENDING, **filters).apply(table, book)
+    run_id = int(table.run_id.iloc[0]) if not table.empty else None
+    return _page("bulk.html", theme=theme, min_score=min_score, todo=todo, back=urlencode(back), filters=filters,
+                 run_id=run_id, digest=actions.bulk_digest(todo.key))
+
+
+@bp.get("/status")
+def status() -> str:
+    figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=settings().cache)
+    return _page("status.html", s=figures)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths on this server: never redirect elsewhere (an open redirect lends this page's
+    trust to another site)."""
+    cleaned = _URL_NOISE.sub("", target or "")
+    if not cleaned or "\\" in cleaned:  # browsers read a backslash as a slash
+        return "/review"
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:  # e.g. "//[bad" (an unclosed IPv6 host)
+        return "/review"
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or cleaned.startswith("//"):
+        return "/review"
+    return cleaned
+
+
+def filters_from(query: str) -> dict[str, str]:
+    """The review filters out of a query string, known keys only (it is echoed into URLs)."""
+    keys = set(QueueFilter.QUERY_KEYS.values())
+    return {k: v for k, v in parse_qsl(query, keep_blank_values=True) if k in keys}
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
+
+
+def codebook_tree(book: Codebook) -> list[dict]:
+    """Meta-themes with the themes (leaves) under them, in codebook order, for the picker."""
+    leaves = {c.code for c in book.leaves}
+    groups: dict[str, dict] = {}
+    for c in book.codes:
+        top = book.top_level(c.code)
+        group = groups.setdefault(top, {"name": top, "description": book[top].description, "codes": []})
+        if c.code in leaves:
+            path = [a for a in reversed(book.ancestors(c.code)) if a != top]
+            group["codes"].append({"code": c.code, "path": " / ".join(path), "description": c.description})
+    return list(groups.values())
+
+
+def review_page(con: sqlite3.Connection, args: dict) -> str:
+    """The review page: the queue under the filters of ``args``, and the item in focus."""
+    queue_filter = QueueFilter.from_query(args)
+    filters = queue_filter.to_query()
+    if "status" in args and not args.get("status"):
+        filters["status"] = ""  # "all statuses", which differs from absent (pending)
+    try:
+        table, book = full_queue(con, g.coder, cache=settings().cache)
+    except ValueError as exc:
+        return _page("message.html", title="Nothing to review yet", message=str(exc))
+    total = len(table)
+    decided = int((table.status != PENDING).sum())
+    view = queue_filter.apply(table, book)
+    keys = view.key.tolist()
+    wanted = args.get("item")
+    pos = keys.index(wanted) if wanted in keys else 0
+    item = None
+    if wanted and wanted not in keys:
+        # an item outside the view (just decided, or reached by undo): show it, then carry on with the view
+        hit = table[table.key == wanted]
+        item = QueueFilter().apply(hit, book).iloc[0] if not hit.empty else None
+    if item is None and keys:
+        item = view.iloc[pos]
+    in_view = item is not None and item.key in keys
+    active = {k: v for k, v in filters.items() if v or k == "status"}
+    back = urlencode(active)
+    ctx = dict(filters=filters, back=back, active=active, options=filter_values(con), orders=ORDERS,
+               statuses=STATUSES, total=total, decided=decided, view_count=len(keys), tree=codebook_tree(book),
+               item=None)
+    if item is None:
+        return _page("review.html", **ctx)
+
+    segment_id, code = int(item.segment_id), str(item.code)
+    next_key = keys[pos + 1] if in_view and pos + 1 < len(keys) else (keys[0] if not in_view and keys else None)
+    if next_key == item.key:
+        next_key = None
+    prev_key = keys[pos - 1] if in_view and pos > 0 else None
+    run = run_row(con, int(item.run_id))
+    siblings = table[table.segment_id == segment_id].sort_values("rank")
+    mine = coding(con, g.coder)
+    mine = mine[mine.segment_id == segment_id]
+    suggested = set(siblings.code)
+    span = mine[mine.code == code]
+    adjusted = None
+    if not span.empty and (int(span.start.iloc[0]), int(span.end.iloc[0])) != (int(item.start), int(item.end)):
+        doc_text = document_text(con, int(item.document_id))
+        adjusted = {"start": int(span.start.iloc[0]), "end": int(span.end.iloc[0]),
+                    "text": doc_text[int(span.start.iloc[0]):int(span.end.iloc[0])]}
+    others = []
+    if not g.blind:
+        seen = reviewed(con)
+        seen = seen[(seen.segment_id == segment_id) & (seen.code == code) & (seen.coder != g.coder)]
+        others = [(r.coder, ACCEPTED if r.applies else REJECTED) for r in seen.itertuples(index=False)]
+    try:
+        nearest = nearest_confirmed(con, segment_id, code, run["model_id"], coders=[g.coder] if g.blind else None)
+    except Exception:  # a missing model must not stop the review: the definition still shows
+        nearest = None
+    ctx.update(
+        item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
+        context=segment_context(con, segment_id), siblings=siblings,
+        added=[c for c in mine.code if c not in suggested],
+        definition=code_definition(con, code, run["codebook_version"]), nearest=nearest, others=others,
+        adjusted=adjusted,
+    )
+    return _page("review.html", **ctx)
