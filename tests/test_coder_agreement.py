@@ -8,6 +8,7 @@ needs a real suggest run (the real embedding model, a dozen segments).
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 from click.testing import CliRunner
 from sklearn.metrics import cohen_kappa_score, f1_score
 
@@ -284,7 +286,7 @@ def test_outputs_and_cli(built: dict, tmp_path: Path) -> None:
     assert UNTRUSTED in set(dis.text), "the CSV keeps the text as it is"
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower(), "transcript text must never become markup"
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert str(escape(UNTRUSTED)) in page  # shown, as text
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
 
 
@@ -312,3 +314,43 @@ def test_errors(built: dict) -> None:
             compare_coders(p.con, ["A", "B"], reference="C")
         with pytest.raises(ValueError, match="unit of analysis"):
             compare_coders(p.con, ["A", "B"], unit="paragraph")
+
+
+def test_report_page_escapes_and_tables_are_guarded(tmp_path: Path) -> None:
+    """Codes and transcript text are untrusted: the page escapes them, the CSVs never run them."""
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "d1.txt").write_text(
+        "Interviewer: Anything to add?\nP1: =HYPERLINK(\"http://example.invalid\") was pasted in the minutes."
+        " <script>window.x=1</script> too.\n", encoding="utf-8")
+    (tmp_path / "codebook.csv").write_text('code,description\n"<script>alert(1)</script>",bad\n@Other,x\n',
+                                           encoding="utf-8")
+    with Project.init(tmp_path / "p") as p:
+        p.ingest([tmp_path / "t"])
+        p.load_codebook(tmp_path / "codebook.csv")
+        text = p.documents().iloc[0]
+        start = (tmp_path / "t" / "d1.txt").read_text(encoding="utf-8").index("=HYPERLINK")
+        assert text.n_chars > start
+        frame = pd.DataFrame([("d1", start, start + 30, "<script>alert(1)</script>", "A"),
+                              ("d1", start, start + 30, "@Other", "B")],
+                             columns=["document", "start", "end", "code", "coder"])
+        assert not import_spans(p.con, frame, p.segmenter().scheme).problems
+        result = p.compare(["A", "B"], n_boot=0, out=tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<h2>Disagreements (2)</h2>" in html and result.report.per_code.shape[0] == 2
+    cells = {}
+    for name in ("per_code.csv", "pairwise.csv", "disagreements.csv"):
+        with open(tmp_path / "out" / name, newline="", encoding="utf-8") as fh:
+            cells[name] = [c for row in csv.reader(fh) for c in row]
+        assert not [c for c in cells[name] if c.startswith(("=", "+", "-", "@")) and not _number(c)], name
+    assert any(c.startswith("'=HYPERLINK") for c in cells["disagreements.csv"])
+    assert "'@Other" in cells["per_code.csv"]
+
+
+def _number(cell: str) -> bool:
+    """A negative kappa is a number, not a formula: spreadsheets read it as one."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

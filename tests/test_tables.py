@@ -46,8 +46,15 @@ Workload,Time and effort,Process
 
 
 def hostile(value: object) -> bool:
-    """A cell a spreadsheet would run: it starts with a formula character."""
-    return isinstance(value, str) and value.startswith(FORMULA_START)
+    """A cell a spreadsheet would run: text that starts with a formula character (a negative
+    number written as a number is read as one)."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
 
 
 def csv_cells(path: Path) -> list[str]:

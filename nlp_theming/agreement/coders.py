@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from ..review.imports import span_segments
 from ..segment import Segmenter, project_segmenter
@@ -450,36 +452,31 @@ def forest_plot_png(per_code: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], ci: Sequence[str] = ()) -> str:
-    """An HTML table; every cell escaped (codes, coders and text come from users and transcripts)."""
-    head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
-    body = []
-    for rec in frame.to_dict(orient="records"):
-        cells = []
-        for col, _ in columns:
-            value = _ci(rec, col) if col in ci else (rec[col] if isinstance(rec[col], str) else _num(rec[col]))
-            cells.append(f"<td>{escape(str(value))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], ci: Sequence[str] = ()) -> dict:
+    """A table for the template: header labels and formatted cells (the template escapes them)."""
+    rows = [
+        [_ci(rec, col) if col in ci else (rec[col] if isinstance(rec[col], str) else _num(rec[col]))
+         for col, _ in columns]
+        for rec in frame.to_dict(orient="records")
+    ]
+    return {"head": [label for _, label in columns], "rows": rows}
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left;vertical-align:top}
-th{background:#f0f3f7} td.text{max-width:40em;white-space:pre-wrap}
-.note{color:#555;font-size:0.9em}
-"""
+_TEMPLATES = Environment(
+    loader=PackageLoader("nlp_theming.agreement", "templates"), autoescape=select_autoescape(["html"]),
+    trim_blocks=True, lstrip_blocks=True,
+)
+_TEMPLATES.globals["table"] = lambda t: Markup(  # a macro in Python: every cell escaped
+    "<table><thead><tr>" + "".join(f"<th>{escape(str(h))}</th>" for h in t["head"]) + "</tr></thead><tbody>"
+    + "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in t["rows"])
+    + "</tbody></table>"
+)
 
 
 def render_html(comparison: Comparison) -> str:
     """A self-contained page (no scripts, no network): settings, tables, forest plot, disagreements."""
     s, rep = comparison.settings, comparison.report
     o = rep.overall
-    coders = ", ".join(s["coders"])
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Agreement: {escape(coders)}</title>"
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>Agreement between {escape(coders)}</h1>"]
     facts = [
         ("unit of analysis", f"{s['unit']} ({s['scheme']})"),
         ("units", f"{s['n_units']}" + (f" ({s['n_characters']} characters)" if s["unit"] == "character" else "")),
@@ -495,12 +492,6 @@ def render_html(comparison: Comparison) -> str:
         facts.append(("machine", f"run {m['run_id']} ({m['matcher']}, {m['model']}): codes with score >= "
                                  f"{m['threshold']} on participant segments"
                       + (f". Note: {_learned_note(m)}" if m["learned_from"] else "")))
-    parts.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
-                 + "</table>")
-    parts.append("<p class='note'>Only participant speech counts. Units of one interview are not independent, so"
-                 " the intervals are on the narrow side.</p>")
-
-    parts.append("<h2>Overall</h2>")
     overall = [("percent agreement (unit x code)", _ci(o, "micro_percent_agreement")),
                ("mean kappa over codes", _ci(o, "mean_kappa")),
                ("Krippendorff's alpha (pooled)", _ci(o, "alpha_pooled")),
@@ -512,10 +503,6 @@ def render_html(comparison: Comparison) -> str:
         for avg in ("micro", "macro"):
             overall.append((f"{other} vs {s['reference']}: {avg} precision / recall / F1",
                             " / ".join(_ci(prf, f"{avg}_{m}") for m in ("precision", "recall", "f1"))))
-    parts.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in overall)
-                 + "</table>")
-
-    parts.append("<h2>Per code</h2>")
     pc = rep.per_code
     cols = [("code", "code"), ("n_applied", "units with the code")]
     cols += [(c, c.replace("prevalence_", "share: ")) for c in pc.columns if c.startswith("prevalence_")]
@@ -523,27 +510,13 @@ def render_html(comparison: Comparison) -> str:
     stats += [c for c in pc.columns
               if c.startswith(("precision_", "recall_", "f1_")) and not c.endswith(("_lo", "_hi"))]
     cols += [(c, c.replace("_", " ")) for c in stats]
-    parts.append(_table(pc, cols, ci=stats))
-    if len(pc):
-        png = base64.b64encode(forest_plot_png(pc)).decode("ascii")
-        parts.append(f"<img alt='per-code kappa and alpha with {s['level']:.0%} intervals' "
-                     f"src='data:image/png;base64,{png}'>")
-
-    parts.append("<h2>Pairs of coders</h2>")
     pw_stats = ["mean_kappa", "pooled_kappa", "alpha", "percent_agreement", "exact_match", "mean_jaccard"]
-    parts.append(_table(rep.pairwise, [("coder_a", "coder"), ("coder_b", "coder"), ("n_units", "units")]
-                        + [(c, c.replace("_", " ")) for c in pw_stats], ci=pw_stats))
-
+    pairwise = _table(rep.pairwise, [("coder_a", "coder"), ("coder_b", "coder"), ("n_units", "units")]
+                      + [(c, c.replace("_", " ")) for c in pw_stats], ci=pw_stats)
     dis = _flat(comparison.disagreements)
-    parts.append(f"<h2>Disagreements ({len(dis)})</h2>")
-    if len(dis) > HTML_ROW_LIMIT:
-        parts.append(f"<p class='note'>The first {HTML_ROW_LIMIT} are shown; disagreements.csv has them all.</p>")
-    rows = []
-    for r in dis.head(HTML_ROW_LIMIT).itertuples(index=False):
-        rows.append(f"<tr><td>{escape(str(r.document))}</td><td>{r.start}–{r.end}</td><td>{escape(str(r.code))}</td>"
-                    f"<td>{escape(r.applied_by)}</td><td>{escape(r.not_applied_by)}</td>"
-                    f"<td class='text'>{escape(str(r.text))}</td></tr>")
-    parts.append("<table><thead><tr><th>document</th><th>characters</th><th>code</th><th>applied by</th>"
-                 "<th>not applied by</th><th>text</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return _TEMPLATES.get_template("report.html").render(
+        coders=", ".join(s["coders"]), facts=facts, overall=overall, per_code=_table(pc, cols, ci=stats),
+        forest_png=base64.b64encode(forest_plot_png(pc)).decode("ascii") if len(pc) else None,
+        level=f"{s['level']:.0%}", pairwise=pairwise, n_disagreements=len(dis), row_limit=HTML_ROW_LIMIT,
+        disagreements=[r._asdict() for r in dis.head(HTML_ROW_LIMIT).itertuples(index=False)],
+    )
