@@ -23,19 +23,13 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __package__:  # imported as scripts.make_corpus (the tests)
+    from . import build_corpus as bc
+else:  # run as a script: its own folder is first on the path
+    import build_corpus as bc
 
-# the scripts folder is put on the path just above
-from build_corpus import (
-    CORPUS,
-    EXTENSIONS,
-    MANIFEST_FIELDS,
-    Interview,
-    csv_bytes,
-    load_all,
-    manifest_row,
-    render,
-)
+CORPUS, EXTENSIONS, MANIFEST_FIELDS, Interview = bc.CORPUS, bc.EXTENSIONS, bc.MANIFEST_FIELDS, bc.Interview
+csv_bytes, load_all, manifest_row, render = bc.csv_bytes, bc.load_all, bc.manifest_row, bc.render
 
 MIN_N, MAX_N = 150, 2000
 NOTE = "SYNTHETIC, for performance benchmarks only"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,24 +12,20 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpora" / "nhs-medical-leadership"
-# Real data sets shared beside the repository (a clean clone has them at ../shared).
-SHARED = Path(os.environ.get("NLP_THEMING_SHARED", ROOT.parent / "shared"))
+from tests.helpers.paths import CORPUS
 
 
 @pytest.fixture(scope="session")
 def fixture_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from fixtures import write_all
+    from tests.helpers.formats import write_all
 
     return write_all(tmp_path_factory.mktemp("formats"))
 
 
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from fixtures import write_bad
+    from tests.helpers.formats import write_bad
 
     return write_bad(tmp_path_factory.mktemp("bad"))
 
@@ -64,14 +59,14 @@ def project_copy(corpus_project: Path, tmp_path: Path) -> Path:
 # The review tests share one small project with a real suggest run, built once per session.
 @pytest.fixture(scope="session")
 def review_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from review_fixtures import base_project
+    from tests.helpers.review import base_project
 
     return base_project(tmp_path_factory.mktemp("review"))
 
 
 @pytest.fixture
 def project(review_base: Path, tmp_path: Path) -> Path:
-    from review_fixtures import copy_project
+    from tests.helpers.review import copy_project
 
     return copy_project(review_base, tmp_path / "project")
 

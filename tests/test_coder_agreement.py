@@ -17,8 +17,8 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
-from markupsafe import escape
 from click.testing import CliRunner
+from markupsafe import escape
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from nlp_theming import Project

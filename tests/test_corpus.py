@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,16 +16,15 @@ from nlp_theming.codebook import load_codebook
 from nlp_theming.ingest import ingest_paths, read_transcript
 from nlp_theming.store import init_project, open_project
 
+# The scripts run in this process (no interpreter start-up, imports shared with the tests).
+from scripts import build_corpus, make_corpus
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpora" / "nhs-medical-leadership"
 SCRIPTS = ROOT / "scripts"
 FORMATS = {"txt": ".txt", "docx": ".docx", "vtt": ".vtt", "srt": ".srt", "whisper_json": ".json"}
 ASR_TEXT = re.compile(r"^[a-z0-9' .]+$")  # lower case, no punctuation but apostrophes (and decimal points)
 
-# The scripts run in this process (no interpreter start-up, imports shared with the tests).
-sys.path.insert(0, str(SCRIPTS))
-import build_corpus  # noqa: E402
-import make_corpus  # noqa: E402
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

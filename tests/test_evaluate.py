@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import CORPUS
 
 from nlp_theming import Project
 from nlp_theming.cli import main
@@ -17,6 +16,7 @@ from nlp_theming.exchange.coded import write_coded_units_csv
 from nlp_theming.exchange.tidy import coded_units_table
 from nlp_theming.review import import_spans
 from nlp_theming.segment import Segmenter
+from tests.helpers.paths import CORPUS
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,7 @@ def evaluation(coded_units: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return out
 
 
+@pytest.mark.slow
 def test_predictions_file_has_the_promised_shape(evaluation: Path, coded_units: Path) -> None:
     predictions = pd.read_csv(evaluation / "predictions.csv")
     assert list(predictions.columns) == ["unit_id", "code", "score", "rank", "split"]
@@ -61,6 +62,7 @@ def test_predictions_file_has_the_promised_shape(evaluation: Path, coded_units: 
         assert (evaluation / name).exists()
 
 
+@pytest.mark.slow
 def test_metrics_and_learning_curve(evaluation: Path) -> None:
     metrics = json.loads((evaluation / "metrics.json").read_text())
     for key in ("top1_hit_rate", "top5_recall", "micro_f1", "macro_f1", "mean_kappa", "n_train", "n_test", "seconds"):
@@ -79,6 +81,7 @@ def test_metrics_and_learning_curve(evaluation: Path) -> None:
     assert ceiling["human"]["mean_kappa"] > ceiling["machine"]["mean_kappa"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_figures(evaluation: Path, coded_units: Path, tmp_path: Path) -> None:
     out = tmp_path / "again"
     args = ["evaluate", "--codebook", str(CORPUS / "codebook.csv"), "--coded", str(coded_units), "--out", str(out),
@@ -217,6 +220,7 @@ def test_clear_errors_for_data_that_cannot_be_scored(tmp_path: Path) -> None:
         "zeroshot", "classifier"}
 
 
+@pytest.mark.slow
 def test_messy_spreadsheet_export_end_to_end(tmp_path: Path) -> None:
     """cp1252, a spaced header, blank and repeated rows, codes in other case, unknown codes, a group code."""
     codebook = _write_lines(tmp_path / "codebook.csv", [

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import CORPUS, SHARED
 
 from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.review import coding, decisions_frame
+from tests.helpers.paths import CORPUS, SHARED
 
 TAGUETTE = SHARED / "data/serdif-usability/data/transcripts/thematic-analysis/SERDIF_P2_ThematicAnalysis.sqlite3"
 

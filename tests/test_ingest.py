@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fixtures import TURNS
 
 from nlp_theming import Project, read_transcript
 from nlp_theming.cli import main
 from nlp_theming.ingest import IngestError
+from tests.helpers.formats import TURNS
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import SHARED
 from lxml import etree
 
 from nlp_theming import Project
@@ -27,6 +26,7 @@ from nlp_theming.codebook import load_stored_codebook
 from nlp_theming.exchange.refi_qda import NAMESPACE, check_qdpx, validate_qde
 from nlp_theming.review import accept, add, adjust, change, coding, import_spans, reject, undo
 from nlp_theming.segment import Segmenter
+from tests.helpers.paths import SHARED
 
 REFI = SHARED / "refi-qda"
 XSD = REFI / "Project-mrt2019.xsd"
@@ -45,7 +45,7 @@ ADJUSTED = "risk & <safety> matter more than targets."
 
 
 def _write_inputs(folder: Path) -> tuple[Path, Path, Path, Path]:
-    from review_fixtures import CODEBOOK, write_sources
+    from tests.helpers.review import CODEBOOK, write_sources
 
     transcripts, manifest, _ = write_sources(folder)
     extra = folder / "extra"

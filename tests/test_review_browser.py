@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from review_fixtures import BOLD, XSS
 
 from nlp_theming import store
 from nlp_theming.review import coding, decisions_frame, review_queue
+from tests.helpers.review import BOLD, XSS
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
 
@@ -342,11 +343,10 @@ def test_codebook_and_example_text_render_as_text(project: Path, browser: object
     does a confirmed passage shown as a nearest example."""
     import csv
 
-    from review_fixtures import CODEBOOK
-
     from nlp_theming import Project
     from nlp_theming.review import actions
     from nlp_theming.suggest import SuggestConfig, run_suggest
+    from tests.helpers.review import CODEBOOK
 
     hostile_code = f"Hierarchy and voice {HOSTILE}"
     path = project.parent / "hostile-codebook.csv"

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from review_fixtures import TRANSCRIPTS
 
 from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.review import coding, decisions_frame, export_sheet, import_sheet, review_queue
 from nlp_theming.review.sheet import SHEET_COLUMNS, read_sheet
+from tests.helpers.review import TRANSCRIPTS
 
 
 def _fill(sheet: pd.DataFrame, rows: dict[int, str]) -> pd.DataFrame:

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CORPUS
 
 from nlp_theming import Project, SuggestConfig
 from nlp_theming.review import import_spans
 from nlp_theming.segment import Segmenter
+from tests.helpers.paths import CORPUS
 
 
 def _suggestions(path: Path) -> pd.DataFrame:
@@ -26,6 +26,7 @@ def _suggestions(path: Path) -> pd.DataFrame:
         return p.suggestions()
 
 
+@pytest.mark.slow
 def test_every_participant_segment_gets_ranked_scored_suggestions(corpus_project: Path) -> None:
     with Project(corpus_project) as p:
         table = p.suggestions()
@@ -74,6 +75,7 @@ def _hit_rates(table: pd.DataFrame, gold: pd.DataFrame, documents: set[str]) -> 
     return float(hit1), float(recall5)
 
 
+@pytest.mark.slow
 def test_zero_shot_suggestions_are_far_better_than_chance(corpus_project: Path) -> None:
     table = _suggestions(corpus_project)
     gold = _gold_coded_segments(corpus_project)
@@ -84,6 +86,7 @@ def test_zero_shot_suggestions_are_far_better_than_chance(corpus_project: Path) 
     assert recall5 > 2.5 * 5 / n_codes, recall5
 
 
+@pytest.mark.slow
 def test_confirmed_codes_teach_the_matcher(project_copy: Path) -> None:
     gold = _gold_coded_segments(project_copy)
     documents = sorted(gold.document.unique())
@@ -103,6 +106,7 @@ def test_confirmed_codes_teach_the_matcher(project_copy: Path) -> None:
     assert after[1] > before[1], (before, after)
 
 
+@pytest.mark.slow
 def test_same_seed_same_input_same_suggestions(corpus_project: Path, tmp_path: Path) -> None:
     runs = []
     for name in ("a", "b"):
@@ -125,6 +129,7 @@ def test_same_seed_same_input_same_suggestions(corpus_project: Path, tmp_path: P
     pd.testing.assert_frame_equal(runs[0].attrs["proposals"], runs[1].attrs["proposals"])
 
 
+@pytest.mark.slow
 def test_candidate_themes_are_proposals_named_by_keywords(corpus_project: Path) -> None:
     with Project(corpus_project) as p:
         proposals = pd.read_sql_query("SELECT * FROM theme_proposals", p.con)
@@ -144,6 +149,7 @@ def test_candidate_themes_are_proposals_named_by_keywords(corpus_project: Path) 
     assert len(in_run) and (best.loc[in_run.segment_id] < 0.5).all()
 
 
+@pytest.mark.slow
 def test_bertopic_zero_shot_path_really_runs(corpus_project: Path) -> None:
     """Guards the BERTopic trap: precomputed embeddings without an embedding model skip zero-shot."""
     from nlp_theming.embed import Embedder
@@ -166,38 +172,7 @@ def test_bertopic_zero_shot_path_really_runs(corpus_project: Path) -> None:
     assert result.proposals and all(len(pr.keywords) >= 3 for pr in result.proposals)
 
 
-@pytest.mark.parametrize("fmt", ["csv", "xlsx", "parquet"])
-def test_export_is_a_tidy_table_pandas_reads_back(corpus_project: Path, tmp_path: Path, fmt: str) -> None:
-    from click.testing import CliRunner
-
-    from nlp_theming.cli import main
-
-    out = tmp_path / f"suggestions.{fmt}"
-    result = CliRunner().invoke(main, ["export", str(corpus_project), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    back = {"csv": pd.read_csv, "xlsx": pd.read_excel, "parquet": pd.read_parquet}[fmt](out)
-    table = _suggestions(corpus_project)
-    assert len(back) == len(table)
-    for column in (
-        "document",
-        "segment_id",
-        "start",
-        "end",
-        "speaker",
-        "text",
-        "code",
-        "score",
-        "rank",
-        "site",
-        "role",
-    ):
-        assert column in back.columns
-    with Project(corpus_project) as p:
-        texts = dict(p.con.execute("SELECT name, text FROM current_documents").fetchall())
-    row = back.iloc[len(back) // 2]
-    assert texts[row.document][int(row.start) : int(row.end)] == row.text
-
-
+@pytest.mark.slow
 def test_killed_run_leaves_store_consistent_and_next_run_completes(tmp_path: Path) -> None:
     project = tmp_path / "proj"
     with Project.init(project) as p:

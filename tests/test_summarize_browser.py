@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_summarize import INTERVIEWS, SITES, built  # noqa: F401 - built is a fixture used here
 
 from nlp_theming import Project
+from tests.test_summarize import INTERVIEWS, SITES, built  # noqa: F401 - built is a fixture used here
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

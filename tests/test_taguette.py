@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SHARED
 
 from nlp_theming.agreement import agreement_report as compare
 from nlp_theming.agreement import character_units, spans_to_codings
 from nlp_theming.exchange.taguette import TaguetteError, html_to_text, read_taguette
+from tests.helpers.paths import SHARED
 
 SERDIF = SHARED / "data" / "serdif-usability" / "data" / "transcripts" / "thematic-analysis"
 SERDIF_DB = SERDIF / "SERDIF_P2_ThematicAnalysis.sqlite3"
