@@ -26,7 +26,7 @@ from .embed import DEFAULT_MODEL, Embedder
 from .exchange.coded import read_coded_units_csv
 from .match import make_matcher, resolve_methods
 from .store.embeddings import open_cache
-from .tables import write_csv
+from .tables import json_safe, write_csv
 
 TOP_N = 10
 
@@ -346,7 +346,7 @@ def evaluate(
         curve = pd.DataFrame([{k: v for k, v in r.items() if k != "human_ceiling"} for r in results])
         write_csv(curve, out / "learning_curve.csv")
         plot_learning_curve(results, out / "learning_curve.png")
-    (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2))
+    (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
     return metrics
 
 
@@ -373,18 +373,6 @@ def _write_predictions(predictions: pd.DataFrame, path: Path) -> None:
     if not unique:  # ids numbered per document need the document to be unambiguous
         cols.insert(1, "document")
     write_csv(predictions[cols], path)
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, np.floating | np.integer):
-        return obj.item()
-    return obj
 
 
 def plot_learning_curve(results: list[dict], path: Path) -> None:

@@ -95,7 +95,10 @@ def discover_themes(
     )
     y = None if labels is None else np.asarray(labels)
     topics, _ = model.fit_transform(texts, embeddings=embeddings, y=y)
-    zeroshot_ids = set(model._topic_id_to_zeroshot_topic_idx)
+    # a zero-shot topic is labelled with its code's name (BERTopic's public topic_labels_); the
+    # others with "<id>_<keywords>", which never equals a code name
+    codes = set(code_names)
+    zeroshot_ids = {t for t, label in model.topic_labels_.items() if label in codes}
     topics = np.asarray(topics)
     result = DiscoveryResult(zeroshot_assigned=int(np.isin(topics, list(zeroshot_ids)).sum()))
     for topic_id in sorted(set(topics.tolist())):
