@@ -322,8 +322,8 @@ def test_report_page_escapes_and_tables_are_guarded(tmp_path: Path) -> None:
     (tmp_path / "t" / "d1.txt").write_text(
         "Interviewer: Anything to add?\nP1: =HYPERLINK(\"http://example.invalid\") was pasted in the minutes."
         " <script>window.x=1</script> too.\n", encoding="utf-8")
-    (tmp_path / "codebook.csv").write_text('code,description\n"<script>alert(1)</script>",bad\n@Other,x\n',
-                                           encoding="utf-8")
+    (tmp_path / "codebook.csv").write_text(
+        'code,description\n"<script>alert(1)</script>",bad\n@Other,x\n+Plus,y\n-Minus,z\n', encoding="utf-8")
     with Project.init(tmp_path / "p") as p:
         p.ingest([tmp_path / "t"])
         p.load_codebook(tmp_path / "codebook.csv")
@@ -331,20 +331,25 @@ def test_report_page_escapes_and_tables_are_guarded(tmp_path: Path) -> None:
         start = (tmp_path / "t" / "d1.txt").read_text(encoding="utf-8").index("=HYPERLINK")
         assert text.n_chars > start
         frame = pd.DataFrame([("d1", start, start + 30, "<script>alert(1)</script>", "A"),
-                              ("d1", start, start + 30, "@Other", "B")],
+                              ("d1", start, start + 30, "@Other", "B"),
+                              ("d1", start, start + 30, "+Plus", "A"),
+                              ("d1", start, start + 30, "-Minus", "B")],
                              columns=["document", "start", "end", "code", "coder"])
         assert not import_spans(p.con, frame, p.segmenter().scheme).problems
         result = p.compare(["A", "B"], n_boot=0, out=tmp_path / "out")
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<h2>Disagreements (2)</h2>" in html and result.report.per_code.shape[0] == 2
+    assert "<h2>Disagreements (4)</h2>" in html and result.report.per_code.shape[0] == 4
+    assert "<td>@Other</td>" in html and "<td>+Plus</td>" in html  # the page shows codes as they are
     cells = {}
     for name in ("per_code.csv", "pairwise.csv", "disagreements.csv"):
         with open(tmp_path / "out" / name, newline="", encoding="utf-8") as fh:
             cells[name] = [c for row in csv.reader(fh) for c in row]
         assert not [c for c in cells[name] if c.startswith(("=", "+", "-", "@")) and not _number(c)], name
     assert any(c.startswith("'=HYPERLINK") for c in cells["disagreements.csv"])
-    assert "'@Other" in cells["per_code.csv"]
+    for name in ("per_code.csv", "disagreements.csv"):
+        for code in ("@Other", "+Plus", "-Minus"):
+            assert "'" + code in cells[name], (name, code)  # text, with the apostrophe guard
 
 
 def _number(cell: str) -> bool:

@@ -12,7 +12,7 @@ from nlp_theming import Project
 from nlp_theming.cli import main
 from nlp_theming.review import accept, reject
 from nlp_theming.store.documents import current_texts
-from nlp_theming.store.runs import ProposalRows, RunSpec, claim_run, complete_run
+from tests.helpers.runs import store_run
 
 
 def _suggestions(path: Path) -> pd.DataFrame:
@@ -60,9 +60,7 @@ def test_status_has_the_three_words_of_the_review_page(tmp_path: Path) -> None:
         p.ingest([tmp_path / "t"])
         p.load_codebook(tmp_path / "codebook.csv")
         seg = int(p.segments().query("speaker_role == 'participant'").segment_id.iloc[0])
-        run = claim_run(p.con, RunSpec("vectors", 1, "zeroshot", p.segmenter().scheme, {}, "h", 0, 0))
-        complete_run(p.con, run, [(seg, "Boards", 0.9, 1, "t"), (seg, "Units", 0.6, 2, "t"),
-                                  (seg, "Money", 0.2, 3, "t")], [ProposalRows("-", [], [])], 1)
+        run = store_run(p, [(seg, "Boards", 0.9), (seg, "Units", 0.6), (seg, "Money", 0.2)])
         accept(p.con, "ana", seg, "Boards", run)
         reject(p.con, "bo", seg, "Boards", run)  # one coder applies it: accepted
         reject(p.con, "ana", seg, "Units", run)

@@ -6,6 +6,8 @@ is the estimator contract and determinism, not the quality of any model.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -14,6 +16,7 @@ from sklearn.base import clone
 from nlp_theming.cli import main
 from nlp_theming.codebook import Code
 from nlp_theming.match import (
+    MATCHER_NAMES,
     MATCHERS,
     EmbeddingClassifier,
     SemiSupervisedMatcher,
@@ -36,7 +39,7 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 def embed(texts) -> np.ndarray:
     """Synthetic text vectors: a fixed random unit vector per text (stable across calls)."""
-    return unit(np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=DIM) for t in texts]))
+    return unit(np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=DIM) for t in texts]))
 
 
 @pytest.fixture(scope="module")
@@ -105,5 +108,8 @@ def test_suggest_and_evaluate_accept_the_same_names() -> None:
     evaluate_help = runner.invoke(main, ["evaluate", "--help"]).output
     for alias in ("zero-shot", "semi-supervised", "baseline", "logistic"):
         assert alias in suggest_help and alias in evaluate_help
+    matcher_option = next(p for p in main.commands["suggest"].params if p.name == "matcher")
+    assert set(matcher_option.type.choices) == set(MATCHER_NAMES)  # every name evaluate --method resolves
+    assert {matcher_name(n) for n in matcher_option.type.choices} == set(MATCHERS)
     result = runner.invoke(main, ["suggest", "no-such-project", "--matcher", "Zero-Shot"])
     assert "Invalid value for '--matcher'" not in result.output and "not an nlp-theming project" in result.output

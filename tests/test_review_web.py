@@ -17,7 +17,7 @@ from nlp_theming import Project
 from nlp_theming.review import web
 from nlp_theming.review.server import create_app
 from nlp_theming.store.decisions import decisions_frame
-from nlp_theming.store.runs import ProposalRows, RunSpec, claim_run, complete_run
+from tests.helpers.runs import store_run
 
 TRANSCRIPT = """Interviewer: How is the board organised?
 P1: The medical director sits on the board and we meet every month to go through the quality report.
@@ -37,10 +37,7 @@ def project(tmp_path: Path) -> Path:
         p.load_codebook(tmp_path / "codebook.csv")
         segs = p.segments()
         segs = segs[segs.speaker_role == "participant"]
-        run_id = claim_run(p.con, RunSpec("test-vectors", 1, "semisupervised", p.segmenter().scheme, {}, "web", 0, 0))
-        rows = [(int(s), "Boards", 0.8, 1, "test") for s in segs.segment_id]
-        rows += [(int(s), "Units", 0.4, 2, "test") for s in segs.segment_id]
-        complete_run(p.con, run_id, rows, [ProposalRows("x", [], [])], len(segs))
+        store_run(p, [(s, "Boards", 0.8) for s in segs.segment_id] + [(s, "Units", 0.4) for s in segs.segment_id])
     return tmp_path / "p"
 
 

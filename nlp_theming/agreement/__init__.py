@@ -6,6 +6,7 @@
 * :mod:`.coders`: :func:`compare_coders`, a project's coders (the machine included) compared.
 """
 
+from .coders import Comparison, compare_coders
 from .coefficients import (
     CODE,
     CODER,
@@ -32,6 +33,7 @@ __all__ = [
     "UNIT",
     "WEIGHT",
     "AgreementReport",
+    "Comparison",
     "ConfidenceInterval",
     "PrecisionRecallF1",
     "agreement_report",
@@ -39,6 +41,7 @@ __all__ = [
     "bootstrap_ci",
     "character_units",
     "cohen_kappa",
+    "compare_coders",
     "fleiss_kappa",
     "gwet_ac1",
     "krippendorff_alpha_nominal",

@@ -33,14 +33,12 @@ import math
 import sqlite3
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from ..review.imports import span_segments
 from ..segment import Segmenter, project_segmenter
@@ -465,11 +463,6 @@ def _table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], ci: Sequence
 _TEMPLATES = Environment(
     loader=PackageLoader("nlp_theming.agreement", "templates"), autoescape=select_autoescape(["html"]),
     trim_blocks=True, lstrip_blocks=True,
-)
-_TEMPLATES.globals["table"] = lambda t: Markup(  # a macro in Python: every cell escaped
-    "<table><thead><tr>" + "".join(f"<th>{escape(str(h))}</th>" for h in t["head"]) + "</tr></thead><tbody>"
-    + "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in t["rows"])
-    + "</tbody></table>"
 )
 
 
