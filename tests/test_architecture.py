@@ -194,3 +194,13 @@ def test_the_checks_can_fail() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
     for name in MODULES:
         _room(name)
+
+
+def test_tables_leave_through_the_guarded_writer() -> None:
+    """Every CSV and XLSX is written by nlp_theming.tables, which keeps formulas out of cells."""
+    direct = re.compile(r"\.to_csv\(|csv\.writer\(|\.to_excel\(|\bWorkbook\(|ExcelWriter\(")
+    writers = [
+        name for name, path in MODULES.items()
+        if name != "nlp_theming.tables" and direct.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not writers, f"tables written around nlp_theming.tables: {writers}"
