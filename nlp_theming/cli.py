@@ -370,6 +370,13 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     f" also {', '.join(MATCHER_ALIASES)}).",
 )
 @click.option("--learning-curve", default=None, help="Fractions to run, e.g. 0,0.1,0.2,0.3,0.5; plots agreement.")
+@click.option(
+    "--split",
+    type=click.Choice(["unit", "document", "both"]),
+    default="unit",
+    show_default=True,
+    help="Hold out random units, or whole documents (people code transcript by transcript), or report both.",
+)
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
@@ -383,6 +390,7 @@ def evaluate(
     only_coder: bool,
     methods: str,
     learning_curve: str | None,
+    split: str,
     model: str,
     out: str,
     quiet: bool,
@@ -394,7 +402,7 @@ def evaluate(
     curve = [float(x) for x in learning_curve.split(",") if x.strip()] if learning_curve else None
     metrics = run_evaluation(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
-        only_coder=only_coder,
+        only_coder=only_coder, splits=["unit", "document"] if split == "both" else [split],
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
@@ -414,14 +422,15 @@ def evaluate(
         + (f" ({who} units)" if len(refs) > 1 else "")
     )
     click.echo(
-        f"  {'method':<15} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
-        f" {'microF1':>7} {'macroF1':>7} {'kappa':>6}"
+        f"  {'method':<15} {'split':<8} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
+        f" {'microF1':>7} {'macroF1':>7} {'kappa':>6} {'ECE':>6}"
     )
     for r in rows:
         click.echo(
-            f"  {r['method']:<15} {r['n_train']:>6} {r['n_test']:>6} {_fmt(r['top1_hit_rate'])}"
+            f"  {r['method']:<15} {r['split']:<8} {r['n_train']:>6} {r['n_test']:>6} {_fmt(r['top1_hit_rate'])}"
             f" {_fmt(r['top5_recall'], 7)}"
             f" {_fmt(r['micro_f1'], 7)} {_fmt(r['macro_f1'], 7)} {_fmt(r['mean_kappa'])}"
+            f" {_fmt(r['calibration']['ece'])}"
         )
     for other, c in (metrics.get("human_ceiling") or {}).items():
         click.echo(
@@ -430,7 +439,8 @@ def evaluate(
             f", machine kappa {_fmt(c['machine']['mean_kappa'])}; human micro F1 {_fmt(c['human']['micro_f1'])}"
             f", machine {_fmt(c['machine']['micro_f1'])}"
         )
-    click.echo(f"wrote {Path(out) / 'predictions.csv'} and {Path(out) / 'metrics.json'}")
+    click.echo(f"wrote {Path(out) / 'predictions.csv'}, {Path(out) / 'metrics.json'} and"
+               f" {Path(out) / 'reliability.png'}")
 
 
 def _fmt(value: float | None, width: int = 6) -> str:

@@ -185,6 +185,63 @@ def split_units(n: int, train_fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
+SPLITS = ("unit", "document")  # what is held out: random units, or whole documents
+
+
+def split_documents(documents: Sequence[str], train_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of training units that holds out whole documents: documents are taken in a
+    seeded random order until their units reach ``train_fraction`` (people code transcript by
+    transcript, and units of one transcript resemble each other, so a unit split flatters)."""
+    if not 0 <= train_fraction < 1:
+        raise ValueError("train fraction must be in [0, 1)")
+    docs = np.asarray([str(d) for d in documents])
+    names, sizes = np.unique(docs, return_counts=True)
+    if train_fraction > 0 and len(names) < 2:
+        raise ValueError("a document split needs at least two documents (the file has one); use --split unit")
+    order = np.random.default_rng(seed).permutation(len(names))
+    target, taken, chosen = train_fraction * len(docs), 0, []
+    for i in order:
+        if taken >= target or (taken and abs(taken + sizes[i] - target) > abs(taken - target)):
+            break
+        chosen.append(names[i])
+        taken += sizes[i]
+    if len(chosen) == len(names):
+        chosen.pop()  # keep at least one document to score
+    return np.isin(docs, chosen)
+
+
+def make_split(data: CodedUnits, train_fraction: float, seed: int, split: str = "unit") -> np.ndarray:
+    """Training mask for ``split``: ``unit`` (random units) or ``document`` (whole documents)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if split == "document":
+        return split_documents(data.units.document.astype(str).tolist(), train_fraction, seed)
+    return split_units(len(data.units), train_fraction, seed)
+
+
+def calibration(scores: np.ndarray, Y: np.ndarray, bins: int = 10) -> dict:
+    """How far scores are from the share of (unit, code) pairs that really have the code.
+
+    Expected calibration error over equal-width score bins: sum over bins of (pairs in bin /
+    all pairs) x |share coded - mean score|. A score of 0.8 on a calibrated matcher is right
+    about 80% of the time. Also the Brier score, and the bins themselves for a reliability plot.
+    """
+    p, y = np.asarray(scores, dtype=float).ravel(), np.asarray(Y, dtype=float).ravel()
+    if not len(p):
+        return {"ece": math.nan, "brier": math.nan, "bins": []}
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        n = int(inside.sum())
+        if not n:
+            continue
+        share, mean = float(y[inside].mean()), float(p[inside].mean())
+        ece += n / len(p) * abs(share - mean)
+        table.append({"low": b / bins, "high": (b + 1) / bins, "n": n, "mean_score": mean, "share_coded": share})
+    return {"ece": float(ece), "brier": float(np.mean((p - y) ** 2)), "bins": table}
+
+
 def _codings(keys: Sequence[str], code_sets: Sequence[set[str]], coder: str) -> pd.DataFrame:
     rows = [(k, coder, c) for k, cs in zip(keys, code_sets, strict=True) for c in cs]
     rows += [(k, coder, None) for k, cs in zip(keys, code_sets, strict=True) if not cs]
@@ -224,10 +281,11 @@ def ranking_figures(scores: np.ndarray, Y: np.ndarray) -> dict[str, float]:
 
 
 def _evaluate_one(
-    data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, fraction: float, seed: int
+    data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, fraction: float, seed: int,
+    split: str = "unit",
 ) -> tuple[dict, pd.DataFrame]:
     started = time.perf_counter()
-    train = split_units(len(data.units), fraction, seed)
+    train = make_split(data, fraction, seed, split)
     test = ~train
     matcher = make_matcher(method, random_state=seed)
     matcher.fit(codebook_codes, embed, X[train] if train.any() else None, data.Y[train] if train.any() else None, X)
@@ -238,11 +296,13 @@ def _evaluate_one(
     test_idx = np.flatnonzero(test)
     figures = {
         "method": method,
+        "split": split,
         "train_fraction": fraction,
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "threshold": matcher.threshold,
         **ranking_figures(scores[test], data.Y[test]),
+        "calibration": calibration(scores[test], data.Y[test]),
         **agreement_figures(
             [keys[i] for i in test_idx], [gold[i] for i in test_idx], [predicted[i] for i in test_idx], data.codes
         ),
@@ -286,11 +346,14 @@ def evaluate(
     model: str = DEFAULT_MODEL,
     progress: bool = False,
     only_coder: bool = False,
+    splits: Sequence[str] = ("unit",),
 ) -> dict:
-    """Run the evaluation; writes predictions.csv and metrics.json (and a learning curve) to ``out``.
+    """Run the evaluation; writes predictions.csv, metrics.json and reliability.png (and a
+    learning curve) to ``out``.
 
     ``coder`` is the reference on units several people coded (see :func:`load_coded_units`);
-    ``only_coder`` keeps only the units that coder coded, for a single reference throughout.
+    ``only_coder`` keeps only the units that coder coded, for a single reference throughout;
+    ``splits``: ``unit`` (random units held out), ``document`` (whole documents), or both.
     """
     started = time.perf_counter()
     methods = resolve_methods(methods)
@@ -302,8 +365,10 @@ def evaluate(
     fractions = list(learning_curve) if learning_curve else [train_fraction]
     if train_fraction not in fractions:
         fractions.insert(0, train_fraction)
-    for fraction in fractions:  # fail before the slow part, not halfway through a learning curve
-        split_units(len(data.units), fraction, seed)
+    splits = list(dict.fromkeys(splits)) or ["unit"]
+    for split in splits:  # fail before the slow part, not halfway through a learning curve
+        for fraction in fractions:
+            make_split(data, fraction, seed, split)
     targets = [cb[c] for c in data.codes]
 
     out = Path(out)
@@ -313,15 +378,17 @@ def evaluate(
 
     results = []
     primary_predictions = None
-    for method in methods:
-        for fraction in fractions:
-            figures, predictions = _evaluate_one(data, targets, X, embedder.encode, method, fraction, seed)
-            results.append(figures)
-            if fraction == train_fraction:
-                name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
-                _write_predictions(predictions, out / name)
-                if method == methods[0]:
-                    primary_predictions = figures
+    for split in splits:
+        for method in methods:
+            for fraction in fractions:
+                figures, predictions = _evaluate_one(data, targets, X, embedder.encode, method, fraction, seed, split)
+                results.append(figures)
+                if fraction == train_fraction and split == splits[0]:
+                    name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
+                    _write_predictions(predictions, out / name)
+                    if method == methods[0]:
+                        primary_predictions = figures
+                        plot_reliability(figures, out / "reliability.png")
     metrics = {
         **primary_predictions,
         "seed": seed,
@@ -339,11 +406,13 @@ def evaluate(
         "notes": data.notes,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if len(methods) > 1:
+    if len(methods) > 1 or len(splits) > 1:
         metrics["methods"] = [r for r in results if r["train_fraction"] == train_fraction]
     if learning_curve:
         metrics["learning_curve"] = [r for r in results]
-        curve = pd.DataFrame([{k: v for k, v in r.items() if k != "human_ceiling"} for r in results])
+        curve = pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("human_ceiling", "calibration")},
+                               "ece": r["calibration"]["ece"], "brier": r["calibration"]["brier"]}
+                              for r in results])
         write_csv(curve, out / "learning_curve.csv")
         plot_learning_curve(results, out / "learning_curve.png")
     (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
@@ -384,10 +453,14 @@ def plot_learning_curve(results: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     frame = pd.DataFrame(results)
-    for method, group in frame.groupby("method", sort=False):
+    several = frame["split"].nunique() > 1 if "split" in frame else False
+    for (method, split), group in frame.groupby(["method", "split"] if "split" in frame else ["method", "method"],
+                                                sort=False):
         group = group.sort_values("n_train")
-        axes[0].plot(group.n_train, group.mean_kappa, marker="o", label=method)
-        axes[1].plot(group.n_train, group.micro_f1, marker="o", label=method)
+        label = f"{method}, {split} split" if several else method
+        style = "--" if several and split == "document" else "-"
+        axes[0].plot(group.n_train, group.mean_kappa, marker="o", linestyle=style, label=label)
+        axes[1].plot(group.n_train, group.micro_f1, marker="o", linestyle=style, label=label)
     ceilings = [
         (c["human"]["mean_kappa"], c["human"]["micro_f1"])
         for r in results
@@ -406,6 +479,36 @@ def plot_learning_curve(results: list[dict], path: Path) -> None:
         ax.set_ylim(bottom=0)
     axes[0].legend()
     fig.suptitle("Machine-human agreement on held-out units")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_reliability(figures: dict, path: Path) -> None:
+    """Reliability diagram: per score bin, the share of (unit, code) pairs that have the code
+    against the mean score, with how many pairs each bin holds; the diagonal is perfect calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = figures["calibration"]["bins"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    if bins:
+        top.plot([b["mean_score"] for b in bins], [b["share_coded"] for b in bins], marker="o",
+                 label=f"{figures['method']} (ECE {figures['calibration']['ece']:.3f})")
+        bottom.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["n"] for b in bins], width=0.09, color="#7fa7cc")
+    bottom.set_yscale("log")
+    top.set_ylabel("share of pairs with the code")
+    bottom.set_ylabel("pairs")
+    bottom.set_xlabel("score")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left")
+    top.set_title(f"Calibration on held-out units\n({figures['n_test']} units, {figures['split']} split,"
+                  f" {figures['train_fraction']:.0%} hand-coded)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

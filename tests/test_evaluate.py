@@ -305,3 +305,52 @@ def test_agreement_figures_match_sklearn() -> None:
     assert figures["micro_precision"] == pytest.approx(precision_score(y_true, y_pred, average="micro"))
     kappas = [cohen_kappa_score(y_true[:, j], y_pred[:, j]) for j in range(2)]
     assert figures["mean_kappa"] == pytest.approx(np.mean(kappas))
+
+
+def test_calibration_by_hand() -> None:
+    from nlp_theming.evaluate import calibration
+
+    # half the pairs score 0.05 and never have the code, half score 0.95 and always do
+    scores = np.array([[0.05, 0.95]] * 10)
+    Y = np.array([[0, 1]] * 10)
+    figures = calibration(scores, Y)
+    assert figures["ece"] == pytest.approx(0.05) and figures["brier"] == pytest.approx(0.0025)
+    assert [b["n"] for b in figures["bins"]] == [10, 10]
+    # a score of 0.5 on pairs of which half have the code: calibrated, however uninformative
+    assert calibration(np.full((4, 2), 0.5), np.array([[1, 0], [0, 1], [1, 0], [0, 1]]))["ece"] == 0
+    # always 0.9, never right: as far off as it gets in that bin
+    assert calibration(np.full((5, 1), 0.9), np.zeros((5, 1)))["ece"] == pytest.approx(0.9)
+
+
+def test_document_split_holds_out_whole_documents() -> None:
+    from nlp_theming.evaluate import split_documents
+
+    documents = [f"d{i // 10}" for i in range(100)]  # ten documents of ten units
+    train = split_documents(documents, 0.3, seed=0)
+    assert train.sum() == 30
+    for d in set(documents):
+        units = train[[doc == d for doc in documents]]
+        assert units.all() or not units.any(), "a document is split between train and test"
+    assert (split_documents(documents, 0.3, seed=0) == train).all()  # seeded
+    assert (split_documents(documents, 0.3, seed=1) != train).any()
+    assert not split_documents(documents, 0.0, seed=0).any()
+    assert (~split_documents(documents, 0.99, seed=0)).sum() >= 10  # one document is always held out
+    with pytest.raises(ValueError, match="at least two documents"):
+        split_documents(["only"] * 5, 0.3, seed=0)
+
+
+@pytest.mark.slow
+def test_document_split_and_calibration_end_to_end(coded_units: Path, tmp_path: Path) -> None:
+    out = tmp_path / "by-document"
+    args = ["evaluate", "--codebook", str(CORPUS / "codebook.csv"), "--coded", str(coded_units), "--out", str(out),
+            "--train-fraction", "0.3", "--seed", "1", "--method", "semisupervised", "--split", "both", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {r["split"]: r for r in metrics["methods"]}
+    assert set(rows) == {"unit", "document"} and metrics["split"] == "unit"
+    for r in rows.values():
+        assert 0 <= r["calibration"]["ece"] <= 1 and r["calibration"]["bins"]
+        assert sum(b["n"] for b in r["calibration"]["bins"]) == r["n_test"] * metrics["n_codes"]
+    assert (out / "reliability.png").stat().st_size > 0
+    assert "document" in result.output and "ECE" in result.output
