@@ -79,6 +79,9 @@ def test_a_post_without_the_csrf_token_is_refused_and_a_real_one_records(project
     with Project(project) as p:
         log = decisions_frame(p.con)
     assert list(log.action) == ["accept"] and log.coder.iloc[0] == "ana"
+    status = client.get("/status").get_data(as_text=True)
+    # the least certain first: the accepted suggestion is the one scoring 0.4, below the threshold
+    assert "been here: of 1 decided suggestions scoring below 0.5, 100% were accepted" in status
 
 
 def test_the_filters_of_the_page_are_the_queue_filter(project: Path) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store.decisions import coding, decisions_frame, effective
+from ..store.decisions import ACCEPTED, PENDING, coding, decisions_frame, effective
 from ..store.documents import current_document_ids, document_count, document_versions
 from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
 from .queue import full_queue
@@ -27,6 +27,29 @@ class ReviewStatus:
     by_theme_coder: pd.DataFrame  # theme, coder, accepted, rejected, pending, applied
     blind_for: str | None = None  # set when the figures are one coder's blind view
     superseded: pd.DataFrame | None = None  # document, version, n_decisions: see superseded_decisions()
+    # How right the suggestions have been on this project: of the decided suggestions scoring at
+    # or above the threshold, how many were accepted (and the same below it, what a stricter
+    # threshold would have missed). None until something on that side is decided.
+    decided_likely: int = 0
+    precision_likely: float | None = None
+    decided_unlikely: int = 0
+    accepted_unlikely: float | None = None
+
+    @property
+    def precision_line(self) -> str | None:
+        """The suggestions' measured precision at the operating threshold, in words; None before any decision."""
+        if self.precision_likely is None and self.accepted_unlikely is None:
+            return None
+        parts = []
+        if self.precision_likely is not None:
+            parts.append(f"of {self.decided_likely} decided suggestions scoring >= {THRESHOLD}, "
+                         f"{self.precision_likely:.0%} were accepted")
+        if self.accepted_unlikely is not None and parts:
+            parts.append(f"of {self.decided_unlikely} scoring below it, {self.accepted_unlikely:.0%}")
+        elif self.accepted_unlikely is not None:
+            parts.append(f"of {self.decided_unlikely} decided suggestions scoring below {THRESHOLD}, "
+                         f"{self.accepted_unlikely:.0%} were accepted")
+        return "; ".join(parts) + " (measured on this project's own decisions)"
 
     @property
     def superseded_line(self) -> str | None:
@@ -45,6 +68,8 @@ class ReviewStatus:
             f"{self.suggestions} suggestions ({self.likely} scoring >= {THRESHOLD}), {self.pending} pending {who} "
             f"at any score ({self.pending_likely} scoring >= {THRESHOLD} not yet reviewed)",
         ]
+        if self.precision_line:
+            out.append(self.precision_line)
         if self.superseded_line:
             out.append("warning: " + self.superseded_line)
         if self.by_coder.empty:
@@ -153,7 +178,13 @@ def review_status(
     by_coder = pd.DataFrame(per_coder, columns=["coder", "decided", "accepted", "rejected", "pending", "progress",
                                                 "changed", "added"])
     by_theme_coder = pd.DataFrame(per_theme, columns=["theme", "coder", "accepted", "rejected", "pending", "applied"])
+    decided = view[view.status != PENDING]
+    likely, unlikely = decided[decided.score >= THRESHOLD], decided[decided.score < THRESHOLD]
     return ReviewStatus(
+        decided_likely=len(likely),
+        precision_likely=float((likely.status == ACCEPTED).mean()) if len(likely) else None,
+        decided_unlikely=len(unlikely),
+        accepted_unlikely=float((unlikely.status == ACCEPTED).mean()) if len(unlikely) else None,
         run_id=int(run_id) if run_id is not None else 0,
         documents=int(documents),
         segments=int(queue.segment_id.nunique()),
