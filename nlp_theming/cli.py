@@ -371,6 +371,14 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
 )
 @click.option("--learning-curve", default=None, help="Fractions to run, e.g. 0,0.1,0.2,0.3,0.5; plots agreement.")
 @click.option(
+    "--train-labels",
+    default="full",
+    show_default=True,
+    help="What is learnt from the hand-coded units: full (every code of a unit), decisions (a simulated "
+    "reviewer's accept/reject of the first 5 suggestions, as partial labels), decisions-as-full (the same, "
+    "undecided codes counted absent); several separated by commas are compared side by side.",
+)
+@click.option(
     "--split",
     type=click.Choice(["unit", "document", "both"]),
     default="unit",
@@ -390,6 +398,7 @@ def evaluate(
     only_coder: bool,
     methods: str,
     learning_curve: str | None,
+    train_labels: str,
     split: str,
     model: str,
     out: str,
@@ -403,6 +412,7 @@ def evaluate(
     metrics = run_evaluation(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
         only_coder=only_coder, splits=["unit", "document"] if split == "both" else [split],
+        train_labels=[x.strip() for x in train_labels.split(",") if x.strip()],
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
@@ -422,12 +432,13 @@ def evaluate(
         + (f" ({who} units)" if len(refs) > 1 else "")
     )
     click.echo(
-        f"  {'method':<15} {'split':<8} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
+        f"  {'method':<15} {'labels':<17} {'split':<8} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
         f" {'microF1':>7} {'macroF1':>7} {'kappa':>6} {'ECE':>6}"
     )
     for r in rows:
         click.echo(
-            f"  {r['method']:<15} {r['split']:<8} {r['n_train']:>6} {r['n_test']:>6} {_fmt(r['top1_hit_rate'])}"
+            f"  {r['method']:<15} {r['train_labels']:<17} {r['split']:<8} {r['n_train']:>6} {r['n_test']:>6}"
+            f" {_fmt(r['top1_hit_rate'])}"
             f" {_fmt(r['top5_recall'], 7)}"
             f" {_fmt(r['micro_f1'], 7)} {_fmt(r['macro_f1'], 7)} {_fmt(r['mean_kappa'])}"
             f" {_fmt(r['calibration']['ece'])}"

@@ -8,6 +8,7 @@ same figures.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -186,6 +187,12 @@ def split_units(n: int, train_fraction: float, seed: int) -> np.ndarray:
 
 
 SPLITS = ("unit", "document")  # what is held out: random units, or whole documents
+# What the machine learns from the hand-coded units: every code of each unit (a coder coded it
+# whole), or only a simulated reviewer's decisions on the first REVIEWED suggestions (accept the
+# right ones, reject the others, add nothing) as partial labels, or those same decisions with
+# every undecided code counted as absent (how `suggest` learned before decisions were partial).
+TRAIN_LABELS = ("full", "decisions", "decisions-as-full")
+REVIEWED = 5
 
 
 def split_documents(documents: Sequence[str], train_fraction: float, seed: int) -> np.ndarray:
@@ -280,15 +287,32 @@ def ranking_figures(scores: np.ndarray, Y: np.ndarray) -> dict[str, float]:
     return {"top1_hit_rate": float(top1.mean()), "top5_recall": float(top5.mean())}
 
 
+def simulated_decisions(scores: np.ndarray, Y: np.ndarray, k: int = REVIEWED, as_full: bool = False) -> np.ndarray:
+    """Labels from a simulated reviewer who decides each unit's ``k`` best suggestions (by
+    ``scores``) against the reference ``Y``: 1 accepted, 0 rejected, NaN not decided (or 0
+    with ``as_full``)."""
+    out = np.full(Y.shape, 0.0 if as_full else np.nan, dtype=np.float32)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    rows = np.arange(len(Y))[:, None]
+    out[rows, top] = Y[rows, top]
+    return out
+
+
 def _evaluate_one(
     data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, fraction: float, seed: int,
-    split: str = "unit",
+    split: str = "unit", train_labels: str = "full",
 ) -> tuple[dict, pd.DataFrame]:
     started = time.perf_counter()
     train = make_split(data, fraction, seed, split)
     test = ~train
+    Y_train = data.Y[train]
+    if train_labels != "full" and train.any():
+        # the reviewer sees the codebook-only suggestions, as on a project's first run
+        zero_shot = make_matcher("zeroshot", random_state=seed).fit(codebook_codes, embed, None, None, X)
+        Y_train = simulated_decisions(zero_shot.predict_proba(X[train]), Y_train,
+                                      as_full=train_labels == "decisions-as-full")
     matcher = make_matcher(method, random_state=seed)
-    matcher.fit(codebook_codes, embed, X[train] if train.any() else None, data.Y[train] if train.any() else None, X)
+    matcher.fit(codebook_codes, embed, X[train] if train.any() else None, Y_train if train.any() else None, X)
     scores = matcher.predict_proba(X)
     keys = data.units.key.tolist()
     gold = [{data.codes[j] for j in np.flatnonzero(row)} for row in data.Y]
@@ -297,6 +321,7 @@ def _evaluate_one(
     figures = {
         "method": method,
         "split": split,
+        "train_labels": train_labels,
         "train_fraction": fraction,
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
@@ -347,13 +372,15 @@ def evaluate(
     progress: bool = False,
     only_coder: bool = False,
     splits: Sequence[str] = ("unit",),
+    train_labels: Sequence[str] = ("full",),
 ) -> dict:
     """Run the evaluation; writes predictions.csv, metrics.json and reliability.png (and a
     learning curve) to ``out``.
 
     ``coder`` is the reference on units several people coded (see :func:`load_coded_units`);
     ``only_coder`` keeps only the units that coder coded, for a single reference throughout;
-    ``splits``: ``unit`` (random units held out), ``document`` (whole documents), or both.
+    ``splits``: ``unit`` (random units held out), ``document`` (whole documents), or both;
+    ``train_labels``: what is learnt from the hand-coded units (:data:`TRAIN_LABELS`).
     """
     started = time.perf_counter()
     methods = resolve_methods(methods)
@@ -366,6 +393,10 @@ def evaluate(
     if train_fraction not in fractions:
         fractions.insert(0, train_fraction)
     splits = list(dict.fromkeys(splits)) or ["unit"]
+    train_labels = list(dict.fromkeys(train_labels)) or ["full"]
+    for labels in train_labels:
+        if labels not in TRAIN_LABELS:
+            raise ValueError(f"unknown train labels {labels!r}; choose from {', '.join(TRAIN_LABELS)}")
     for split in splits:  # fail before the slow part, not halfway through a learning curve
         for fraction in fractions:
             make_split(data, fraction, seed, split)
@@ -378,17 +409,15 @@ def evaluate(
 
     results = []
     primary_predictions = None
-    for split in splits:
-        for method in methods:
-            for fraction in fractions:
-                figures, predictions = _evaluate_one(data, targets, X, embedder.encode, method, fraction, seed, split)
-                results.append(figures)
-                if fraction == train_fraction and split == splits[0]:
-                    name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
-                    _write_predictions(predictions, out / name)
-                    if method == methods[0]:
-                        primary_predictions = figures
-                        plot_reliability(figures, out / "reliability.png")
+    for labels, split, method, fraction in itertools.product(train_labels, splits, methods, fractions):
+        figures, predictions = _evaluate_one(data, targets, X, embedder.encode, method, fraction, seed, split, labels)
+        results.append(figures)
+        if fraction == train_fraction and split == splits[0] and labels == train_labels[0]:
+            name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
+            _write_predictions(predictions, out / name)
+            if method == methods[0]:
+                primary_predictions = figures
+                plot_reliability(figures, out / "reliability.png")
     metrics = {
         **primary_predictions,
         "seed": seed,
@@ -406,7 +435,7 @@ def evaluate(
         "notes": data.notes,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if len(methods) > 1 or len(splits) > 1:
+    if len(methods) > 1 or len(splits) > 1 or len(train_labels) > 1:
         metrics["methods"] = [r for r in results if r["train_fraction"] == train_fraction]
     if learning_curve:
         metrics["learning_curve"] = [r for r in results]
@@ -453,12 +482,13 @@ def plot_learning_curve(results: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     frame = pd.DataFrame(results)
-    several = frame["split"].nunique() > 1 if "split" in frame else False
-    for (method, split), group in frame.groupby(["method", "split"] if "split" in frame else ["method", "method"],
-                                                sort=False):
+    keys = [k for k in ("method", "train_labels", "split") if k in frame]
+    varying = [k for k in keys if frame[k].nunique() > 1] or ["method"]
+    for values, group in frame.groupby(keys, sort=False):
+        named = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))
         group = group.sort_values("n_train")
-        label = f"{method}, {split} split" if several else method
-        style = "--" if several and split == "document" else "-"
+        label = ", ".join(str(named[k]) for k in varying)
+        style = "--" if named.get("split") == "document" or named.get("train_labels", "full") != "full" else "-"
         axes[0].plot(group.n_train, group.mean_kappa, marker="o", linestyle=style, label=label)
         axes[1].plot(group.n_train, group.micro_f1, marker="o", linestyle=style, label=label)
     ceilings = [

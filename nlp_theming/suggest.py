@@ -22,7 +22,7 @@ from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .segment import Segmenter, project_segmenter, segment_documents
-from .store.decisions import reviewed
+from .store.decisions import imported_segments, reviewed
 from .store.documents import document_count, segment_table
 from .store.runs import (
     OPERATING_THRESHOLD,
@@ -147,11 +147,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     labels = labels[labels.segment_id.isin(segs.segment_id) & labels.code.isin(code_names)]
     index = {sid: i for i, sid in enumerate(segs.segment_id)}
     code_index = {c: j for j, c in enumerate(code_names)}
-    labeled_rows = sorted({index[s] for s in labels.segment_id})
-    Y = np.zeros((len(labeled_rows), len(codes)), dtype=np.float32)
-    row_of = {r: i for i, r in enumerate(labeled_rows)}
-    for r in labels[labels.applies].itertuples(index=False):
-        Y[row_of[index[r.segment_id]], code_index[r.code]] = 1.0
+    labeled_rows, Y = partial_labels(labels, imported_segments(con), index, code_index)
 
     matcher = make_matcher(config.matcher, random_state=config.seed, **config.matcher_params)
     matcher.fit(codes, embedder.encode, X[labeled_rows] if labeled_rows else None, Y if labeled_rows else None, X)
@@ -200,6 +196,26 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     summary.n_labeled = len(labeled_rows)
     summary.discovery_note = discovery.skipped if discovery is not None else "discovery off"
     return summary
+
+
+def partial_labels(
+    labels: pd.DataFrame, imported: set[int], index: dict[int, int], code_index: dict[str, int]
+) -> tuple[list[int], np.ndarray]:
+    """What people's decisions teach, as (rows of X, Y): Y is 1 where a code applies (by any
+    coder), 0 where people decided it does not, and NaN where nobody decided. A rejection is a
+    negative for that code only and an accept a positive for that code only; a segment with
+    imported coding (a coder coded the whole passage) has every other code as a negative."""
+    rows = sorted({index[s] for s in labels.segment_id})
+    row_of = {r: i for i, r in enumerate(rows)}
+    Y = np.full((len(rows), len(code_index)), np.nan, dtype=np.float32)
+    for segment_id in imported & set(labels.segment_id):
+        Y[row_of[index[segment_id]]] = 0.0
+    for r in labels.itertuples(index=False):  # negatives first: one coder's accept outweighs a rejection
+        if not r.applies:
+            Y[row_of[index[r.segment_id]], code_index[r.code]] = 0.0
+    for r in labels[labels.applies].itertuples(index=False):
+        Y[row_of[index[r.segment_id]], code_index[r.code]] = 1.0
+    return rows, Y
 
 
 def _summary(con: sqlite3.Connection, run_id: int, status: str, seconds: float) -> RunSummary:

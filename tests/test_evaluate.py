@@ -354,3 +354,14 @@ def test_document_split_and_calibration_end_to_end(coded_units: Path, tmp_path: 
         assert sum(b["n"] for b in r["calibration"]["bins"]) == r["n_test"] * metrics["n_codes"]
     assert (out / "reliability.png").stat().st_size > 0
     assert "document" in result.output and "ECE" in result.output
+
+
+def test_simulated_reviewer_decides_only_the_first_suggestions() -> None:
+    from nlp_theming.evaluate import simulated_decisions
+
+    scores = np.array([[0.9, 0.8, 0.1, 0.05], [0.1, 0.2, 0.9, 0.3]])
+    Y = np.array([[0, 1, 1, 0], [0, 0, 1, 0]], dtype=np.float32)
+    partial = simulated_decisions(scores, Y, k=2)
+    np.testing.assert_array_equal(partial[0], [0, 1, np.nan, np.nan])  # the missed code stays undecided
+    np.testing.assert_array_equal(partial[1], [np.nan, np.nan, 1, 0])
+    np.testing.assert_array_equal(simulated_decisions(scores, Y, k=2, as_full=True)[0], [0, 1, 0, 0])

@@ -104,8 +104,9 @@ def test_aliases_live_beside_the_registry() -> None:
 
 def test_suggest_and_evaluate_accept_the_same_names() -> None:
     runner = CliRunner()
-    suggest_help = runner.invoke(main, ["suggest", "--help"]).output
-    evaluate_help = runner.invoke(main, ["evaluate", "--help"]).output
+    # click wraps help text (at spaces and hyphens): compare with the white space taken out
+    suggest_help = "".join(runner.invoke(main, ["suggest", "--help"]).output.split())
+    evaluate_help = "".join(runner.invoke(main, ["evaluate", "--help"]).output.split())
     for alias in ("zero-shot", "semi-supervised", "baseline", "logistic"):
         assert alias in suggest_help and alias in evaluate_help
     matcher_option = next(p for p in main.commands["suggest"].params if p.name == "matcher")
@@ -113,3 +114,40 @@ def test_suggest_and_evaluate_accept_the_same_names() -> None:
     assert {matcher_name(n) for n in matcher_option.type.choices} == set(MATCHERS)
     result = runner.invoke(main, ["suggest", "no-such-project", "--matcher", "Zero-Shot"])
     assert "Invalid value for '--matcher'" not in result.output and "not an nlp-theming project" in result.output
+
+
+def test_decisions_are_partial_labels(data) -> None:
+    """A rejection teaches "not this code" only: undecided codes (NaN) are not negatives."""
+    X, Y, X_new = data
+    partial = Y.copy()
+    rng = np.random.default_rng(3)
+    partial[rng.random(Y.shape) < 0.6] = np.nan  # most (unit, code) pairs undecided
+    as_full = np.nan_to_num(partial, nan=0.0)  # the old reading: undecided counted as absent
+    a = SemiSupervisedMatcher(random_state=0).fit(CODES, embed, X, partial, X_new)
+    b = SemiSupervisedMatcher(random_state=0).fit(CODES, embed, X, as_full, X_new)
+    assert np.isfinite(a.predict_proba(X_new)).all()
+    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+    # read as partial labels the codes are found far more often than when undecided means absent
+    truth = Y.astype(bool)
+    recall = lambda m: (m.predict(X) & truth).sum() / truth.sum()  # noqa: E731
+    assert recall(a) > recall(b)
+    clf = EmbeddingClassifier().fit(CODES, embed, X, partial)
+    assert all(m is not None for m in clf.models_)  # each code learnt from its own decided pairs
+
+
+def test_partial_labels_from_the_decision_log() -> None:
+    import pandas as pd
+
+    from nlp_theming.suggest import partial_labels
+
+    labels = pd.DataFrame(
+        [("ana", 10, "Boards", True), ("ana", 11, "Units", False), ("bo", 10, "Units", False),
+         ("bo", 12, "Boards", True), ("ana", 12, "Boards", False)],
+        columns=["coder", "segment_id", "code", "applies"],
+    )
+    index = {10: 0, 11: 1, 12: 2, 13: 3}
+    rows, Y = partial_labels(labels, imported={11}, index=index, code_index={"Boards": 0, "Units": 1, "Money": 2})
+    assert rows == [0, 1, 2]
+    np.testing.assert_array_equal(Y[0], [1, 0, np.nan])  # accepted Boards, rejected Units, Money undecided
+    np.testing.assert_array_equal(Y[1], [0, 0, 0])  # imported coding: the coder coded the whole passage
+    np.testing.assert_array_equal(Y[2], [1, np.nan, np.nan])  # one coder's accept outweighs another's rejection

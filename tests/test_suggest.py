@@ -107,6 +107,35 @@ def test_confirmed_codes_teach_the_matcher(project_copy: Path) -> None:
 
 
 @pytest.mark.slow
+def test_rejections_teach_that_code_only(project_copy: Path) -> None:
+    """Rejecting a code where it ranked first lowers that code there; the other codes of those
+    segments are not taught "absent" (a rejection is a negative for one code only)."""
+    from nlp_theming.review import reject
+
+    before = _suggestions(project_copy)
+    confident = before[(before["rank"] == 1) & (before.score >= 0.5)]
+    code = confident.code.value_counts().index[0]
+    rows = confident[confident.code == code].head(6)
+    assert len(rows) >= 3
+    with Project(project_copy) as p:
+        for r in rows.itertuples(index=False):
+            reject(p.con, "ana", int(r.segment_id), code, int(r.run_id))
+        summary = p.suggest(SuggestConfig(seed=0, discover=False))
+    assert summary.n_labeled == len(rows)
+    after = _suggestions(project_copy)
+    old = before.set_index(["segment_id", "code"]).score
+    new = after.set_index(["segment_id", "code"]).score
+    for r in rows.itertuples(index=False):
+        assert new.get((r.segment_id, code), 0.0) < old[(r.segment_id, code)] - 0.1, "the rejection did not teach"
+    # the codes nobody decided keep their scores on those segments (to within the shared
+    # standardisation), instead of being pushed to zero as "no other code applies"
+    others = before[before.segment_id.isin(rows.segment_id) & (before.code != code) & (before["rank"] <= 3)]
+    kept = [new.get((r.segment_id, r.code)) for r in others.itertuples(index=False)]
+    assert all(k is not None and abs(k - r.score) < 0.05 for k, r in zip(kept, others.itertuples(index=False),
+                                                                           strict=True))
+
+
+@pytest.mark.slow
 def test_same_seed_same_input_same_suggestions(corpus_project: Path, tmp_path: Path) -> None:
     runs = []
     for name in ("a", "b"):

@@ -1,8 +1,11 @@
 """Matchers: score every (segment, code) pair in [0, 1].
 
 They share one small surface, scikit-learn style: parameters in the constructor, ``fit``
-learns (from the codebook and, when there are any, confirmed examples) and returns ``self``,
+learns (from the codebook and, when there are any, people's decisions) and returns ``self``,
 learned state ends in ``_``, and ``predict_proba`` returns an (n_segments x n_codes) array.
+
+Decisions are partial labels: ``Y`` is 1 where a code applies, 0 where a person said it does
+not, and NaN where nobody decided (a rejection of one code says nothing of the others).
 
 * ``ZeroShotMatcher``: similarity to codebook prototypes, standardised so that a score means
   "this code stands out for this segment and this segment stands out for this code".
@@ -152,21 +155,33 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         self.stacker_ = None
         self.cut_ = 0.5
         self.counts_ = np.zeros(len(self.codes_))
-        if X is None or Y is None or len(X) == 0 or Y.sum() == 0:
-            return self
+        self.rejected_ = np.zeros(len(self.codes_))
+        if X is None or Y is None or len(X) == 0 or np.isnan(np.asarray(Y, dtype=np.float32)).all():
+            return self  # nothing decided: the codebook alone
         X = np.asarray(X, dtype=np.float32)
         Y = np.asarray(Y, dtype=np.float32)
         pool = np.vstack([a for a in (X, X_unlabeled) if a is not None and len(a)])
         self._learn(codes, embed, X, Y, pool)
-        if len(X) >= self.min_stack_units and Y.sum() >= 10:
+        if len(X) >= self.min_stack_units and np.nansum(Y) >= 10:
             self._fit_stacker(codes, embed, X, Y, pool)
         return self
 
     def _learn(self, codes, embed, X, Y, pool) -> None:
         self.prototypes_ = reshape_prototypes(self.base_prototypes_, X, Y, self.prior_strength)
         self.column_stats_ = self._column_stats(pool)
+        positives, negatives = np.nansum(Y, axis=0), np.sum(Y == 0, axis=0)
+        # A code people have only rejected still learns from the rejections: its codebook
+        # prototype stands in as the one positive example (a classifier needs both kinds), and
+        # in the blend the rejections count as its evidence where confirmations would. (The
+        # stacker, once there are enough confirmations, reads confirmations only.)
+        only_rejected = np.flatnonzero((positives == 0) & (negatives > 0))
+        if len(only_rejected):
+            stand_in = np.full((len(only_rejected), Y.shape[1]), np.nan, dtype=np.float32)
+            stand_in[np.arange(len(only_rejected)), only_rejected] = 1.0
+            X, Y = np.vstack([X, self.prototypes_[only_rejected]]), np.vstack([Y, stand_in])
         self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
-        self.counts_ = Y.sum(axis=0)
+        self.counts_ = positives
+        self.rejected_ = np.where(positives > 0, 0, negatives)
 
     def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return super().predict_proba(X), self.classifier_.predict_proba(X)
@@ -185,15 +200,17 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         folds = KFold(n_splits=self.n_folds, shuffle=True, random_state=self.random_state)
         features, targets = [], []
         for train, held in folds.split(X):
-            if Y[train].sum() == 0:
+            if np.nansum(Y[train]) == 0:
                 continue
             # each fold learns on a clone with the same parameters and the same zero-shot prototypes
             fold = clone(self)
             fold.codes_, fold.base_prototypes_ = self.codes_, self.base_prototypes_
             fold._learn(codes, embed, X[train], Y[train], pool)
             zero_shot, clf = fold._parts(X[held])
-            features.append(self._stack_features(zero_shot, clf, fold.counts_))
-            targets.append(Y[held].reshape(-1))
+            feats, target = self._stack_features(zero_shot, clf, fold.counts_), Y[held].reshape(-1)
+            known = ~np.isnan(target)  # only decided (unit, code) pairs teach the stacker
+            features.append(feats[known])
+            targets.append(target[known])
         if not features:
             return
         F, t = np.vstack(features), np.concatenate(targets)
@@ -211,7 +228,8 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
             return super().predict_proba(X)
         zero_shot, clf = self._parts(X)
         if self.stacker_ is None:
-            weights = self.counts_ / (self.counts_ + self.trust)
+            evidence = self.counts_ + self.rejected_
+            weights = evidence / (evidence + self.trust)
             return (1 - weights) * zero_shot + weights * clf
         p = self.stacker_.predict_proba(self._stack_features(zero_shot, clf, self.counts_))[:, 1]
         # move the learnt operating point to 0.5, keeping the order of scores
@@ -236,11 +254,14 @@ class EmbeddingClassifier(BaseMatcher):
         self.models_: list = []
         for j in range(len(self.codes_)):
             y = None if Y is None else Y[:, j]
+            known = None if y is None else ~np.isnan(y)  # NaN: nobody decided this code here
+            if y is not None:
+                y = y[known]
             if y is None or y.sum() == 0 or y.sum() == len(y):
                 self.models_.append(None if y is None or y.sum() == 0 else 1.0)
                 continue
             model = LogisticRegression(C=self.C, max_iter=1000, class_weight="balanced", random_state=self.random_state)
-            self.models_.append(model.fit(X, y))
+            self.models_.append(model.fit(X[known], y))
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -50,11 +50,13 @@ def build_prototypes(codes: list[Code], embed: dict[str, np.ndarray]) -> np.ndar
 
 
 def reshape_prototypes(prototypes: np.ndarray, X: np.ndarray, Y: np.ndarray, prior_strength: float = 3.0) -> np.ndarray:
-    """Blend codebook prototypes with the mean of confirmed examples (Y: n x codes, 0/1)."""
-    counts = Y.sum(axis=0)
+    """Blend codebook prototypes with the mean of confirmed examples (Y: n x codes, 1 applies,
+    0 does not, NaN not decided)."""
+    positive = np.nan_to_num(Y, nan=0.0) > 0
+    counts = positive.sum(axis=0)
     out = prototypes.copy()
     for j in np.flatnonzero(counts):
-        centroid = _normalise(X[Y[:, j] > 0].mean(axis=0))
+        centroid = _normalise(X[positive[:, j]].mean(axis=0))
         weight = counts[j] / (counts[j] + prior_strength)
         out[j] = _normalise((1 - weight) * prototypes[j] + weight * centroid)
     return out

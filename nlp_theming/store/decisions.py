@@ -306,3 +306,12 @@ def decisions_learned(con: sqlite3.Connection, mark: int, coders: list[str], doc
     sql = (f"SELECT COUNT(*) FROM decisions WHERE id <= ? AND action != 'undo'"
            f" AND coder IN ({','.join('?' * len(coders))}) AND document_id IN ({docs})")
     return int(con.execute(sql, (mark, *coders)).fetchone()[0])
+
+
+def imported_segments(con: sqlite3.Connection) -> set[int]:
+    """Segments with imported coding in force: a coder coded the whole passage there, so a code
+    they did not apply does not apply (a review decision speaks of one code only)."""
+    log = effective(decisions_frame(con))
+    if log.empty:
+        return set()
+    return {int(s) for s in log[(log.action == "import") & log.segment_id.notna()].segment_id}
