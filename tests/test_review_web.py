@@ -98,3 +98,18 @@ def test_the_filters_of_the_page_are_the_queue_filter(project: Path) -> None:
     assert count("order=bogus&min=not-a-number") == 4  # lenient: a typed URL never fails
     assert count("status=accepted") == 0 and count("status=") == 4
     assert client.get("/status").status_code == 200
+
+
+def test_bulk_accept_refuses_a_preview_of_an_older_run(project: Path) -> None:
+    from nlp_theming.review import actions
+    from nlp_theming.review.queue import review_queue
+    from nlp_theming.store.decisions import DecisionError
+
+    with Project(project) as p:
+        preview = review_queue(p.con, "ana", theme="Boards", min_score=0.5, status="pending")
+        old_run, digest = int(preview.run_id.iloc[0]), actions.bulk_digest(preview.key)
+        segs = p.segments().query("speaker_role == 'participant'").segment_id
+        store_run(p, [(s, "Boards", 0.9) for s in segs], name="newer")
+        with pytest.raises(DecisionError, match="newer suggestion run"):
+            actions.bulk_accept(p.con, "ana", "Boards", 0.5, run_id=old_run, expected=digest)
+        assert decisions_frame(p.con).empty

@@ -17,7 +17,7 @@ from ..codebook import Codebook, load_stored_codebook
 from ..store import transaction
 from ..store.decisions import Decision, DecisionError, last_in_force, record, status_of
 from ..store.documents import segment_exists
-from ..store.runs import was_suggested
+from ..store.runs import latest_run, was_suggested
 from .queue import review_queue
 
 
@@ -163,8 +163,12 @@ def bulk_accept(
     that the coder has not decided yet, in one transaction. ``undo`` cancels the whole batch.
 
     ``expected``: the :func:`bulk_digest` of the items a preview showed; when the items to accept
-    are no longer exactly those, nothing is recorded and a DecisionError says so.
+    are no longer exactly those, or a newer run finished since the preview (of ``run_id``),
+    nothing is recorded and a DecisionError says so.
     """
+    if expected is not None and run_id is not None and int(run_id) != latest_run(con):
+        raise DecisionError("a newer suggestion run finished since the preview; nothing was accepted: "
+                            "look at the preview again")
     batch = f"batch:bulk-{uuid.uuid4().hex[:12]}"
     # The queue (suggestions, text, metadata) is read before the write lock, so other coders'
     # decisions are not held up meanwhile; only the statuses are read again under the lock.

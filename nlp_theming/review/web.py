@@ -24,7 +24,7 @@ from .. import store
 from ..codebook import Codebook
 from ..store.decisions import ACCEPTED, MACHINE_CODERS, PENDING, REJECTED, DecisionError, all_coders, coding, reviewed
 from ..store.documents import document_text
-from ..store.runs import latest_run, run_row
+from ..store.runs import run_row
 from . import actions, csrf
 from .context import code_definition, nearest_confirmed, segment_context
 from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
@@ -219,9 +219,6 @@ def bulk() -> Response | str:
         try:
             if not theme or run_id is None or not digest:
                 raise DecisionError("the bulk accept came without its preview; open the preview again")
-            if run_id != latest_run(g.con):
-                raise DecisionError("a newer suggestion run finished since the preview; nothing was accepted: "
-                                    "look at the preview again")
             ids = actions.bulk_accept(g.con, g.coder, theme, min_score, run_id=run_id, expected=digest, **filters)
         except DecisionError as exc:
             flash(f"{exc}" + (f" (the preview showed {count})." if count is not None else "."), "error")
