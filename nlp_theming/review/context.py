@@ -16,8 +16,9 @@ import pandas as pd
 
 from ..embed import Embedder
 from ..store.codebooks import code_row
-from ..store.decisions import coding
-from ..store.documents import segment_text_frame, segment_with_document, turns_between
+from ..store.decisions import ACCEPTED, REJECTED, coding, reviewed
+from ..store.documents import document_text, segment_text_frame, segment_with_document, turns_between
+from ..store.runs import run_row
 
 FOCUS_CHARS = 600  # shown on each side of the segment inside its own turn
 NEIGHBOUR_CHARS = 400  # shown of each neighbouring turn
@@ -160,3 +161,39 @@ def nearest_confirmed(
     out["similarity"] = sims[order].round(3)
     out["coders"] = out.segment_id.map(who)
     return out[cols]
+
+
+def item_details(con: sqlite3.Connection, item: pd.Series, table: pd.DataFrame, coder: str | None,
+                 blind: bool) -> dict:
+    """What the review page shows around one queue item: the segment in context, the other
+    suggestions for it (``siblings``), codes the coder added there, the coder's adjusted span,
+    other coders' decisions on it (none when blind), the code's definition and the nearest
+    examples people confirmed with the code (only the coder's own when blind)."""
+    segment_id, code = int(item.segment_id), str(item.code)
+    run = run_row(con, int(item.run_id))
+    siblings = table[table.segment_id == segment_id].sort_values("rank")
+    mine = coding(con, coder)
+    mine = mine[mine.segment_id == segment_id]
+    span = mine[mine.code == code]
+    adjusted = None
+    if not span.empty and (int(span.start.iloc[0]), int(span.end.iloc[0])) != (int(item.start), int(item.end)):
+        start, end = int(span.start.iloc[0]), int(span.end.iloc[0])
+        adjusted = {"start": start, "end": end, "text": document_text(con, int(item.document_id))[start:end]}
+    others = []
+    if not blind:
+        seen = reviewed(con)
+        seen = seen[(seen.segment_id == segment_id) & (seen.code == code) & (seen.coder != coder)]
+        others = [(r.coder, ACCEPTED if r.applies else REJECTED) for r in seen.itertuples(index=False)]
+    try:
+        nearest = nearest_confirmed(con, segment_id, code, run["model_id"], coders=[coder] if blind else None)
+    except Exception:  # a missing model must not stop the review: the definition still shows
+        nearest = None
+    return {
+        "context": segment_context(con, segment_id),
+        "siblings": siblings,
+        "added": [c for c in mine.code if c not in set(siblings.code)],
+        "definition": code_definition(con, code, run["codebook_version"]),
+        "nearest": nearest,
+        "others": others,
+        "adjusted": adjusted,
+    }

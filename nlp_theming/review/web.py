@@ -22,11 +22,9 @@ from werkzeug.wrappers import Response
 
 from .. import store
 from ..codebook import Codebook
-from ..store.decisions import ACCEPTED, MACHINE_CODERS, PENDING, REJECTED, DecisionError, all_coders, coding, reviewed
-from ..store.documents import document_text
-from ..store.runs import run_row
+from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders
 from . import actions, csrf
-from .context import code_definition, nearest_confirmed, segment_context
+from .context import item_details
 from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
 from .status import review_status
 
@@ -316,36 +314,10 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     if item is None:
         return _page("review.html", **ctx)
 
-    segment_id, code = int(item.segment_id), str(item.code)
     next_key = keys[pos + 1] if in_view and pos + 1 < len(keys) else (keys[0] if not in_view and keys else None)
     if next_key == item.key:
         next_key = None
     prev_key = keys[pos - 1] if in_view and pos > 0 else None
-    run = run_row(con, int(item.run_id))
-    siblings = table[table.segment_id == segment_id].sort_values("rank")
-    mine = coding(con, g.coder)
-    mine = mine[mine.segment_id == segment_id]
-    suggested = set(siblings.code)
-    span = mine[mine.code == code]
-    adjusted = None
-    if not span.empty and (int(span.start.iloc[0]), int(span.end.iloc[0])) != (int(item.start), int(item.end)):
-        doc_text = document_text(con, int(item.document_id))
-        adjusted = {"start": int(span.start.iloc[0]), "end": int(span.end.iloc[0]),
-                    "text": doc_text[int(span.start.iloc[0]):int(span.end.iloc[0])]}
-    others = []
-    if not g.blind:
-        seen = reviewed(con)
-        seen = seen[(seen.segment_id == segment_id) & (seen.code == code) & (seen.coder != g.coder)]
-        others = [(r.coder, ACCEPTED if r.applies else REJECTED) for r in seen.itertuples(index=False)]
-    try:
-        nearest = nearest_confirmed(con, segment_id, code, run["model_id"], coders=[g.coder] if g.blind else None)
-    except Exception:  # a missing model must not stop the review: the definition still shows
-        nearest = None
-    ctx.update(
-        item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
-        context=segment_context(con, segment_id), siblings=siblings,
-        added=[c for c in mine.code if c not in suggested],
-        definition=code_definition(con, code, run["codebook_version"]), nearest=nearest, others=others,
-        adjusted=adjusted,
-    )
+    ctx.update(item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
+               **item_details(con, item, table, g.coder, g.blind))
     return _page("review.html", **ctx)
