@@ -72,12 +72,17 @@ class GuardedWriter:
 
 
 def _xlsx_value(value: object) -> object:
+    import numpy as np
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if value is None:
         return None
     if isinstance(value, str):
         return ILLEGAL_CHARACTERS_RE.sub("", value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple | set | dict):
+        return ILLEGAL_CHARACTERS_RE.sub("", str(value))  # a list of codes is text in a cell
     try:
         if pd.isna(value):  # type: ignore[arg-type]
             return None
@@ -85,8 +90,6 @@ def _xlsx_value(value: object) -> object:
         pass
     if hasattr(value, "item"):
         return value.item()  # numpy scalars
-    if isinstance(value, list | tuple | set | dict):
-        return str(value)
     return value
 
 

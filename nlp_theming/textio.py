@@ -113,5 +113,16 @@ def sniff_delimiter(
 
 
 def dict_rows(text: str, delimiter: str) -> csv.DictReader:
-    """A ``csv.DictReader`` over ``text`` (header names as written; compare with :func:`header_name`)."""
-    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """A ``csv.DictReader`` over ``text`` (header names as written; compare with :func:`header_name`).
+
+    The quote character and whether a space follows the separator are sniffed for the chosen
+    separator (`A, "hello, there"` keeps its comma); failing that, double quotes and spaces
+    after the separator skipped.
+    """
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=delimiter)
+        quotechar, skip = dialect.quotechar or '"', dialect.skipinitialspace
+    except csv.Error:
+        quotechar, skip = '"', True
+    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar,
+                          skipinitialspace=skip)

@@ -421,6 +421,7 @@ def test_spans_to_codings_overlap_and_missing_documents():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 4 x 150 bootstrap draws (~2-3 s)
 def test_bootstrap_is_deterministic_and_matches_compare():
     df = simulate(n_units=80, coders=("a", "b", "c"))
     rep = agreement_report(df, reference="a", n_boot=150, seed=7)

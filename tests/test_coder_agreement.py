@@ -173,6 +173,7 @@ def human_units(built: dict, docs: tuple[str, ...] = ("D1", "D2", "D3")) -> list
     return [tuple(r) for r in segs[segs.document.isin(docs)].itertuples(index=False, name=None)]
 
 
+@pytest.mark.slow  # the module fixture `built` runs the real embedding model (~8 s)
 def test_segments(built: dict) -> None:
     units = human_units(built)
     assert len(units) == 9, "one coding unit per answer"
@@ -191,6 +192,7 @@ def test_segments(built: dict) -> None:
     assert (row.code, row.applied_by, row.not_applied_by) == (S, ["A"], ["B"])
 
 
+@pytest.mark.slow
 def test_sentences(built: dict) -> None:
     units = [(d, s, e) for d in ("D1", "D2", "D3") for k in range(3) for s, e in sentences(d, k, built["offsets"])]
     with Project(built["project"]) as p:
@@ -199,6 +201,7 @@ def test_sentences(built: dict) -> None:
     check(result, expected(labels(built["spans"]["A"], units), labels(built["spans"]["B"], units)), "B")
 
 
+@pytest.mark.slow
 def test_characters(built: dict) -> None:
     # every character of participant speech is a unit of its own
     units = [(d, i, i + 1) for d, s, e in human_units(built) for i in range(s, e)]
@@ -209,6 +212,7 @@ def test_characters(built: dict) -> None:
     check(result, expected(labels(built["spans"]["A"], units), labels(built["spans"]["B"], units)), "B")
 
 
+@pytest.mark.slow
 def test_machine_as_coder(built: dict) -> None:
     units = human_units(built, ("D1", "D2", "D3", "D4"))  # the run covered every document; so did A
     machine = labels(built["spans"]["machine"], units)
@@ -233,6 +237,7 @@ CODER_C = [("D1", 0, "all", W), ("D1", 1, "all", F), ("D2", 0, "all", F), ("D2",
            ("D4", 0, "all", W), ("D4", 1, "all", F)]  # C never coded D3
 
 
+@pytest.mark.slow
 def test_three_coders_on_partly_overlapping_documents(built: dict, tmp_path: Path) -> None:
     import shutil
 
@@ -269,6 +274,7 @@ def test_three_coders_on_partly_overlapping_documents(built: dict, tmp_path: Pat
     assert "coded by at least two of them" in lines and "B lacked D4; C lacked D3" in lines
 
 
+@pytest.mark.slow
 def test_outputs_and_cli(built: dict, tmp_path: Path) -> None:
     out = tmp_path / "agreement"
     res = CliRunner().invoke(main, ["compare", str(built["project"]), "--coders", "A,B", "--reference", "A",
@@ -290,6 +296,7 @@ def test_outputs_and_cli(built: dict, tmp_path: Path) -> None:
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
 
 
+@pytest.mark.slow
 def test_bootstrap_by_document(built: dict, tmp_path: Path) -> None:
     out = tmp_path / "agreement"
     args = ["compare", str(built["project"]), "--coders", "A,B", "--n-boot", "200", "--out", str(out)]
@@ -304,6 +311,7 @@ def test_bootstrap_by_document(built: dict, tmp_path: Path) -> None:
     assert res.exit_code != 0
 
 
+@pytest.mark.slow
 def test_errors(built: dict) -> None:
     with Project(built["project"]) as p:
         with pytest.raises(ValueError, match="no decisions by 'Z'"):

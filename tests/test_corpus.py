@@ -155,6 +155,7 @@ def test_interviews_have_the_promised_shape(manifest: list[dict[str, str]], tran
     assert all(sum(r["site"] == s for r in manifest) >= 4 for s in by_site)
 
 
+@pytest.mark.slow  # 150 files rendered and ingested (~4 s)
 def test_make_corpus_writes_files_that_ingest(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     assert make_corpus.main(["150", "--out", str(out), "--seed", "1"]) == 0

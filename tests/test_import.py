@@ -75,6 +75,7 @@ def test_bad_rows_are_reported_and_the_rest_imported(corpus_files_project: Path,
     assert "unknown code 'No such code'" in result.output and "unknown document 'nowhere'" in result.output
 
 
+@pytest.mark.slow  # a real Taguette project, 17 transcripts (~4 s)
 @pytest.mark.skipif(not TAGUETTE.exists(), reason="shared serdif-usability data not available")
 def test_taguette_project_brings_documents_and_highlights(tmp_path: Path) -> None:
     from nlp_theming.exchange.taguette import read_taguette

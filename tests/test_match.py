@@ -151,3 +151,16 @@ def test_partial_labels_from_the_decision_log() -> None:
     np.testing.assert_array_equal(Y[0], [1, 0, np.nan])  # accepted Boards, rejected Units, Money undecided
     np.testing.assert_array_equal(Y[1], [0, 0, 0])  # imported coding: the coder coded the whole passage
     np.testing.assert_array_equal(Y[2], [1, np.nan, np.nan])  # one coder's accept outweighs another's rejection
+
+
+def test_a_code_people_only_accepted_does_not_score_high_everywhere(data) -> None:
+    """Accepts of one code and nothing rejected: undecided segments are not positives either."""
+    X, Y, X_new = data
+    partial = np.full(Y.shape, np.nan, dtype=np.float32)
+    partial[Y[:, 0] == 1, 0] = 1.0  # code 0 accepted wherever it applies, nothing else decided
+    for cls in (EmbeddingClassifier, SemiSupervisedMatcher):
+        scores = cls(random_state=0).fit(CODES, embed, X, partial, X_new).predict_proba(X)[:, 0]
+        others = scores[Y[:, 0] == 0]
+        assert (others >= OPERATING_THRESHOLD).mean() < 0.5, cls.__name__  # no floor under the code
+    semi = SemiSupervisedMatcher(random_state=0).fit(CODES, embed, X, partial, X_new).predict_proba(X)[:, 0]
+    assert semi[Y[:, 0] == 1].mean() > semi[Y[:, 0] == 0].mean() + 0.2  # and it did learn the code

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import html
-import io
 import json
 import math
 import re
 from dataclasses import dataclass
 
-from ..textio import decode_bytes, sniff_delimiter
+from ..textio import decode_bytes, dict_rows, sniff_delimiter
 from ..transcript import (
     IngestError,
     TimedPiece,
@@ -251,7 +250,7 @@ def read_csv_turns(raw: bytes) -> Transcript:
     """A table of turns: ``speaker, text`` and optionally ``start, end, confidence``."""
     text = decode_bytes(raw)
     sep = sniff_delimiter(text, lambda names: any(n in _CSV_ALIASES["text"] for n in names))
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
+    reader = dict_rows(text, sep)
     try:
         return _csv_transcript(reader)
     except csv.Error as exc:

@@ -170,18 +170,20 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         self.prototypes_ = reshape_prototypes(self.base_prototypes_, X, Y, self.prior_strength)
         self.column_stats_ = self._column_stats(pool)
         positives, negatives = np.nansum(Y, axis=0), np.sum(Y == 0, axis=0)
-        # A code people have only rejected still learns from the rejections: its codebook
-        # prototype stands in as the one positive example (a classifier needs both kinds), and
-        # in the blend the rejections count as its evidence where confirmations would. (The
-        # stacker, once there are enough confirmations, reads confirmations only.)
+        # A classifier needs both kinds of example. For a code people have only rejected, its
+        # codebook prototype stands in as the positive, and in the blend the rejections count as
+        # its evidence where confirmations would (the stacker reads confirmations only). A code
+        # people have only accepted gets no classifier (undecided segments are not negatives):
+        # its accepted examples reshape its prototype, and the zero-shot score does the rest.
         only_rejected = np.flatnonzero((positives == 0) & (negatives > 0))
         if len(only_rejected):
             stand_in = np.full((len(only_rejected), Y.shape[1]), np.nan, dtype=np.float32)
             stand_in[np.arange(len(only_rejected)), only_rejected] = 1.0
             X, Y = np.vstack([X, self.prototypes_[only_rejected]]), np.vstack([Y, stand_in])
         self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
-        self.counts_ = positives
-        self.rejected_ = np.where(positives > 0, 0, negatives)
+        has_model = np.array([m is not None for m in self.classifier_.models_])
+        self.counts_ = np.where(has_model, positives, 0)  # confirmations a classifier learnt from
+        self.rejected_ = np.where(has_model & (positives == 0), negatives, 0)
 
     def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return super().predict_proba(X), self.classifier_.predict_proba(X)
@@ -255,10 +257,13 @@ class EmbeddingClassifier(BaseMatcher):
         for j in range(len(self.codes_)):
             y = None if Y is None else Y[:, j]
             known = None if y is None else ~np.isnan(y)  # NaN: nobody decided this code here
+            partial = known is not None and not known.all()
             if y is not None:
                 y = y[known]
             if y is None or y.sum() == 0 or y.sum() == len(y):
-                self.models_.append(None if y is None or y.sum() == 0 else 1.0)
+                # every unit a coder coded whole has the code: it always applies; but decisions
+                # that only ever accepted it say nothing of where it does not
+                self.models_.append(None if y is None or y.sum() == 0 or partial else 1.0)
                 continue
             model = LogisticRegression(C=self.C, max_iter=1000, class_weight="balanced", random_state=self.random_state)
             self.models_.append(model.fit(X[known], y))
