@@ -18,6 +18,7 @@ import pytest
 from nlp_theming import Project, SuggestConfig
 from nlp_theming.review import import_spans
 from nlp_theming.segment import Segmenter
+from nlp_theming.store.embeddings import cache_size
 from tests.helpers.paths import CORPUS
 
 
@@ -118,9 +119,11 @@ def test_rejections_teach_that_code_only(project_copy: Path) -> None:
     rows = confident[confident.code == code].head(6)
     assert len(rows) >= 3
     with Project(project_copy) as p:
+        vectors = cache_size(p.con)
         for r in rows.itertuples(index=False):
             reject(p.con, "ana", int(r.segment_id), code, int(r.run_id))
         summary = p.suggest(SuggestConfig(seed=0, discover=False))
+        assert cache_size(p.con) == vectors, "re-suggesting after decisions embedded something again"
     assert summary.n_labeled == len(rows)
     after = _suggestions(project_copy)
     old = before.set_index(["segment_id", "code"]).score

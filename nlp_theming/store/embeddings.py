@@ -46,3 +46,10 @@ def store_vectors(con: sqlite3.Connection, model_id: str, hashes: Sequence[str],
             "INSERT OR IGNORE INTO embeddings(model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?)",
             [(model_id, h, v.shape[0], v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
         )
+
+
+def cache_size(con: sqlite3.Connection, model_id: str | None = None) -> int:
+    """How many vectors the cache holds (for ``model_id``, when given)."""
+    if model_id is None:
+        return int(con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+    return int(con.execute("SELECT COUNT(*) FROM embeddings WHERE model_id = ?", (model_id,)).fetchone()[0])
