@@ -22,7 +22,7 @@ from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .segment import Segmenter, project_segmenter, segment_documents
-from .store.decisions import imported_segments, reviewed
+from .store.decisions import reviewed
 from .store.documents import document_count, segment_table
 from .store.runs import (
     OPERATING_THRESHOLD,
@@ -147,7 +147,8 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     labels = labels[labels.segment_id.isin(segs.segment_id) & labels.code.isin(code_names)]
     index = {sid: i for i, sid in enumerate(segs.segment_id)}
     code_index = {c: j for j, c in enumerate(code_names)}
-    labeled_rows, Y = partial_labels(labels, imported_segments(con), index, code_index)
+    imported = set(labels.loc[labels.imported.astype(bool), "segment_id"])
+    labeled_rows, Y = partial_labels(labels, imported, index, code_index)
 
     matcher = make_matcher(config.matcher, random_state=config.seed, **config.matcher_params)
     matcher.fit(codes, embedder.encode, X[labeled_rows] if labeled_rows else None, Y if labeled_rows else None, X)

@@ -41,7 +41,7 @@ from lxml import etree
 
 from ..codebook import Code, CodebookError, load_stored_codebook
 from ..store.decisions import coding, decision_times, human_coders
-from ..store.documents import current_attributes, current_documents_frame, document_names
+from ..store.documents import current_attributes, current_documents_frame, document_versions
 from ..store.schema import get_meta
 from ..version import __version__
 
@@ -219,7 +219,7 @@ class _Builder:
     def _place(self, current: pd.DataFrame) -> list[_Passage]:
         """Coding as passages of current texts; what cannot be placed is reported, not guessed."""
         at = decision_times(self.con)
-        names = document_names(self.con)
+        names = {doc_id: name for doc_id, (name, _) in document_versions(self.con).items()}
         stale: dict[tuple[str, str], int] = defaultdict(int)
         out = []
         for row in current.itertuples(index=False):

@@ -286,8 +286,6 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     """The review page: the queue under the filters of ``args``, and the item in focus."""
     queue_filter = QueueFilter.from_query(args)
     filters = queue_filter.to_query()
-    if "status" in args and not args.get("status"):
-        filters["status"] = ""  # "all statuses", which differs from absent (pending)
     try:
         table, book = full_queue(con, g.coder, cache=settings().cache)
     except ValueError as exc:

@@ -203,16 +203,22 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
 
 
 def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
-    """Every (coder, segment, code) with a decision in force, and whether it applies."""
+    """Every (coder, segment, code) with a decision in force, and whether it applies.
+
+    ``imported``: the segment has imported coding in force (a coder coded the whole passage
+    there, so a code they did not apply does not apply; a review decision speaks of one code).
+    """
     log = effective(decisions_frame(con, coder))
     log = log[log.segment_id.notna() & log.action.isin(["accept", "reject", "change", "add", "import"])]
+    whole = {int(s) for s in log[log.action == "import"].segment_id}
     rows = []
     for row in log.itertuples(index=False):
         applies = row.action in ("accept", "add", "import")
-        rows.append((row.coder, int(row.segment_id), row.code, applies, int(row.id)))
+        segment_id = int(row.segment_id)
+        rows.append((row.coder, segment_id, row.code, applies, int(row.id), segment_id in whole))
         if row.action == "change":
-            rows.append((row.coder, int(row.segment_id), row.new_code, True, int(row.id)))
-    out = pd.DataFrame(rows, columns=["coder", "segment_id", "code", "applies", "decision_id"])
+            rows.append((row.coder, segment_id, row.new_code, True, int(row.id), segment_id in whole))
+    out = pd.DataFrame(rows, columns=["coder", "segment_id", "code", "applies", "decision_id", "imported"])
     return out.drop_duplicates(["coder", "segment_id", "code"], keep="last").reset_index(drop=True)
 
 
@@ -306,12 +312,3 @@ def decisions_learned(con: sqlite3.Connection, mark: int, coders: list[str], doc
     sql = (f"SELECT COUNT(*) FROM decisions WHERE id <= ? AND action != 'undo'"
            f" AND coder IN ({','.join('?' * len(coders))}) AND document_id IN ({docs})")
     return int(con.execute(sql, (mark, *coders)).fetchone()[0])
-
-
-def imported_segments(con: sqlite3.Connection) -> set[int]:
-    """Segments with imported coding in force: a coder coded the whole passage there, so a code
-    they did not apply does not apply (a review decision speaks of one code only)."""
-    log = effective(decisions_frame(con))
-    if log.empty:
-        return set()
-    return {int(s) for s in log[(log.action == "import") & log.segment_id.notna()].segment_id}

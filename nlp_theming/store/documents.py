@@ -95,11 +95,6 @@ def current_document_ids(con: sqlite3.Connection) -> list[int]:
     return [int(r[0]) for r in con.execute("SELECT id FROM current_documents ORDER BY name")]
 
 
-def document_names(con: sqlite3.Connection) -> dict[int, str]:
-    """Document id -> name, for every stored version."""
-    return {int(r[0]): str(r[1]) for r in con.execute("SELECT id, name FROM documents")}
-
-
 def load_transcript(con: sqlite3.Connection, document_id: int) -> Transcript:
     """Rebuild a stored document's :class:`Transcript` (for re-segmenting)."""
     doc = con.execute("SELECT text, source_format FROM documents WHERE id = ?", (document_id,)).fetchone()
@@ -309,9 +304,12 @@ def document_versions(con: sqlite3.Connection) -> dict[int, tuple[str, int]]:
     return {int(r[0]): (str(r[1]), int(r[2])) for r in con.execute("SELECT id, name, version FROM documents")}
 
 
-def current_texts(con: sqlite3.Connection) -> dict[str, str]:
-    """Document name -> text of its current version."""
-    return {str(r[0]): str(r[1]) for r in con.execute("SELECT name, text FROM current_documents")}
+def current_texts(con: sqlite3.Connection, by: str = "name") -> dict:
+    """The text of each document's current version, keyed by its ``name`` or its ``id``."""
+    if by not in ("name", "id"):
+        raise ValueError(f"by must be 'name' or 'id', not {by!r}")
+    rows = con.execute(f"SELECT {by}, text FROM current_documents")  # by is one of two column names
+    return {(str(k) if by == "name" else int(k)): str(t) for k, t in rows}
 
 
 def current_lengths(con: sqlite3.Connection) -> dict[str, tuple[int, int]]:
@@ -387,10 +385,6 @@ def documents_fingerprint(con: sqlite3.Connection) -> tuple[int, str]:
     newest = int(con.execute("SELECT COALESCE(MAX(id), 0) FROM documents").fetchone()[0])
     return newest, digest.hexdigest()[:16]
 
-
-def current_texts_by_id(con: sqlite3.Connection) -> dict[int, str]:
-    """Document id -> text, for current versions."""
-    return {int(r[0]): str(r[1]) for r in con.execute("SELECT id, text FROM current_documents")}
 
 
 def versions_after(con: sqlite3.Connection, mark: int) -> list[tuple[str, int]]:

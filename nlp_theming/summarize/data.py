@@ -21,7 +21,7 @@ from ..review.status import superseded_decisions, superseded_listing
 from ..segment import project_segmenter
 from ..store.codebooks import latest_version
 from ..store.decisions import all_coders, coding, decision_count, latest_decision, reviewed
-from ..store.documents import current_texts_by_id, document_table, documents_fingerprint, segment_table
+from ..store.documents import current_texts, document_table, documents_fingerprint, segment_table
 from ..store.runs import OPERATING_THRESHOLD, latest_run, likely_codes, run_row
 from ..store.schema import get_meta, snapshot
 
@@ -130,7 +130,7 @@ def _gather(
         model = run["model_id"][5:] if run["model_id"].startswith("path:") else run["model_id"]
 
     documents, site_columns = _documents(con, by, sites, notes)
-    texts = current_texts_by_id(con)
+    texts = current_texts(con, by="id")
     columns = ["segment_id", "document_id", "segment_idx", "turn_idx", "start", "end", "speaker", "speaker_role",
                "start_time", "end_time", "text"]
     segments = segment_table(con, scheme)[columns].sort_values(["document_id", "segment_idx"]).reset_index(drop=True)
