@@ -13,7 +13,7 @@ from .codebook import load_codebook, load_stored_codebook, store_codebook
 from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguette_units, write_project_units
 from .exchange.refi_qda import QdpxReport, export_qdpx
 from .exchange.tidy import export_suggestions
-from .ingest import IngestReport, ingest_paths
+from .ingest import IngestReport, ingest_paths, speaker_warnings
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.documents import document_table, segment_table
@@ -111,6 +111,10 @@ class Project:
     def queue(self, coder: str | None = None, **kwargs: object) -> pd.DataFrame:
         """Suggestions to review, least certain first; keyword arguments as :func:`review.review_queue`."""
         return review_queue(self.con, coder, **kwargs)  # type: ignore[arg-type]
+
+    def speaker_warnings(self) -> list[str]:
+        """Documents ingested with no speaker or only one, a line each."""
+        return speaker_warnings(self.con)
 
     def review_status(self, coder: str | None = None, blind: bool = False) -> ReviewStatus:
         """Review progress as figures (documents, segments, suggestions per status, per coder and theme)."""

@@ -117,6 +117,10 @@ def ingest(
         raise click.UsageError("give transcript files or folders, or --manifest")
     with _project(project) as p:
         report = p.ingest(paths, manifest, _segmenter(unit, max_sentences, max_words, spacy_model), progress=not quiet)
+    for line in report.file_lines():
+        click.echo(line)
+    for line in report.warnings():
+        click.echo(f"warning: {line}", err=True)
     for line in report.lines():
         click.echo(f"error: {line}", err=True)
     click.echo(
@@ -648,8 +652,12 @@ def sheet_import(project: str, file: str, coder: str) -> None:
 @click.option("--blind", is_flag=True, help="With --coder: nothing of other coders' decisions shows through.")
 @friendly
 def status(project: str, coder: str | None, blind: bool) -> None:
-    """Review progress: documents, segments, suggestions pending/accepted/rejected, per coder and theme."""
+    """Review progress: documents, segments, suggestions pending/accepted/rejected, per coder and theme.
+
+    Documents with no speaker or only one are listed first."""
     with _project(project) as p:
+        for line in p.speaker_warnings():
+            click.echo(f"warning: {line}")
         for line in p.review_status(coder, blind=blind).lines():
             click.echo(line)
 

@@ -10,9 +10,16 @@ from dataclasses import dataclass, field
 
 from .textio import InputError
 
+#: Speaker labels that name the interviewer wherever they appear (the "label" rule).
 INTERVIEWER_LABELS = re.compile(
     r"^(interviewer|int|i|q|iv|researcher|moderator|facilitator|interviewer\s*\d+)$", re.IGNORECASE
 )
+# The "questions" rule, for labels that say nothing (SPEAKER_00, names): the interviewer is the
+# speaker with the most turns that ask something, when it is clear: at least this many such
+# turns, this many times as many as anyone else, and this share of their own turns.
+QUESTION_TURNS_MIN = 2
+QUESTION_LEAD = 2.0
+QUESTION_SHARE = 0.4
 
 
 #: Readers raise it for a file they cannot read: the package's one input error (see textio).
@@ -45,6 +52,10 @@ class Transcript:
     source_format: str
     turns: list[Turn] = field(default_factory=list)
     cues: list[Cue] = field(default_factory=list)
+    # How the reader found the speakers (e.g. "name: text", "name lines", "table") and which
+    # rule marked the interviewer: for the ingest report, not stored.
+    layout: str = "none"
+    interviewer_rule: str = "none"
 
     def turn_text(self, turn: Turn) -> str:
         return self.text[turn.start : turn.end]
@@ -52,6 +63,71 @@ class Transcript:
 
 def is_interviewer_label(label: str | None) -> bool:
     return bool(label) and bool(INTERVIEWER_LABELS.match(label.strip().rstrip(".")))
+
+
+def interviewer_labels(labels: str) -> set[str]:
+    """A manifest's ``interviewer`` column names the interviewer's speaker label(s), separated
+    by ``|``: diarised speech recognition says SPEAKER_00, not who asked the questions."""
+    return {label.strip().lower() for label in labels.split("|") if label.strip()}
+
+
+def speakers(transcript: Transcript) -> list[str]:
+    """The distinct speaker labels of a transcript, in order of first turn."""
+    return list(dict.fromkeys(t.speaker for t in transcript.turns if t.speaker))
+
+
+#: An interview has at least two speakers; a document with fewer is ingested with a warning.
+MIN_SPEAKERS = 2
+
+
+def speaker_warning(labels: list[str]) -> str | None:
+    """What is wrong with a document whose distinct speakers are ``labels``; None if nothing."""
+    if len(labels) >= MIN_SPEAKERS:
+        return None
+    if not labels:
+        return "no speaker found"
+    return f"only one speaker found ({labels[0]})"
+
+
+def recognise_interviewer(transcript: Transcript, labels: str | None = None) -> str:
+    """Mark the interviewer's turns and return the rule that decided, also kept in
+    ``transcript.interviewer_rule``: ``manifest`` (``labels``, the manifest's interviewer
+    column, names them), else ``label`` (a common label such as Interviewer or Q), else
+    ``questions`` (one speaker clearly asks most of the questions), else ``none``."""
+    turns = transcript.turns
+    if labels:
+        wanted = interviewer_labels(labels)
+        for turn in turns:
+            turn.is_interviewer = (turn.speaker or "").strip().lower() in wanted
+        rule = "manifest"
+    elif any(is_interviewer_label(t.speaker) for t in turns):
+        for turn in turns:
+            turn.is_interviewer = is_interviewer_label(turn.speaker)
+        rule = "label"
+    else:
+        asker = _asks_the_questions(transcript)
+        for turn in turns:
+            turn.is_interviewer = asker is not None and turn.speaker == asker
+        rule = "questions" if asker else "none"
+    transcript.interviewer_rule = rule
+    return rule
+
+
+def _asks_the_questions(transcript: Transcript) -> str | None:
+    asked: dict[str, int] = {}
+    said: dict[str, int] = {}
+    for turn in transcript.turns:
+        if turn.speaker:
+            said[turn.speaker] = said.get(turn.speaker, 0) + 1
+            asked[turn.speaker] = asked.get(turn.speaker, 0) + ("?" in transcript.turn_text(turn))
+    if len(said) < 2:
+        return None
+    ranked = sorted(asked.items(), key=lambda kv: -kv[1])
+    top, n = ranked[0]
+    runner_up = ranked[1][1]
+    if n >= QUESTION_TURNS_MIN and n >= QUESTION_LEAD * runner_up and n >= QUESTION_SHARE * said[top]:
+        return top
+    return None
 
 
 @dataclass
@@ -118,10 +194,12 @@ def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break:
                 start_time=group[0].start_time,
                 end_time=group[-1].end_time,
                 confidence=sum(confs) / len(confs) if confs else None,
-                is_interviewer=is_interviewer_label(speaker),
             )
         )
-    return Transcript(text="".join(parts), source_format=source_format, turns=turns, cues=cues)
+    named = any(p.speaker for p in pieces)
+    transcript = Transcript("".join(parts), source_format, turns, cues, layout="speaker per cue" if named else "none")
+    recognise_interviewer(transcript)
+    return transcript
 
 
 _TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")

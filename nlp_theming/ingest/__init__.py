@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store.documents import store_transcript
+from ..store.documents import document_speakers, store_transcript
 from ..textio import InputError, clean_text, decode_bytes, dict_rows, header_name, sniff_delimiter
-from ..transcript import Cue, IngestError, Transcript, Turn
+from ..transcript import Cue, IngestError, Transcript, Turn, recognise_interviewer, speaker_warning, speakers
 from .documents import read_docx, read_odt
 from .text import parse_labelled_text, read_text
 from .timed import read_csv_turns, read_srt, read_vtt, read_whisper_json
@@ -23,6 +23,7 @@ from .timed import read_csv_turns, read_srt, read_vtt, read_whisper_json
 __all__ = [
     "READERS",
     "Cue",
+    "FileSpeakers",
     "IngestError",
     "IngestReport",
     "Transcript",
@@ -31,6 +32,7 @@ __all__ = [
     "ingest_text",
     "read_manifest",
     "read_transcript",
+    "speaker_warnings",
 ]
 
 Reader = Callable[[bytes], Transcript]
@@ -63,6 +65,34 @@ def read_transcript(path: str | Path) -> Transcript:
     return reader(path.read_bytes())
 
 
+# How the ingest report says which rule recognised the interviewer (transcript.recognise_interviewer).
+_RULES = {
+    "manifest": "named in the manifest",
+    "label": "by label",
+    "questions": "asks most of the questions",
+}
+
+
+@dataclass
+class FileSpeakers:
+    """Who a file's reader found speaking, how, and who the interviewer is."""
+
+    path: str
+    speakers: list[str]
+    layout: str
+    interviewer: list[str]
+    rule: str  # manifest, label, questions or none
+
+    @property
+    def warning(self) -> str | None:
+        return speaker_warning(self.speakers)
+
+    def line(self) -> str:
+        found = ", ".join(self.speakers) if self.speakers else "none"
+        who = f"{', '.join(self.interviewer)} ({_RULES[self.rule]})" if self.interviewer else "none recognised"
+        return f"{self.path}: speakers: {found}; layout: {self.layout}; interviewer: {who}"
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
@@ -70,9 +100,18 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     document_ids: list[int] = field(default_factory=list)
+    files: list[FileSpeakers] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         return [f"{path}: {problem}" for path, problem in self.failed]
+
+    def file_lines(self) -> list[str]:
+        """One line per file read: its speakers, the layout they were found in, the interviewer."""
+        return [f.line() for f in self.files]
+
+    def warnings(self) -> list[str]:
+        """One line per file ingested with no speaker or only one."""
+        return [f"{f.path}: {f.warning}; ingested all the same" for f in self.files if f.warning]
 
 
 def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
@@ -158,6 +197,8 @@ def ingest_paths(
         try:
             raw_hash = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
             transcript = read_transcript(path)
+            if attrs.get("interviewer"):
+                recognise_interviewer(transcript, attrs["interviewer"])
             # one transaction per file: a failure here rolls back this file only
             status, doc_id = store_transcript(con, name, resolved, raw_hash, transcript, attrs)
         except InputError as exc:
@@ -172,7 +213,17 @@ def ingest_paths(
             continue
         getattr(report, status).append(str(path))
         report.document_ids.append(doc_id)
+        interviewer = list(dict.fromkeys(t.speaker for t in transcript.turns if t.is_interviewer and t.speaker))
+        report.files.append(
+            FileSpeakers(str(path), speakers(transcript), transcript.layout, interviewer, transcript.interviewer_rule)
+        )
     return report
+
+
+def speaker_warnings(con: sqlite3.Connection) -> list[str]:
+    """One line per current document with no speaker or only one (what ``status`` lists)."""
+    found = document_speakers(con)
+    return [f"{name}: {warning}" for name, labels in found.items() if (warning := speaker_warning(labels))]
 
 
 def ingest_text(

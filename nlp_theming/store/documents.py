@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from ..transcript import Cue, Transcript, Turn
+from ..transcript import Cue, Transcript, Turn, interviewer_labels, recognise_interviewer
 from .schema import META_SCHEME, get_meta, now, set_meta, transaction
 
 
@@ -52,7 +52,8 @@ def store_transcript(
             # the manifest may name a different interviewer for the same bytes
             remark_interviewer(con, row["id"], interviewer)
             return "unchanged", int(row["id"])
-        mark_interviewer(t, interviewer)
+        if interviewer:
+            recognise_interviewer(t, interviewer)
         version = 1 if row is None else row["version"] + 1
         cur = con.execute(
             "INSERT INTO documents(name, version, path, source_format, content_hash, text, ingested_at)"
@@ -113,21 +114,6 @@ def load_transcript(con: sqlite3.Connection, document_id: int) -> Transcript:
 
 
 # ---------------------------------------------------------------------- the interviewer and roles
-
-
-def interviewer_labels(labels: str) -> set[str]:
-    """A manifest's ``interviewer`` column names the interviewer's speaker label(s), separated
-    by ``|``: diarised speech recognition says SPEAKER_00, not who asked the questions."""
-    return {label.strip().lower() for label in labels.split("|") if label.strip()}
-
-
-def mark_interviewer(transcript: Transcript, labels: str | None) -> None:
-    """Mark the turns whose speaker is one of ``labels`` as the interviewer's (others not)."""
-    if not labels:
-        return
-    wanted = interviewer_labels(labels)
-    for turn in transcript.turns:
-        turn.is_interviewer = (turn.speaker or "").strip().lower() in wanted
 
 
 def remark_interviewer(con: sqlite3.Connection, doc_id: int, labels: str | None) -> None:
@@ -297,6 +283,19 @@ def documents_stamp(con: sqlite3.Connection) -> tuple[int, int | None]:
 def document_count(con: sqlite3.Connection) -> int:
     """How many documents there are (current versions)."""
     return int(con.execute("SELECT COUNT(*) FROM current_documents").fetchone()[0])
+
+
+def document_speakers(con: sqlite3.Connection) -> dict[str, list[str]]:
+    """Each current document's name -> its distinct speaker labels, in order of first turn."""
+    out: dict[str, list[str]] = {str(r[0]): [] for r in con.execute("SELECT name FROM current_documents ORDER BY name")}
+    rows = con.execute(
+        "SELECT d.name, t.speaker, MIN(t.idx) AS first FROM current_documents d"
+        " JOIN turns t ON t.document_id = d.id WHERE t.speaker IS NOT NULL"
+        " GROUP BY d.name, t.speaker ORDER BY d.name, first"
+    )
+    for name, speaker, _ in rows:
+        out[str(name)].append(str(speaker))
+    return out
 
 
 def document_versions(con: sqlite3.Connection) -> dict[int, tuple[str, int]]:
