@@ -103,6 +103,15 @@ def test_a_heading_inside_a_name_line_transcript_stays_text() -> None:
     assert "### Part two" in t.turn_text(t.turns[1])
 
 
+def test_a_one_word_answer_under_a_marked_name_is_speech() -> None:
+    text = "**interviewer**\nReady?\n**Ana**\nDefinitely\n**interviewer**\nWhy?\n**Ana**\nBecause.\n"
+    t = parse_labelled_text(text, "md")
+    assert [(turn.speaker, t.turn_text(turn)) for turn in t.turns] == [
+        ("interviewer", "Ready?"), ("Ana", "Definitely"), ("interviewer", "Why?"), ("Ana", "Because.")
+    ]
+    assert t.interviewer_rule == "label"
+
+
 def test_names_inline_win_over_a_stray_name_line() -> None:
     text = "Interviewer: How are you?\nAna: Fine.\nSummary\nInterviewer: Why?\nAna: Because.\n"
     t = parse_labelled_text(text, "txt")

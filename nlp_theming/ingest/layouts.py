@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ..transcript import IngestError, parse_timestamp
+from ..transcript import IngestError, is_interviewer_label, parse_timestamp
 
 TIME = r"\d{1,2}:\d{1,2}(?::\d{1,2})?(?:[.,]\d+)?"
 # A line holding only a time, or a "start --> end" range (older Teams .docx transcripts).
@@ -55,6 +55,8 @@ _NEVER_NAMES = {
     "great", "hello", "hi", "hmm", "indeed", "mhm", "mm", "mm-hmm", "no", "nope", "of course", "ok", "okay",
     "really", "right", "sure", "thank you", "thanks", "true", "uh", "uh-huh", "um", "well", "yeah", "yep", "yes",
     "introduction", "background", "summary", "transcript", "interview", "contents", "appendix",
+    "action", "actions", "decision", "decisions", "discussion", "outcome", "outcomes", "next steps", "minutes",
+    "comment", "comments", "conclusion", "conclusions", "findings", "results", "methods", "recommendations",
 }
 # Lower-case words that may sit inside a name ("Ludwig van Beethoven", "Maria de la Cruz").
 _PARTICLES = {"al", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "ten", "ter", "van", "von", "y"}
@@ -81,6 +83,8 @@ def is_name(label: str) -> bool:
         return False
     if label.replace(" ", "").isdigit():  # "2024", "1" alone: a year or a list number
         return False
+    if is_interviewer_label(label):  # "interviewer" as some typists write it
+        return True
     return all(w[0].isupper() or w[0].isdigit() or (i and w.lower() in _PARTICLES) for i, w in enumerate(words))
 
 
@@ -155,8 +159,9 @@ def accept_name_lines(lines: list[str], candidates: dict[int, NameLine]) -> dict
         labels = [group[i].label for i in order]
         counts = Counter(labels)
         recurring = {label for label, n in counts.items() if n >= 2}
+        # speech follows: not another name line of this kind ("Definitely" under a bold name is speech)
         followed = sum(
-            1 for i in order if following[i] is not None and following[i] not in candidates
+            1 for i in order if following[i] is not None and following[i] not in group
             and time_line(lines[following[i]]) is None
         )
         if followed < MIN_FOLLOWED_BY_SPEECH * len(order) or not recurring or len(recurring) > MAX_SPEAKERS:
