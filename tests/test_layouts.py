@@ -112,6 +112,21 @@ def test_a_one_word_answer_under_a_marked_name_is_speech() -> None:
     assert t.interviewer_rule == "label"
 
 
+def test_a_line_break_inside_a_word_paragraph_separates_name_and_speech(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    for who, text, t in (("Jane Doe", "How are you?", "0:03"), ("Sam Patel", "Fine.", "0:07")) * 2:
+        run = d.add_paragraph().add_run(f"{who}  {t}")
+        run.add_break()
+        run.add_text(text)
+    d.save(tmp_path / "breaks.docx")
+    t = read_transcript(tmp_path / "breaks.docx")
+    assert [(turn.speaker, t.turn_text(turn)) for turn in t.turns] == [
+        ("Jane Doe", "How are you?"), ("Sam Patel", "Fine."), ("Jane Doe", "How are you?"), ("Sam Patel", "Fine.")
+    ]
+
+
 def test_names_inline_win_over_a_stray_name_line() -> None:
     text = "Interviewer: How are you?\nAna: Fine.\nSummary\nInterviewer: Why?\nAna: Because.\n"
     t = parse_labelled_text(text, "txt")

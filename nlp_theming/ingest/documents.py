@@ -35,9 +35,12 @@ class _Lines:
         self.known: dict[int, Label] = {}
 
     def paragraph(self, text: str, emphasised: bool = False) -> None:
-        if emphasised and text.strip():
+        # a line break inside a paragraph is a line of its own: some exports put the speaker's
+        # name and their speech in one paragraph, separated by a break
+        parts = text.splitlines() or [""]
+        if emphasised and len(parts) == 1 and text.strip():
             self.emphasised.add(len(self.lines))
-        self.lines.append(text)
+        self.lines.extend(parts)
 
     def table(self, rows: list[list[str]]) -> None:
         turns = table_rows(rows)
@@ -105,7 +108,7 @@ def _paragraph_text(p) -> str:
         elif tag == "tab":
             parts.append("\t")
         elif tag in ("br", "cr"):
-            parts.append(" ")
+            parts.append("\n")
     return "".join(parts)
 
 
@@ -174,7 +177,7 @@ def read_odt(raw: bytes) -> Transcript:
             ]
             out.table(rows)
         else:
-            out.paragraph(teletype.extractText(node).replace("\n", " "), kind == "h" or _odt_all_bold(node, bold))
+            out.paragraph(teletype.extractText(node), kind == "h" or _odt_all_bold(node, bold))
     return out.transcript("odt")
 
 
