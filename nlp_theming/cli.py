@@ -161,6 +161,13 @@ def codebook(project: str, file: str, name: str | None) -> None:
 @click.option("--include-interviewer", is_flag=True, help="Also suggest codes for interviewer turns.")
 @click.option("--no-discover", is_flag=True, help="Skip clustering unmatched segments into candidate themes.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option(
+    "--context",
+    default="all",
+    show_default=True,
+    help="What the matcher sees of a segment's place in its interview: all, none, or parts joined by commas"
+    " (neighbours, question, role).",
+)
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -173,6 +180,7 @@ def suggest(
     include_interviewer: bool,
     no_discover: bool,
     batch_size: int,
+    context: str,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -181,6 +189,7 @@ def suggest(
 ) -> None:
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
     config = SuggestConfig(
+        context=context,
         model=model,
         matcher=matcher,
         top_k=top_k,
@@ -389,6 +398,16 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     show_default=True,
     help="Hold out random units, or whole documents (people code transcript by transcript), or report both.",
 )
+@click.option(
+    "--context",
+    "contexts",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="What the matcher sees of a unit's place in its interview: all, none, or parts joined by commas"
+    " (neighbours, question, role; question and role need the optional speaker/role columns). Repeat the option"
+    " to compare settings side by side.",
+)
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
@@ -404,6 +423,7 @@ def evaluate(
     learning_curve: str | None,
     train_labels: str,
     split: str,
+    contexts: tuple[str, ...],
     model: str,
     out: str,
     quiet: bool,
@@ -416,7 +436,7 @@ def evaluate(
     metrics = run_evaluation(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
         only_coder=only_coder, splits=["unit", "document"] if split == "both" else [split],
-        train_labels=[x.strip() for x in train_labels.split(",") if x.strip()],
+        train_labels=[x.strip() for x in train_labels.split(",") if x.strip()], contexts=list(contexts),
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
@@ -436,12 +456,14 @@ def evaluate(
         + (f" ({who} units)" if len(refs) > 1 else "")
     )
     click.echo(
-        f"  {'method':<15} {'labels':<17} {'split':<8} {'train':>6} {'test':>6} {'top1':>6} {'top5rec':>7}"
+        f"  {'method':<15} {'context':<24} {'labels':<17} {'split':<8} {'train':>6} {'test':>6}"
+        f" {'top1':>6} {'top5rec':>7}"
         f" {'microF1':>7} {'macroF1':>7} {'kappa':>6} {'ECE':>6}"
     )
     for r in rows:
         click.echo(
-            f"  {r['method']:<15} {r['train_labels']:<17} {r['split']:<8} {r['n_train']:>6} {r['n_test']:>6}"
+            f"  {r['method']:<15} {r['context']:<24} {r['train_labels']:<17} {r['split']:<8}"
+            f" {r['n_train']:>6} {r['n_test']:>6}"
             f" {_fmt(r['top1_hit_rate'])}"
             f" {_fmt(r['top5_recall'], 7)}"
             f" {_fmt(r['micro_f1'], 7)} {_fmt(r['macro_f1'], 7)} {_fmt(r['mean_kappa'])}"

@@ -24,8 +24,9 @@ import pandas as pd
 from .agreement import cohen_kappa, precision_recall_f1
 from .codebook import Codebook, load_codebook
 from .embed import DEFAULT_MODEL, Embedder
-from .exchange.coded import read_coded_units_csv
+from .exchange.coded import UNIT_CONTEXT_COLUMNS, read_coded_units_csv
 from .match import make_matcher, resolve_methods
+from .match.context import ContextFeatures, context_name, parse_context
 from .store.embeddings import open_cache
 from .tables import json_safe, write_csv
 
@@ -300,7 +301,7 @@ def simulated_decisions(scores: np.ndarray, Y: np.ndarray, k: int = REVIEWED, as
 
 def _evaluate_one(
     data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, fraction: float, seed: int,
-    split: str = "unit", train_labels: str = "full",
+    split: str = "unit", train_labels: str = "full", context: str = "none",
 ) -> tuple[dict, pd.DataFrame]:
     started = time.perf_counter()
     train = make_split(data, fraction, seed, split)
@@ -320,6 +321,7 @@ def _evaluate_one(
     test_idx = np.flatnonzero(test)
     figures = {
         "method": method,
+        "context": context,
         "split": split,
         "train_labels": train_labels,
         "train_fraction": fraction,
@@ -373,6 +375,7 @@ def evaluate(
     only_coder: bool = False,
     splits: Sequence[str] = ("unit",),
     train_labels: Sequence[str] = ("full",),
+    contexts: Sequence[str | ContextFeatures] = ("all",),
 ) -> dict:
     """Run the evaluation; writes predictions.csv, metrics.json and reliability.png (and a
     learning curve) to ``out``.
@@ -380,7 +383,10 @@ def evaluate(
     ``coder`` is the reference on units several people coded (see :func:`load_coded_units`);
     ``only_coder`` keeps only the units that coder coded, for a single reference throughout;
     ``splits``: ``unit`` (random units held out), ``document`` (whole documents), or both;
-    ``train_labels``: what is learnt from the hand-coded units (:data:`TRAIN_LABELS`).
+    ``train_labels``: what is learnt from the hand-coded units (:data:`TRAIN_LABELS`);
+    ``contexts``: what the matcher sees of each unit's place in its interview
+    (:func:`nlp_theming.match.context.parse_context`: ``all``, ``none``, or parts such as
+    ``neighbours,role``); several are compared side by side, the first is the primary figure.
     """
     started = time.perf_counter()
     methods = resolve_methods(methods)
@@ -401,18 +407,27 @@ def evaluate(
         for fraction in fractions:
             make_split(data, fraction, seed, split)
     targets = [cb[c] for c in data.codes]
+    features = {}
+    for spec in contexts or ["all"]:
+        parsed = parse_context(spec)
+        features.setdefault(context_name(parsed), parsed)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress)
-    X = embedder.encode(data.units.text.fillna("").astype(str).tolist())
+    text_vectors = embedder.encode(data.units.text.fillna("").astype(str).tolist())
+    matrices = {name: c.transform(text_vectors, data.units, embedder.encode) for name, c in features.items()}
+    first_context = next(iter(matrices))
 
     results = []
     primary_predictions = None
-    for labels, split, method, fraction in itertools.product(train_labels, splits, methods, fractions):
-        figures, predictions = _evaluate_one(data, targets, X, embedder.encode, method, fraction, seed, split, labels)
+    for context, labels, split, method, fraction in itertools.product(
+        matrices, train_labels, splits, methods, fractions
+    ):
+        figures, predictions = _evaluate_one(data, targets, matrices[context], embedder.encode, method, fraction,
+                                             seed, split, labels, context)
         results.append(figures)
-        if fraction == train_fraction and split == splits[0] and labels == train_labels[0]:
+        if fraction == train_fraction and split == splits[0] and labels == train_labels[0] and context == first_context:
             name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
             _write_predictions(predictions, out / name)
             if method == methods[0]:
@@ -433,9 +448,10 @@ def evaluate(
         "codes_matched_loosely": data.matched,
         "non_leaf_codes_kept": data.non_leaf,
         "notes": data.notes,
+        "context_columns": [c for c in UNIT_CONTEXT_COLUMNS if c in data.units],
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if len(methods) > 1 or len(splits) > 1 or len(train_labels) > 1:
+    if len(methods) > 1 or len(splits) > 1 or len(train_labels) > 1 or len(matrices) > 1:
         metrics["methods"] = [r for r in results if r["train_fraction"] == train_fraction]
     if learning_curve:
         metrics["learning_curve"] = [r for r in results]
@@ -482,7 +498,7 @@ def plot_learning_curve(results: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     frame = pd.DataFrame(results)
-    keys = [k for k in ("method", "train_labels", "split") if k in frame]
+    keys = [k for k in ("method", "context", "train_labels", "split") if k in frame]
     varying = [k for k in keys if frame[k].nunique() > 1] or ["method"]
     for values, group in frame.groupby(keys, sort=False):
         named = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))

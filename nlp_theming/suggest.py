@@ -21,6 +21,7 @@ import pandas as pd
 from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .match import discover_themes, make_matcher, matcher_name, top_k
+from .match.context import context_name, parse_context, preceding_turns
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.decisions import reviewed
 from .store.documents import document_count, segment_table
@@ -50,9 +51,11 @@ class SuggestConfig:
     batch_size: int = 64
     segmenter: Segmenter | None = None  # None: the project's (see segment.project_segmenter)
     matcher_params: dict = field(default_factory=dict)
+    context: str = "all"  # what the matcher sees of a segment's place in its interview (match.context)
 
     def __post_init__(self) -> None:
         self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
+        self.context = context_name(parse_context(self.context))  # one spelling per setting
 
 
 @dataclass
@@ -86,10 +89,20 @@ class RunSummary:
 
 
 def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interviewer: bool = False) -> pd.DataFrame:
-    """The segments a run scores: participant speech (and the interviewer's, when asked), in reading order."""
+    """The segments a run scores: participant speech (and the interviewer's, when asked), in reading
+    order, with ``previous_text``: the turn before each segment's own (for an answer, the question)."""
     roles = ("participant", "interviewer") if include_interviewer else ("participant",)
-    segs = segment_table(con, scheme, roles)
-    return segs.sort_values(["document", "segment_idx"]).reset_index(drop=True)
+    every = segment_table(con, scheme).sort_values(["document", "segment_idx"]).reset_index(drop=True)
+    every["previous_text"] = preceding_turns(every.document, every.segment_idx, every.speaker, every.text)
+    segs = every[every.speaker_role.isin(roles)]
+    return segs.reset_index(drop=True)
+
+
+def context_units(segs: pd.DataFrame) -> pd.DataFrame:
+    """The segments as :class:`~nlp_theming.match.context.ContextFeatures` reads units."""
+    return pd.DataFrame({"document": segs.document.astype(str), "position": segs.segment_idx,
+                         "role": segs.speaker_role, "speaker": segs.speaker, "text": segs.text,
+                         "previous_text": segs.previous_text})
 
 
 def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, progress: bool = False) -> RunSummary:
@@ -111,6 +124,7 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         "include_interviewer": config.include_interviewer,
         "discover": config.discover,
         "matcher_params": config.matcher_params,
+        "context": config.context,
         "segments": hashlib.sha256(",".join(map(str, segs.segment_id)).encode()).hexdigest()[:16],
     }
     config_hash = hashlib.sha256(
@@ -140,7 +154,8 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
 
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}
-    X = embedder.encode(segs.text.tolist())
+    text_vectors = embedder.encode(segs.text.tolist())
+    X = parse_context(config.context).transform(text_vectors, context_units(segs), embedder.encode)
     timings["embed"] = time.perf_counter() - clock
     clock = time.perf_counter()
     labels = reviewed(con)
@@ -174,7 +189,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
         if prototypes is not None:
             discovery = discover_themes(
                 segs.text.tolist(),
-                X,
+                text_vectors,
                 code_names,
                 prototypes,
                 matched,

@@ -49,6 +49,10 @@ __all__ = [
 
 SPAN_COLUMNS = ("document", "start", "end", "code", "coder")
 UNIT_COLUMNS = ("unit_id", "document", "coder", "text", "codes")
+#: Optional columns that place a unit in its interview, for matchers that use context
+#: (match.context): who spoke, their role (interviewer or participant), the unit's position in
+#: its document (reading order), and the text said just before by someone else (the question).
+UNIT_CONTEXT_COLUMNS = ("speaker", "role", "position", "previous_text")
 CODES_SEPARATOR = " | "
 
 
@@ -72,6 +76,10 @@ UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "coder": ("annotator", "rater", "coder_id", "annotator_id", "user"),
     "text": ("unit_text", "segment_text", "content", "quote", "utterance"),
     "codes": ("code", "labels", "label", "tags", "tag", "themes", "theme"),
+    "speaker": ("interlocutor", "speaker_name", "speaker_label"),
+    "role": ("speaker_role",),
+    "position": ("order", "segment_idx", "unit_index", "sequence"),
+    "previous_text": ("previous", "preceding_text", "question", "prompt"),
 }
 
 
@@ -291,13 +299,16 @@ def read_coded_units_csv(
     """
     defaults = {k: v for k, v in (defaults or {}).items() if k in ("document", "coder")}
     required = [c for c in UNIT_COLUMNS if c not in defaults]
-    out: dict[str, list] = {c: [] for c in UNIT_COLUMNS}
+    out: dict[str, list] = {c: [] for c in (*UNIT_COLUMNS, *UNIT_CONTEXT_COLUMNS)}
+    present: set[str] = set()
     first_seen: dict[tuple[str, str, str], tuple[int, int]] = {}  # key -> (line, index in out)
     merged: dict[tuple[str, str, str], list[int]] = {}  # key -> lines, for units whose rows disagreed
-    for line, row, rec in _rows(path, required, sep, UNIT_ALIASES, optional=list(defaults)):
+    optional = [*defaults, *UNIT_CONTEXT_COLUMNS]
+    for line, row, rec in _rows(path, required, sep, UNIT_ALIASES, optional=optional):
         if row == 1:  # the header is known by now: say once which columns took their default
             for column in (c for c in defaults if c not in rec):
                 _note(f"{path}: no {column} column; every unit counts as {column} {defaults[column]!r}", notes)
+            present = {c for c in UNIT_CONTEXT_COLUMNS if c in rec}
         rec = {**defaults, **rec}
         unit_id = _required_text(path, line, row, "unit_id", rec["unit_id"])
         document = _required_text(path, line, row, "document", rec["document"])
@@ -317,7 +328,13 @@ def read_coded_units_csv(
         out["coder"].append(coder)
         out["text"].append(rec["text"])
         out["codes"].append(codes)
-    df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in out.items()})
+        for column in UNIT_CONTEXT_COLUMNS:
+            value = rec.get(column, "").strip() if column != "previous_text" else rec.get(column, "")
+            if column == "position" and value:
+                value = _position(path, line, row, value)
+            out[column].append(value if value != "" else None)
+    kept = [*UNIT_COLUMNS, *(c for c in UNIT_CONTEXT_COLUMNS if c in present)]
+    df = pd.DataFrame({c: pd.Series(out[c], dtype=object) for c in kept})
     df.attrs["merged_units"] = len(merged)
     if merged:
         (document, unit_id, coder), lines = next(iter(merged.items()))
@@ -327,6 +344,16 @@ def read_coded_units_csv(
         )
         _note(note, notes)
     return df
+
+
+def _position(path: str | Path, line: int, row: int, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise CodedFileError(path, line, f"position {value!r} is not a number", row) from None
+    if not math.isfinite(number):
+        raise CodedFileError(path, line, f"position {value!r} is not a finite number", row)
+    return number
 
 
 def _note(note: str, notes: list[str] | None) -> None:
@@ -342,10 +369,11 @@ def write_coded_units_csv(units: pd.DataFrame, path: str | Path) -> None:
     missing = [c for c in UNIT_COLUMNS if c not in units.columns]
     if missing:
         raise ValueError(f"units is missing column(s): {', '.join(missing)}")
+    context = [c for c in UNIT_CONTEXT_COLUMNS if c in units.columns]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = GuardedWriter(fh)
-        writer.writerow(UNIT_COLUMNS)
-        for i, rec in enumerate(units[list(UNIT_COLUMNS)].itertuples(index=False), start=1):
+        writer.writerow([*UNIT_COLUMNS, *context])
+        for i, rec in enumerate(units[[*UNIT_COLUMNS, *context]].itertuples(index=False), start=1):
             codes = [] if _blank_list(rec.codes) else [str(c) for c in rec.codes]
             for c in codes:
                 if not c.strip() or "|" in c:
@@ -357,8 +385,14 @@ def write_coded_units_csv(units: pd.DataFrame, path: str | Path) -> None:
                     rec.coder,
                     "" if _blank(rec.text) else rec.text,
                     CODES_SEPARATOR.join(codes),
+                    *("" if _blank(v) else _number(v) for v in rec[len(UNIT_COLUMNS):]),
                 ]
             )
+
+
+def _number(v: object) -> object:
+    """Positions read back as floats are written as the integers they are."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _blank_list(v: object) -> bool:

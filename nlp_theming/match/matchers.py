@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator, clone
 
 from ..codebook import Code
 from ..store.runs import OPERATING_THRESHOLD
+from .context import ROLES, role_index, text_part, with_neighbours
 from .prototypes import build_prototypes, prototype_texts, reshape_prototypes
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -96,11 +97,12 @@ class ZeroShotMatcher(BaseMatcher):
         return self
 
     def _column_stats(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sims = X @ self.prototypes_.T
+        sims = self.similarities(X)
         return sims.mean(axis=0, keepdims=True), sims.std(axis=0, keepdims=True)
 
     def similarities(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.prototypes_.T
+        # columns past the encoder's width are context (match.context): the neighbours' text counts
+        return with_neighbours(X, self.prototypes_.shape[1]) @ self.prototypes_.T
 
     def standardised(self, X: np.ndarray) -> np.ndarray:
         sims = self.similarities(X)
@@ -139,9 +141,15 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         C: float = 4.0,
         n_folds: int = 5,
         min_stack_units: int = 100,
+        per_code_threshold: bool = False,
+        min_code_positives: int = 10,
+        role_prior: bool = True,
         random_state: int = 0,
     ) -> None:
         super().__init__(column_weight, slope, offset, random_state)
+        self.role_prior = role_prior
+        self.per_code_threshold = per_code_threshold
+        self.min_code_positives = min_code_positives
         self.prior_strength = prior_strength
         self.trust = trust
         self.C = C
@@ -154,6 +162,7 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         self.classifier_ = None
         self.stacker_ = None
         self.cut_ = 0.5
+        self.cuts_ = np.full(len(self.codes_), 0.5)
         self.counts_ = np.zeros(len(self.codes_))
         self.rejected_ = np.zeros(len(self.codes_))
         if X is None or Y is None or len(X) == 0 or np.isnan(np.asarray(Y, dtype=np.float32)).all():
@@ -167,7 +176,9 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         return self
 
     def _learn(self, codes, embed, X, Y, pool) -> None:
-        self.prototypes_ = reshape_prototypes(self.base_prototypes_, X, Y, self.prior_strength)
+        dim = self.base_prototypes_.shape[1]
+        self.role_rates_ = _role_rates(role_index(X, dim), Y)
+        self.prototypes_ = reshape_prototypes(self.base_prototypes_, text_part(X, dim), Y, self.prior_strength)
         self.column_stats_ = self._column_stats(pool)
         positives, negatives = np.nansum(Y, axis=0), np.sum(Y == 0, axis=0)
         # A classifier needs both kinds of example. For a code people have only rejected, its
@@ -179,28 +190,37 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         if len(only_rejected):
             stand_in = np.full((len(only_rejected), Y.shape[1]), np.nan, dtype=np.float32)
             stand_in[np.arange(len(only_rejected)), only_rejected] = 1.0
-            X, Y = np.vstack([X, self.prototypes_[only_rejected]]), np.vstack([Y, stand_in])
+            stand_ins = np.zeros((len(only_rejected), X.shape[1]), dtype=X.dtype)
+            stand_ins[:, :dim] = self.prototypes_[only_rejected]  # no context: the code's words alone
+            X, Y = np.vstack([X, stand_ins]), np.vstack([Y, stand_in])
         self.classifier_ = EmbeddingClassifier(C=self.C, random_state=self.random_state).fit(codes, embed, X, Y)
         has_model = np.array([m is not None for m in self.classifier_.models_])
         self.counts_ = np.where(has_model, positives, 0)  # confirmations a classifier learnt from
         self.rejected_ = np.where(has_model & (positives == 0), negatives, 0)
 
-    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return super().predict_proba(X), self.classifier_.predict_proba(X)
+    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Zero-shot scores, classifier scores, and how often each code applied to talk of
+        each unit's role in people's decisions (whose talk a code is for)."""
+        rates = self.role_rates_[role_index(X, self.base_prototypes_.shape[1])]
+        return super().predict_proba(X), self.classifier_.predict_proba(X), rates
 
-    def _stack_features(self, zero_shot: np.ndarray, clf: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    def _stack_features(self, parts: tuple[np.ndarray, np.ndarray, np.ndarray], counts: np.ndarray) -> np.ndarray:
+        zero_shot, clf, rates = parts
         has = np.broadcast_to((counts > 0).astype(np.float32), zero_shot.shape)
         n = np.broadcast_to(np.log1p(counts).astype(np.float32), zero_shot.shape)
         eps = 1e-4
         logit = lambda p: np.log(np.clip(p, eps, 1 - eps) / np.clip(1 - p, eps, 1 - eps))  # noqa: E731
-        return np.stack([logit(zero_shot), logit(clf) * has, has, n * has], axis=-1).reshape(-1, 4)
+        columns = [logit(zero_shot), logit(clf) * has, has, n * has]
+        if self.role_prior:
+            columns.append(logit(rates))
+        return np.stack(columns, axis=-1).reshape(-1, len(columns))
 
     def _fit_stacker(self, codes, embed, X, Y, pool) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import KFold
 
         folds = KFold(n_splits=self.n_folds, shuffle=True, random_state=self.random_state)
-        features, targets = [], []
+        features, targets, which = [], [], []
         for train, held in folds.split(X):
             if np.nansum(Y[train]) == 0:
                 continue
@@ -208,36 +228,63 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
             fold = clone(self)
             fold.codes_, fold.base_prototypes_ = self.codes_, self.base_prototypes_
             fold._learn(codes, embed, X[train], Y[train], pool)
-            zero_shot, clf = fold._parts(X[held])
-            feats, target = self._stack_features(zero_shot, clf, fold.counts_), Y[held].reshape(-1)
+            feats, target = self._stack_features(fold._parts(X[held]), fold.counts_), Y[held].reshape(-1)
             known = ~np.isnan(target)  # only decided (unit, code) pairs teach the stacker
             features.append(feats[known])
             targets.append(target[known])
+            which.append(np.tile(np.arange(len(self.codes_)), len(held))[known])
         if not features:
             return
-        F, t = np.vstack(features), np.concatenate(targets)
+        F, t, code_of = np.vstack(features), np.concatenate(targets), np.concatenate(which)
         if t.min() == t.max():
             return
         self.stacker_ = LogisticRegression(max_iter=1000, random_state=self.random_state).fit(F, t)
-        # the operating point: where F1 on the held-out folds peaks
         p = self.stacker_.predict_proba(F)[:, 1]
-        grid = np.linspace(0.05, 0.9, 35)
-        f1 = [2 * ((p >= g) & (t > 0)).sum() / max((p >= g).sum() + (t > 0).sum(), 1) for g in grid]
-        self.cut_ = float(grid[int(np.argmax(f1))])
+        self.cut_ = _best_cut(p, t)
+        # Each code its own operating point where its held-out F1 peaks, once it has enough
+        # positives to say; otherwise the shared one (codes differ in how often they apply).
+        self.cuts_ = np.full(len(self.codes_), self.cut_)
+        for j in range(len(self.codes_)):
+            mine = code_of == j
+            if t[mine].sum() >= self.min_code_positives:
+                self.cuts_[j] = _best_cut(p[mine], t[mine])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if self.classifier_ is None or len(X) == 0:
             return super().predict_proba(X)
-        zero_shot, clf = self._parts(X)
+        parts = self._parts(X)
+        zero_shot, clf, _ = parts
         if self.stacker_ is None:
             evidence = self.counts_ + self.rejected_
             weights = evidence / (evidence + self.trust)
             return (1 - weights) * zero_shot + weights * clf
-        p = self.stacker_.predict_proba(self._stack_features(zero_shot, clf, self.counts_))[:, 1]
-        # move the learnt operating point to 0.5, keeping the order of scores
-        shift = np.log(self.cut_ / (1 - self.cut_))
-        p = np.clip(p, 1e-6, 1 - 1e-6)
-        return _sigmoid(np.log(p / (1 - p)) - shift).reshape(len(X), -1)
+        p = self.stacker_.predict_proba(self._stack_features(parts, self.counts_))[:, 1]
+        # move each code's learnt operating point to 0.5, keeping the order of its scores
+        cuts = self.cuts_ if self.per_code_threshold else np.full(len(self.codes_), self.cut_)
+        shift = np.log(cuts / (1 - cuts))
+        p = np.clip(p, 1e-6, 1 - 1e-6).reshape(len(X), -1)
+        return _sigmoid(np.log(p / (1 - p)) - shift)
+
+
+def _role_rates(roles: np.ndarray, Y: np.ndarray, prior: float = 2.0) -> np.ndarray:
+    """(roles + unknown) x codes: the share of decided units of each role a code applied to,
+    shrunk towards the code's share over all roles by ``prior`` units."""
+    decided = ~np.isnan(Y)
+    positive = np.nan_to_num(Y, nan=0.0)
+    overall = (positive.sum(axis=0) + 1) / (decided.sum(axis=0) + 2)
+    rates = np.tile(overall, (len(ROLES) + 1, 1))
+    for k in range(len(ROLES)):
+        mine = roles == k
+        if mine.any():
+            rates[k] = (positive[mine].sum(axis=0) + prior * overall) / (decided[mine].sum(axis=0) + prior)
+    return rates
+
+
+def _best_cut(p: np.ndarray, t: np.ndarray) -> float:
+    """The score cut where F1 of ``p >= cut`` against ``t`` peaks, on a fixed grid."""
+    grid = np.linspace(0.05, 0.9, 35)
+    f1 = [2 * ((p >= g) & (t > 0)).sum() / max((p >= g).sum() + (t > 0).sum(), 1) for g in grid]
+    return float(grid[int(np.argmax(f1))])
 
 
 class EmbeddingClassifier(BaseMatcher):
