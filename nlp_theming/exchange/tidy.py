@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..store.decisions import coding
-from ..store.documents import segment_table
 from ..store.runs import suggestion_table
+from ..suggest import suggestable_segments
 from ..tables import write_table
 
 __all__ = ["coded_units_table", "export_suggestions", "suggestion_table"]
@@ -27,17 +27,20 @@ def export_suggestions(con: sqlite3.Connection, out: str | Path, fmt: str | None
 
 
 def coded_units_table(con: sqlite3.Connection, scheme: str, coders: list[str] | None = None) -> pd.DataFrame:
-    """The human coding as long-format units (unit_id, document, coder, text, codes), the file
-    ``evaluate`` reads: every participant segment of every document a coder coded."""
+    """The human coding as long-format units, the file ``evaluate`` reads: every participant
+    segment of every document a coder coded, with its context (speaker, role, position in the
+    document and the turn before it), as ``suggest`` sees them."""
     current = coding(con)
     if coders:
         current = current[current.coder.isin(coders)]
-    segs = segment_table(con, scheme, roles=["participant"])
+    segs = suggestable_segments(con, scheme)
     rows = []
     for coder, theirs in current.groupby("coder", sort=True):
         codes = theirs.groupby("segment_id").code.apply(lambda c: sorted(set(c)))
         for seg in segs[segs.document_id.isin(theirs.document_id)].itertuples(index=False):
             rows.append(
-                (f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text, codes.get(seg.segment_id, []))
+                (f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text, codes.get(seg.segment_id, []),
+                 seg.speaker, seg.speaker_role, seg.segment_idx, seg.previous_text or None)
             )
-    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])
+    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes", "speaker", "role", "position",
+                                       "previous_text"])

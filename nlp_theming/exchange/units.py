@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..ingest.text import parse_labelled_text
+from ..match.context import preceding_turns
 from ..review.imports import span_segments
 from ..segment import Segmenter
+from ..store.documents import segment_role
 
 
 def units_from_spans(
@@ -20,7 +22,8 @@ def units_from_spans(
 ) -> pd.DataFrame:
     """documents: document, name, text; spans: document, start, end, code, coder (char offsets).
 
-    Returns unit_id, document, coder, text, codes (list), one row per unit and coder. A coder gets
+    Returns unit_id, document, coder, text, codes (list), one row per unit and coder, and the
+    unit's context (speaker, role, position, previous_text) where the text names speakers. A coder gets
     a row for every unit of each document they highlighted something in (an empty list: coded, no
     code applied), and none for documents they never highlighted: those they may not have read.
     """
@@ -34,6 +37,9 @@ def units_from_spans(
         frame = pd.DataFrame(
             {"segment_id": range(len(segments)), "start": [s.start for s in segments], "end": [s.end for s in segments]}
         )
+        labelled = any(s.speaker for s in segments)
+        texts = [doc.text[s.start : s.end] for s in segments]
+        previous = preceding_turns([name] * len(segments), range(len(segments)), [s.speaker for s in segments], texts)
         doc_spans = spans[spans.document == doc.document]
         for coder in coders:
             mine = doc_spans[doc_spans.coder == coder]
@@ -44,5 +50,8 @@ def units_from_spans(
                 for i in span_segments(frame, int(span.start), int(span.end)):
                     codes[i].add(str(span.code))
             for i, s in enumerate(segments):
-                rows.append((f"{name}-{i:04d}", name, coder, doc.text[s.start : s.end], sorted(codes[i])))
-    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])
+                role = segment_role(s.is_interviewer, s.speaker, s.turn_idx, labelled)
+                rows.append((f"{name}-{i:04d}", name, coder, texts[i], sorted(codes[i]),
+                             s.speaker, role, i, previous[i] or None))
+    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes", "speaker", "role",
+                                       "position", "previous_text"])
