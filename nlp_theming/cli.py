@@ -408,6 +408,14 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     " (neighbours, question, role; question and role need the optional speaker/role columns). Repeat the option"
     " to compare settings side by side.",
 )
+@click.option(
+    "--strategy",
+    "strategies",
+    default=None,
+    help="Also simulate a reviewer who codes --train-fraction of the units in rounds, choosing them at random"
+    " or actively (the units the matcher is least sure of, spread over topics): random, active, or random,active"
+    " to compare how many units each needs.",
+)
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
@@ -424,6 +432,7 @@ def evaluate(
     train_labels: str,
     split: str,
     contexts: tuple[str, ...],
+    strategies: str | None,
     model: str,
     out: str,
     quiet: bool,
@@ -437,6 +446,7 @@ def evaluate(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
         only_coder=only_coder, splits=["unit", "document"] if split == "both" else [split],
         train_labels=[x.strip() for x in train_labels.split(",") if x.strip()], contexts=list(contexts),
+        strategies=[x.strip() for x in strategies.split(",") if x.strip()] if strategies else (),
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
@@ -476,6 +486,16 @@ def evaluate(
             f", machine kappa {_fmt(c['machine']['mean_kappa'])}; human micro F1 {_fmt(c['human']['micro_f1'])}"
             f", machine {_fmt(c['machine']['micro_f1'])}"
         )
+    if "strategies" in metrics:
+        st = metrics["strategies"]
+        for point in st["curves"]:
+            click.echo(f"  {point['strategy']:<7} {point['n_coded']:>6} units coded: kappa {_fmt(point['mean_kappa'])},"
+                       f" top-1 {_fmt(point['top1_hit_rate'])}")
+        if "active_units_to_match" in st:
+            need = st["active_units_to_match"]
+            click.echo(f"  active reached random's kappa at the full budget ({_fmt(st['random_kappa_at_budget'])})"
+                       + (f" with {need} units ({st['active_share_of_random']:.0%} of random's)" if need else
+                          " with none of its budgets"))
     click.echo(f"wrote {Path(out) / 'predictions.csv'}, {Path(out) / 'metrics.json'} and"
                f" {Path(out) / 'reliability.png'}")
 

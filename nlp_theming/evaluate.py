@@ -26,6 +26,7 @@ from .codebook import Codebook, load_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .exchange.coded import UNIT_CONTEXT_COLUMNS, read_coded_units_csv
 from .match import make_matcher, resolve_methods
+from .match.active import most_informative
 from .match.context import ContextFeatures, context_name, parse_context
 from .store.embeddings import open_cache
 from .tables import json_safe, write_csv
@@ -361,6 +362,68 @@ def _evaluate_one(
     return figures, predictions
 
 
+STRATEGIES = ("random", "active")  # how a simulated reviewer picks the next units to code
+STRATEGY_POOL = 0.6  # share of units the reviewer may pick from; the rest are held out for scoring
+STRATEGY_STEPS = 6  # rounds of coding up to the budget
+
+
+def strategy_curve(
+    data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, budget: float, seed: int,
+    split: str = "unit", strategies: Sequence[str] = STRATEGIES, steps: int = STRATEGY_STEPS,
+    progress: Callable[[str], None] | None = None, dim: int | None = None,
+) -> dict:
+    """Simulate a reviewer who codes ``budget`` of the units in ``steps`` rounds, choosing each
+    round's units at random or by :func:`~nlp_theming.match.active.most_informative` (the matcher
+    refitted on what is coded so far), and score the held-out units after every round.
+
+    Returns the curve per strategy and, for ``active``, how many coded units it needed to reach
+    the agreement (mean kappa) random reached with the whole budget."""
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    pool_mask = make_split(data, max(STRATEGY_POOL, budget), seed, split)
+    pool, test = np.flatnonzero(pool_mask), np.flatnonzero(~pool_mask)
+    total = min(len(pool), max(steps, round(budget * len(data.units))))
+    sizes = [round(total * (k + 1) / steps) for k in range(steps)]
+    keys = data.units.key.tolist()
+    gold = [{data.codes[j] for j in np.flatnonzero(row)} for row in data.Y]
+    dim = dim or X.shape[1]  # the text embedding's width, before any context columns
+    curves: dict[str, list[dict]] = {}
+    for name in strategies:
+        rng = np.random.default_rng(seed)
+        order = list(rng.permutation(pool)) if name == "random" else []
+        coded: list[int] = []
+        matcher = make_matcher(method, random_state=seed).fit(codebook_codes, embed, None, None, X)
+        points = []
+        for size in sizes:
+            want = size - len(coded)
+            if name == "random":
+                coded += [int(i) for i in order[len(coded):size]]
+            else:
+                left = np.setdiff1d(pool, coded)
+                pick = most_informative(matcher.predict_proba(X[left]), X[left], want, dim, seed, matcher.threshold)
+                coded += [int(i) for i in left[pick]]
+            rows = np.asarray(coded)
+            matcher = make_matcher(method, random_state=seed).fit(codebook_codes, embed, X[rows], data.Y[rows], X)
+            scores = matcher.predict_proba(X[test])
+            predicted = [{data.codes[j] for j in np.flatnonzero(row >= matcher.threshold)} for row in scores]
+            figures = agreement_figures([keys[i] for i in test], [gold[i] for i in test], predicted, data.codes)
+            points.append({"strategy": name, "n_coded": len(coded), **figures,
+                           **ranking_figures(scores, data.Y[test])})
+            if progress:
+                progress(f"{name}: {len(coded)} coded, kappa {figures['mean_kappa']:.3f}")
+        curves[name] = points
+    out: dict = {"method": method, "split": split, "budget": budget, "n_pool": len(pool), "n_test": len(test),
+                 "curves": [p for c in curves.values() for p in c]}
+    if "random" in curves and "active" in curves:
+        goal = curves["random"][-1]["mean_kappa"]
+        reached = [p["n_coded"] for p in curves["active"] if p["mean_kappa"] >= goal]
+        out["random_kappa_at_budget"] = goal
+        out["active_units_to_match"] = reached[0] if reached else None
+        out["active_share_of_random"] = reached[0] / curves["random"][-1]["n_coded"] if reached else None
+    return out
+
+
 def evaluate(
     codebook: str | Path,
     coded: str | Path,
@@ -376,6 +439,7 @@ def evaluate(
     splits: Sequence[str] = ("unit",),
     train_labels: Sequence[str] = ("full",),
     contexts: Sequence[str | ContextFeatures] = ("all",),
+    strategies: Sequence[str] = (),
 ) -> dict:
     """Run the evaluation; writes predictions.csv, metrics.json and reliability.png (and a
     learning curve) to ``out``.
@@ -386,7 +450,9 @@ def evaluate(
     ``train_labels``: what is learnt from the hand-coded units (:data:`TRAIN_LABELS`);
     ``contexts``: what the matcher sees of each unit's place in its interview
     (:func:`nlp_theming.match.context.parse_context`: ``all``, ``none``, or parts such as
-    ``neighbours,role``); several are compared side by side, the first is the primary figure.
+    ``neighbours,role``); several are compared side by side, the first is the primary figure;
+    ``strategies``: simulate a reviewer choosing units at random and/or actively
+    (:func:`strategy_curve`, with ``train_fraction`` as the budget; writes strategies.csv/.png).
     """
     started = time.perf_counter()
     methods = resolve_methods(methods)
@@ -453,6 +519,13 @@ def evaluate(
     }
     if len(methods) > 1 or len(splits) > 1 or len(train_labels) > 1 or len(matrices) > 1:
         metrics["methods"] = [r for r in results if r["train_fraction"] == train_fraction]
+    if strategies:
+        curve = strategy_curve(data, targets, matrices[first_context], embedder.encode, methods[0],
+                               train_fraction or 0.3, seed, splits[0], list(dict.fromkeys(strategies)),
+                               progress=print if progress else None, dim=text_vectors.shape[1])
+        metrics["strategies"] = curve
+        write_csv(pd.DataFrame(curve["curves"]), out / "strategies.csv")
+        plot_strategies(curve, out / "strategies.png")
     if learning_curve:
         metrics["learning_curve"] = [r for r in results]
         curve = pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("human_ceiling", "calibration")},
@@ -525,6 +598,31 @@ def plot_learning_curve(results: list[dict], path: Path) -> None:
         ax.set_ylim(bottom=0)
     axes[0].legend()
     fig.suptitle("Machine-human agreement on held-out units")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_strategies(curve: dict, path: Path) -> None:
+    """Agreement on held-out units against units coded, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    frame = pd.DataFrame(curve["curves"])
+    for name, group in frame.groupby("strategy", sort=False):
+        ax.plot(group.n_coded, group.mean_kappa, marker="o", label=name)
+    if curve.get("random_kappa_at_budget") is not None:
+        ax.axhline(curve["random_kappa_at_budget"], color="grey", linestyle="--", linewidth=1,
+                   label="random at the full budget")
+    ax.set_xlabel("units coded")
+    ax.set_ylabel("mean per-code Cohen's kappa (held out)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(f"Which units to code next ({curve['method']}, {curve['split']} split)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -21,7 +21,7 @@ import pandas as pd
 from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .match import discover_themes, make_matcher, matcher_name, top_k
-from .match.context import context_name, parse_context, preceding_turns
+from .match.context import context_name, parse_context, preceding_turns, speaker_or_role
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.decisions import reviewed
 from .store.documents import document_count, segment_table
@@ -93,7 +93,8 @@ def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interview
     order, with ``previous_text``: the turn before each segment's own (for an answer, the question)."""
     roles = ("participant", "interviewer") if include_interviewer else ("participant",)
     every = segment_table(con, scheme).sort_values(["document", "segment_idx"]).reset_index(drop=True)
-    every["previous_text"] = preceding_turns(every.document, every.segment_idx, every.speaker, every.text)
+    who = speaker_or_role(every.rename(columns={"speaker_role": "role"}))
+    every["previous_text"] = preceding_turns(every.document, every.segment_idx, who, every.text)
     segs = every[every.speaker_role.isin(roles)]
     return segs.reset_index(drop=True)
 

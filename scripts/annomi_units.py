@@ -19,9 +19,12 @@ Outputs:
   transcript 0; `evaluate --coder` picks another. Utterances coded by several annotators give
   `evaluate` its human ceiling.
 
-The unit text is the utterance as transcribed. The speaker is not in it: the matcher sees what was
-said, not who said it, as with any transcript segment (pass ``--speaker-prefix`` to prepend
-"therapist: " or "client: " and see how much knowing the speaker helps).
+The unit text is the utterance as transcribed. Who said it goes in the optional context columns, as
+``coded-units`` writes them for a project: ``speaker`` (therapist or client), ``role`` (the
+therapist as interviewer, the client as participant) and ``position`` (the utterance's number), so
+the matcher can use the speaker and the turn before itself (``evaluate --context``). Pass
+``--speaker-prefix`` to prepend "therapist: " or "client: " to the text instead, the old way of
+showing how much knowing the speaker helps.
 
 Usage: python scripts/annomi_units.py [AnnoMI-full.csv] --codebook annomi_codebook.csv --units annomi_units.csv
 """
@@ -40,6 +43,7 @@ DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "annomi" / "
 SOURCE = "paraphrased from the AnnoMI README (github.com/uccollab/AnnoMI) and Wu et al. 2022/2023"
 
 THERAPIST, CLIENT = "Therapist behaviour", "Client talk type"
+ROLES = {"therapist": "interviewer", "client": "participant"}  # in the terms of an interview
 # AnnoMI label -> (our code, group, description)
 CODES: dict[tuple[str, str], tuple[str, str, str]] = {
     ("main_therapist_behaviour", "question"): (
@@ -90,8 +94,9 @@ def units_frame(annomi: pd.DataFrame, speaker_prefix: bool = False) -> pd.DataFr
         if speaker_prefix:
             text = f"{r.interlocutor}: {text}"
         rows.append((f"{r.transcript_id}-{r.utterance_id:04d}", f"annomi-{r.transcript_id:03d}",
-                     f"annotator-{r.annotator_id}", text, [CODES[(column, label)][0]]))
-    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes"])
+                     f"annotator-{r.annotator_id}", text, [CODES[(column, label)][0]], r.interlocutor,
+                     ROLES[r.interlocutor], int(r.utterance_id)))
+    return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes", "speaker", "role", "position"])
 
 
 def main(argv: list[str] | None = None) -> int:

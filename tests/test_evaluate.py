@@ -365,3 +365,26 @@ def test_simulated_reviewer_decides_only_the_first_suggestions() -> None:
     np.testing.assert_array_equal(partial[0], [0, 1, np.nan, np.nan])  # the missed code stays undecided
     np.testing.assert_array_equal(partial[1], [np.nan, np.nan, 1, 0])
     np.testing.assert_array_equal(simulated_decisions(scores, Y, k=2, as_full=True)[0], [0, 1, 0, 0])
+
+
+@pytest.mark.slow
+def test_contexts_and_strategies_side_by_side(coded_units: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(coded_units)
+    assert {"speaker", "role", "position", "previous_text"} <= set(frame.columns)
+    assert set(frame.role) == {"participant"} and frame.previous_text.notna().mean() > 0.8  # the questions
+    out = tmp_path / "context"
+    args = ["evaluate", "--codebook", str(CORPUS / "codebook.csv"), "--coded", str(coded_units), "--out", str(out),
+            "--train-fraction", "0.3", "--seed", "1", "--context", "all", "--context", "none",
+            "--strategy", "random,active", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {r["context"]: r for r in metrics["methods"]}
+    assert set(rows) == {"neighbours+question+role", "none"} and metrics["context"] == "neighbours+question+role"
+    assert rows["none"]["top1_hit_rate"] != rows["neighbours+question+role"]["top1_hit_rate"]
+    assert metrics["context_columns"] == ["speaker", "role", "position", "previous_text"]
+    strategies = metrics["strategies"]
+    curves = pd.read_csv(out / "strategies.csv")
+    assert set(curves.strategy) == {"random", "active"} and curves.n_coded.max() <= strategies["n_pool"]
+    assert (curves.groupby("strategy").n_coded.apply(list).map(len) == 6).all()
+    assert "active reached random's kappa" in result.output and (out / "strategies.png").stat().st_size > 0

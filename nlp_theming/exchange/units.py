@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..ingest.text import parse_labelled_text
-from ..match.context import preceding_turns
+from ..match.context import preceding_turns, speaker_or_role
 from ..review.imports import span_segments
 from ..segment import Segmenter
 from ..store.documents import segment_role
@@ -39,7 +39,9 @@ def units_from_spans(
         )
         labelled = any(s.speaker for s in segments)
         texts = [doc.text[s.start : s.end] for s in segments]
-        previous = preceding_turns([name] * len(segments), range(len(segments)), [s.speaker for s in segments], texts)
+        roles = [segment_role(s.is_interviewer, s.speaker, s.turn_idx, labelled) for s in segments]
+        who = speaker_or_role(pd.DataFrame({"speaker": [s.speaker for s in segments], "role": roles}))
+        previous = preceding_turns([name] * len(segments), range(len(segments)), who, texts)
         doc_spans = spans[spans.document == doc.document]
         for coder in coders:
             mine = doc_spans[doc_spans.coder == coder]
@@ -50,8 +52,7 @@ def units_from_spans(
                 for i in span_segments(frame, int(span.start), int(span.end)):
                     codes[i].add(str(span.code))
             for i, s in enumerate(segments):
-                role = segment_role(s.is_interviewer, s.speaker, s.turn_idx, labelled)
                 rows.append((f"{name}-{i:04d}", name, coder, texts[i], sorted(codes[i]),
-                             s.speaker, role, i, previous[i] or None))
+                             s.speaker, roles[i], i, previous[i] or None))
     return pd.DataFrame(rows, columns=["unit_id", "document", "coder", "text", "codes", "speaker", "role",
                                        "position", "previous_text"])

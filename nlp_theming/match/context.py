@@ -74,7 +74,7 @@ def preceding_turns(
     for _, group in frame.sort_values(["doc", "pos"], kind="stable").groupby("doc", sort=False):
         before, speaker_now, turn = "", None, []
         for i, speaker, text in zip(group.index, group.speaker, group.text, strict=True):
-            if speaker is None:  # an unattributed unit breaks the chain of turns
+            if _blank(speaker):  # an unattributed unit breaks the chain of turns
                 before, speaker_now, turn = "", None, []
                 continue
             if speaker != speaker_now:
@@ -83,6 +83,15 @@ def preceding_turns(
             out[i] = before
             turn.append(str(text))
     return out
+
+
+def speaker_or_role(units: pd.DataFrame) -> list[object]:
+    """Who said each unit, for telling turns apart: the speaker's label, else the role (text
+    with no label between an interviewer's labelled lines is the participant's)."""
+    n = len(units)
+    speakers = units["speaker"].tolist() if "speaker" in units else [None] * n
+    roles = units["role"].tolist() if "role" in units else [None] * n
+    return [r if _blank(s) else s for s, r in zip(speakers, roles, strict=True)]
 
 
 def _blank(v: object) -> bool:
@@ -135,8 +144,8 @@ class ContextFeatures:
         if "previous_text" in units:
             previous = ["" if _blank(t) else str(t) for t in units["previous_text"]]
         else:
-            who = units["speaker"] if "speaker" in units else units.get("role", pd.Series([None] * len(units)))
-            previous = preceding_turns(units["document"], positions, who.tolist(), units["text"].fillna("").astype(str))
+            previous = preceding_turns(units["document"], positions, speaker_or_role(units),
+                                       units["text"].fillna("").astype(str))
         out = np.zeros_like(X)
         asked = [i for i, t in enumerate(previous) if t.strip()]
         if asked:
