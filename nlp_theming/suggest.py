@@ -93,7 +93,8 @@ def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interview
     order, with ``previous_text``: the turn before each segment's own (for an answer, the question)."""
     roles = ("participant", "interviewer") if include_interviewer else ("participant",)
     every = segment_table(con, scheme).sort_values(["document", "segment_idx"]).reset_index(drop=True)
-    who = speaker_or_role(every.rename(columns={"speaker_role": "role"}))
+    # (a document attribute may be called "role" too: the speaker's is speaker_role)
+    who = speaker_or_role(pd.DataFrame({"speaker": every.speaker, "role": every.speaker_role}))
     every["previous_text"] = preceding_turns(every.document, every.segment_idx, who, every.text)
     segs = every[every.speaker_role.isin(roles)]
     return segs.reset_index(drop=True)

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, clone
 from ..codebook import Code
 from ..store.runs import OPERATING_THRESHOLD
 from .context import ROLES, role_index, text_part, with_neighbours
-from .prototypes import build_prototypes, prototype_texts, reshape_prototypes
+from .prototypes import build_prototypes, facet_vectors, nearest_per_code, prototype_texts, reshape_prototypes
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
@@ -80,18 +80,23 @@ class ZeroShotMatcher(BaseMatcher):
     name = "zeroshot"
 
     def __init__(
-        self, column_weight: float = 0.5, slope: float = 2.0, offset: float = 1.6, random_state: int = 0
+        self, column_weight: float = 0.5, slope: float = 2.0, offset: float = 1.6, example_weight: float = 0.5,
+        exclusion_weight: float = 0.0, random_state: int = 0,
     ) -> None:
         super().__init__(random_state)
         self.column_weight = column_weight
         self.slope = slope
         self.offset = offset
+        self.example_weight = example_weight
+        self.exclusion_weight = exclusion_weight
 
     def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):
         texts = list(dict.fromkeys(prototype_texts(codes)))
         vectors = embed(texts)
         self.codes_ = [c.code for c in codes]
-        self.prototypes_ = build_prototypes(codes, dict(zip(texts, vectors, strict=True)))
+        lookup = dict(zip(texts, vectors, strict=True))
+        self.prototypes_ = build_prototypes(codes, lookup)
+        self.examples_, self.example_codes_, self.exclusions_, self.exclusion_codes_ = facet_vectors(codes, lookup)
         pool = [a for a in (X, X_unlabeled) if a is not None and len(a)]
         self.column_stats_ = self._column_stats(np.vstack(pool)) if pool else None
         return self
@@ -101,8 +106,22 @@ class ZeroShotMatcher(BaseMatcher):
         return sims.mean(axis=0, keepdims=True), sims.std(axis=0, keepdims=True)
 
     def similarities(self, X: np.ndarray) -> np.ndarray:
+        """Cosine to each code's prototype, moved towards the code's nearest example or inclusion
+        statement (``example_weight``) and down where an exclusion statement is nearer than the
+        code itself (``exclusion_weight``)."""
         # columns past the encoder's width are context (match.context): the neighbours' text counts
-        return with_neighbours(X, self.prototypes_.shape[1]) @ self.prototypes_.T
+        text = with_neighbours(X, self.prototypes_.shape[1])
+        sims = text @ self.prototypes_.T
+        n_codes = len(self.codes_)
+        if self.example_weight and len(self.examples_):
+            nearest = nearest_per_code(text @ self.examples_.T, self.example_codes_, n_codes)
+            has = ~np.isnan(nearest)
+            sims = np.where(has, (1 - self.example_weight) * sims + self.example_weight * np.nan_to_num(nearest), sims)
+        if self.exclusion_weight and len(self.exclusions_):
+            excluded = np.nan_to_num(nearest_per_code(text @ self.exclusions_.T, self.exclusion_codes_, n_codes),
+                                     nan=-np.inf)
+            sims = sims - self.exclusion_weight * np.maximum(excluded - sims, 0)
+        return sims
 
     def standardised(self, X: np.ndarray) -> np.ndarray:
         sims = self.similarities(X)
@@ -144,9 +163,11 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
         per_code_threshold: bool = False,
         min_code_positives: int = 10,
         role_prior: bool = True,
+        example_weight: float = 0.5,
+        exclusion_weight: float = 0.0,
         random_state: int = 0,
     ) -> None:
-        super().__init__(column_weight, slope, offset, random_state)
+        super().__init__(column_weight, slope, offset, example_weight, exclusion_weight, random_state)
         self.role_prior = role_prior
         self.per_code_threshold = per_code_threshold
         self.min_code_positives = min_code_positives
@@ -227,6 +248,8 @@ class SemiSupervisedMatcher(ZeroShotMatcher):
             # each fold learns on a clone with the same parameters and the same zero-shot prototypes
             fold = clone(self)
             fold.codes_, fold.base_prototypes_ = self.codes_, self.base_prototypes_
+            for codebook_part in ("examples_", "example_codes_", "exclusions_", "exclusion_codes_"):
+                setattr(fold, codebook_part, getattr(self, codebook_part))
             fold._learn(codes, embed, X[train], Y[train], pool)
             feats, target = self._stack_features(fold._parts(X[held]), fold.counts_), Y[held].reshape(-1)
             known = ~np.isnan(target)  # only decided (unit, code) pairs teach the stacker

@@ -18,21 +18,59 @@ from ..codebook import Code
 FACET_WEIGHTS = {"definition": 1.0, "inclusion": 0.5, "examples": 1.0}
 
 
+def _sentences(text: str) -> list[str]:
+    """Criteria as separate statements; fragments under three words say too little to embed."""
+    return [s for s in re.split(r"(?<=[.;])\s+", text or "") if len(s.split()) >= 3]
+
+
 def code_facets(code: Code, parent: str | None = None) -> dict[str, list[str]]:
     """The texts that describe a code, grouped by facet."""
     name = code.code
     definition = f"{name}. {code.description}".strip() if code.description else name
-    inclusion = [s for s in re.split(r"(?<=[.;])\s+", code.inclusion) if len(s.split()) >= 3]
-    return {"definition": [definition], "inclusion": inclusion, "examples": list(code.examples)}
+    return {"definition": [definition], "inclusion": _sentences(code.inclusion), "examples": list(code.examples)}
+
+
+def exclusion_texts(code: Code) -> list[str]:
+    """What a code is not, one statement each: segments close to these count against it."""
+    return _sentences(code.exclusion)
 
 
 def prototype_texts(codes: list[Code]) -> list[str]:
-    """Every facet text of every code, for embedding in one batch."""
+    """Every facet text (and exclusion statement) of every code, for embedding in one batch."""
     texts: list[str] = []
     for code in codes:
         for facet_texts in code_facets(code).values():
             texts.extend(facet_texts)
+        texts.extend(exclusion_texts(code))
     return texts
+
+
+def facet_vectors(codes: list[Code], embed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                            np.ndarray]:
+    """Each example and inclusion statement as a vector of its own, and each exclusion statement:
+    (vectors, owning code index) for both, so that a segment can be compared with the nearest
+    example of a code rather than only with the code's average."""
+    positives, owners, negatives, negative_owners = [], [], [], []
+    for j, code in enumerate(codes):
+        facets = code_facets(code)
+        for text in facets["examples"] + facets["inclusion"]:
+            positives.append(embed[text])
+            owners.append(j)
+        for text in exclusion_texts(code):
+            negatives.append(embed[text])
+            negative_owners.append(j)
+    dim = next(iter(embed.values())).shape[-1] if embed else 0
+    stack = lambda rows: np.vstack(rows) if rows else np.zeros((0, dim), dtype=np.float32)  # noqa: E731
+    return stack(positives), np.asarray(owners, dtype=int), stack(negatives), np.asarray(negative_owners, dtype=int)
+
+
+def nearest_per_code(sims: np.ndarray, owners: np.ndarray, n_codes: int) -> np.ndarray:
+    """(segments x vectors) similarities -> (segments x codes): the highest per owning code;
+    NaN for codes with no vector."""
+    out = np.full((sims.shape[0], n_codes), np.nan, dtype=np.float32)
+    for j in np.unique(owners):
+        out[:, j] = sims[:, owners == j].max(axis=1)
+    return out
 
 
 def build_prototypes(codes: list[Code], embed: dict[str, np.ndarray]) -> np.ndarray:
