@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MIN_DOCUMENTS = 40  # UMAP and HDBSCAN need a few dozen points to say anything
+#: How the segments to cluster are chosen: ``zeroshot`` fits BERTopic on every segment with the
+#: codes as zero-shot topics (it clusters those below a similarity cut-off); ``unmatched``
+#: clusters only the segments the matcher gave no code.
+STRATEGIES = ("zeroshot", "unmatched")
 
 
 @dataclass
@@ -60,6 +64,7 @@ def discover_themes(
     random_state: int = 0,
     min_topic_size: int | None = None,
     n_keywords: int = 8,
+    strategy: str = "zeroshot",
 ) -> DiscoveryResult:
     """Fit BERTopic and return clusters of segments that no code's zero-shot topic took.
 
@@ -67,7 +72,12 @@ def discover_themes(
     threshold; when given, a proposal keeps only those members, so a segment that already has a
     suggested code is never also offered as evidence for a new theme.
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown discovery strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     n = len(texts)
+    if strategy == "unmatched":
+        return _discover_unmatched(texts, embeddings, prototypes, matched_fraction, unmatched, random_state,
+                                   min_topic_size, n_keywords)
     if n < MIN_DOCUMENTS:
         return DiscoveryResult(skipped=f"only {n} segments; theme discovery needs at least {MIN_DOCUMENTS}")
     from bertopic import BERTopic
@@ -114,4 +124,56 @@ def discover_themes(
             continue
         label = " / ".join(w for w, _ in words[:3])
         result.proposals.append(Proposal(label, words, members.tolist()))
+    return result
+
+
+def _discover_unmatched(
+    texts: list[str],
+    embeddings: np.ndarray,
+    prototypes: np.ndarray,
+    matched_fraction: float,
+    unmatched: np.ndarray | None,
+    random_state: int,
+    min_topic_size: int | None,
+    n_keywords: int,
+) -> DiscoveryResult:
+    """Cluster only the segments that fit no code (the matcher's own verdict), with a minimum
+    cluster size relative to how many there are, and name clusters by c-TF-IDF keywords that
+    play down words frequent in every cluster."""
+    if unmatched is None:
+        best = (embeddings @ prototypes.T).max(axis=1)
+        unmatched = best < np.quantile(best, min(max(1.0 - matched_fraction, 0.0), 1.0))
+    rows = np.flatnonzero(np.asarray(unmatched, dtype=bool))
+    m = len(rows)
+    assigned = len(texts) - m
+    if m < MIN_DOCUMENTS:
+        return DiscoveryResult(zeroshot_assigned=assigned,
+                               skipped=f"only {m} unmatched segments; theme discovery needs at least {MIN_DOCUMENTS}")
+    size = min_topic_size or max(5, m // 50)
+    if m < 2 * size:
+        return DiscoveryResult(zeroshot_assigned=assigned, skipped="too few unmatched segments to cluster")
+    from bertopic import BERTopic
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from hdbscan import HDBSCAN
+    from sklearn.feature_extraction.text import CountVectorizer
+    from umap import UMAP
+
+    model = BERTopic(
+        umap_model=UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=random_state),
+        hdbscan_model=HDBSCAN(min_cluster_size=size, min_samples=max(2, size // 4), metric="euclidean",
+                              cluster_selection_method="eom"),
+        vectorizer_model=CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        calculate_probabilities=False,
+        verbose=False,
+    )
+    topics, _ = model.fit_transform([texts[i] for i in rows], embeddings=embeddings[rows])
+    topics = np.asarray(topics)
+    result = DiscoveryResult(zeroshot_assigned=assigned)
+    for topic_id in sorted(set(topics.tolist()) - {-1}):
+        words = [(w, float(s)) for w, s in (model.get_topic(topic_id) or []) if w][:n_keywords]
+        members = rows[topics == topic_id]
+        if not words or len(members) < size:
+            continue
+        result.proposals.append(Proposal(" / ".join(w for w, _ in words[:3]), words, members.tolist()))
     return result
