@@ -167,8 +167,8 @@ def discovery_run(
         "n_proposals": len(result.proposals),
         "units_in_proposals": int(sum(sizes)),
         "note": result.skipped,
-        "proposals": [{"label": p.label, "size": len(p.members), "keywords": [w for w, _ in p.keywords]}
-                      for p in result.proposals],
+        "proposals": [{"label": p.label, "size": len(p.members), "keywords": [w for w, _ in p.keywords],
+                       "members": list(p.members)} for p in result.proposals],
     }
     return rows, info
 
@@ -190,8 +190,10 @@ def evaluate_discovery(
     progress: bool = False,
 ) -> dict:
     """Hold ``hold_out`` codes out of the codebook ``repeats`` times and measure how well the
-    candidate new themes recover them; writes ``metrics.json`` and ``recovery.csv`` (one row per
-    held-out set and removed code) to ``out``. Only codes with at least ``min_units`` coded units
+    candidate new themes recover them; writes ``metrics.json``, ``recovery.csv`` (one row per
+    held-out set and removed code: its best proposal's keywords, size, precision, recall, F1 and
+    the chance F1), ``proposals.csv`` and ``proposal_members.csv`` (which units each proposal
+    holds) to ``out``. Only codes with at least ``min_units`` coded units
     are held out. ``strategy`` and ``min_topic_size`` are passed to :func:`discover_themes`
     (None: its defaults)."""
     if strategy is not None and strategy not in STRATEGIES:
@@ -214,7 +216,7 @@ def evaluate_discovery(
     texts = data.units.text.fillna("").astype(str).tolist()
     X = embedder.encode(texts)
 
-    rows, runs = [], []
+    rows, runs, proposals, members = [], [], [], []
     for r, held in enumerate(sets):
         run_started = time.perf_counter()
         recovered, info = discovery_run(texts, X, data.Y, codes, held, embedder.encode, seed=seed + r,
@@ -222,10 +224,18 @@ def evaluate_discovery(
                                         min_topic_size=min_topic_size)
         info["repeat"] = r
         info["seconds"] = round(time.perf_counter() - run_started, 3)
+        for i, p in enumerate(info.pop("proposals")):
+            proposals.append({"repeat": r, "proposal": i, "label": p["label"], "size": p["size"],
+                              "keywords": ", ".join(p["keywords"])})
+            members.extend((r, i, data.units.document.iat[m], data.units.unit_id.iat[m]) for m in p["members"])
         runs.append(info)
         rows.extend({"repeat": r, **vars(x)} for x in recovered)
     table = pd.DataFrame(rows)
     write_csv(table, out / "recovery.csv")
+    write_csv(pd.DataFrame(proposals, columns=["repeat", "proposal", "label", "size", "keywords"]),
+              out / "proposals.csv")
+    write_csv(pd.DataFrame(members, columns=["repeat", "proposal", "document", "unit_id"]),
+              out / "proposal_members.csv")
     summary = {k: float(table[k].mean()) for k in ("precision", "recall", "f1", "baseline_f1", "reachable")}
     summary["share_f1_at_least_0.5"] = float((table.f1 >= 0.5).mean())
     summary["per_code"] = {c: {"held_out": len(g), "mean_f1": float(g.f1.mean()),

@@ -1,11 +1,15 @@
-"""Candidate new themes with BERTopic: codes as zero-shot topics, the rest clustered.
+"""Candidate new themes with BERTopic: clusters of the segments that fit no code.
 
-BERTopic is fitted on the segments with the codebook's codes as zero-shot topics. Their
-vectors are our code prototypes, handed to BERTopic through an embedding backend (passing
-precomputed embeddings without an ``embedding_model`` makes BERTopic skip zero-shot silently).
-Confirmed codes are passed as ``y`` so that UMAP is semi-supervised. Segments close to no code
-are clustered by UMAP + HDBSCAN, and each cluster becomes a *proposal* named by its c-TF-IDF
-keywords. A proposal is never a code: a person decides whether it becomes one.
+By default (``strategy="unmatched"``) BERTopic clusters only the segments the matcher gave no
+code at its operating threshold (UMAP + HDBSCAN, a minimum cluster size relative to how many
+there are), and each cluster becomes a *proposal* named by its c-TF-IDF keywords, with words
+frequent in every cluster played down. ``strategy="zeroshot"`` is the earlier way: BERTopic is
+fitted on every segment with the codebook's codes as zero-shot topics (their vectors are our code
+prototypes, handed to BERTopic through an embedding backend: passing precomputed embeddings
+without an ``embedding_model`` makes BERTopic skip zero-shot silently), confirmed codes passed as
+``y`` so that UMAP is semi-supervised, and the segments close to no code are clustered.
+``nlp-theming evaluate-discovery`` measured both on two real data sets (docs/evaluation.md).
+A proposal is never a code: a person decides whether it becomes one.
 """
 
 from __future__ import annotations
@@ -64,13 +68,16 @@ def discover_themes(
     random_state: int = 0,
     min_topic_size: int | None = None,
     n_keywords: int = 8,
-    strategy: str = "zeroshot",
+    strategy: str = "unmatched",
 ) -> DiscoveryResult:
-    """Fit BERTopic and return clusters of segments that no code's zero-shot topic took.
+    """Fit BERTopic and return clusters of segments that fit no code.
 
     ``unmatched`` (a boolean mask) says which segments the matcher gave no code at its operating
-    threshold; when given, a proposal keeps only those members, so a segment that already has a
-    suggested code is never also offered as evidence for a new theme.
+    threshold; only those are clustered (``strategy="unmatched"``), or, with ``zeroshot``, a
+    proposal keeps only those members. Either way a segment that already has a suggested code is
+    never offered as evidence for a new theme. Without the mask, the segments least similar to
+    every code (the share ``1 - matched_fraction``) stand in for it. ``labels`` (confirmed codes
+    as indices, -1 for none) are used by ``zeroshot`` only.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown discovery strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
