@@ -17,7 +17,7 @@ from .evaluate_discovery import evaluate_discovery as run_discovery_evaluation
 from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
-from .match.themes import STRATEGIES
+from .match.themes import DEFAULT_STRATEGY, STRATEGIES
 from .review.queue import ORDERS, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
@@ -472,8 +472,8 @@ def _fmt(value: float | None, width: int = 6) -> str:
               help="Share of units whose coding with the remaining codes counts as confirmed.")
 @click.option("--min-units", type=int, default=20, show_default=True,
               help="Only codes with at least this many coded units are held out.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
-              help="Which segments discovery clusters [default: as suggest does].")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULT_STRATEGY, show_default=True,
+              help="unmatched: cluster the segments that fit no code (as suggest does); zeroshot: the earlier way.")
 @click.option("--min-topic-size", type=int, default=None, help="Smallest proposal [default: relative to the data].")
 @click.option("--coder", default=None, help="Reference coder on units several people coded.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
@@ -481,7 +481,7 @@ def _fmt(value: float | None, width: int = 6) -> str:
 @click.option("--quiet", is_flag=True)
 @friendly
 def evaluate_discovery_command(codebook_file: str, coded: str, hold_out: int, repeats: int, seed: int,
-                               train_fraction: float, min_units: int, strategy: str | None,
+                               train_fraction: float, min_units: int, strategy: str,
                                min_topic_size: int | None, coder: str | None, model: str, out: str,
                                quiet: bool) -> None:
     """Remove codes from a codebook and measure how well candidate new themes recover them."""

@@ -30,7 +30,7 @@ from .codebook import load_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .evaluate import load_coded_units, split_units
 from .match import discover_themes, make_matcher
-from .match.themes import STRATEGIES, Proposal
+from .match.themes import DEFAULT_STRATEGY, STRATEGIES, Proposal
 from .store.embeddings import open_cache
 from .tables import json_safe, write_csv
 
@@ -116,7 +116,7 @@ def discovery_run(
     seed: int = 0,
     train_fraction: float = 0.0,
     method: str = "semisupervised",
-    strategy: str | None = None,
+    strategy: str = DEFAULT_STRATEGY,
     min_topic_size: int | None = None,
 ) -> tuple[list[Recovery], dict]:
     """One held-out set: the matcher and discovery as ``suggest`` runs them with the codes that are
@@ -137,10 +137,9 @@ def discovery_run(
         on = np.flatnonzero(Y_kept[i])
         if len(on):
             y[i] = on[-1]
-    kwargs = {} if strategy is None else {"strategy": strategy}
     result = discover_themes(texts, X, [c.code for c in kept_codes], matcher.prototypes_, float(is_matched.mean()),
                              embed, y, unmatched=~is_matched, random_state=seed, min_topic_size=min_topic_size,
-                             **kwargs)
+                             strategy=strategy)
     rng = np.random.default_rng(seed)
     pool = np.flatnonzero(~is_matched)
     sizes = [len(p.members) for p in result.proposals]
@@ -183,7 +182,7 @@ def evaluate_discovery(
     train_fraction: float = 0.0,
     method: str = "semisupervised",
     min_units: int = 20,
-    strategy: str | None = None,
+    strategy: str = DEFAULT_STRATEGY,
     min_topic_size: int | None = None,
     coder: str | None = None,
     model: str = DEFAULT_MODEL,
@@ -195,13 +194,14 @@ def evaluate_discovery(
     the chance F1), ``proposals.csv`` and ``proposal_members.csv`` (which units each proposal
     holds) to ``out``. Only codes with at least ``min_units`` coded units
     are held out. ``strategy`` and ``min_topic_size`` are passed to :func:`discover_themes`
-    (None: its defaults)."""
-    if strategy is not None and strategy not in STRATEGIES:
+    (``min_topic_size`` None: relative to the data)."""
+    if strategy not in STRATEGIES:
         raise ValueError(f"unknown discovery strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     started = time.perf_counter()
     cb = load_codebook(codebook)
     codes = cb.leaves
-    data = load_coded_units(coded, [c.code for c in codes], coder)
+    leaves = [c.code for c in codes]
+    data = load_coded_units(coded, leaves, coder, groups=[c.code for c in cb.codes if c.code not in set(leaves)])
     if data.non_leaf:
         codes = codes + [cb[c] for c in data.non_leaf]
     counts = data.Y.sum(axis=0)
@@ -248,7 +248,7 @@ def evaluate_discovery(
         "seed": seed,
         "train_fraction": train_fraction,
         "method": method,
-        "strategy": strategy or "default",
+        "strategy": strategy,
         "min_topic_size": min_topic_size,
         "min_units": min_units,
         "eligible_codes": eligible,

@@ -101,3 +101,19 @@ def test_discovery_measurement_on_real_data(serdif_subset: tuple[Path, Path], tm
         assert row.recall == pytest.approx(len(mine & has_code) / len(has_code))
     # on this small case, the candidate themes find a removed code better than chance
     assert recovery.f1.mean() > recovery.baseline_f1.mean() + 0.05, recovery.to_string()
+
+
+def test_holding_out_more_codes_than_qualify_is_a_clear_error(tmp_path: Path) -> None:
+    from nlp_theming.cli import main
+
+    (tmp_path / "codebook.csv").write_text("code,description\nBudget,money\nTime,hours\nStaff,people\n")
+    rows = ["unit_id,document,coder,text,codes"]
+    rows += [f"u{i},d1,ann,text {i},{'Budget' if i % 2 else 'Time'}" for i in range(30)]
+    (tmp_path / "units.csv").write_text("\n".join(rows) + "\n")
+    args = ["evaluate-discovery", "--codebook", str(tmp_path / "codebook.csv"), "--coded", str(tmp_path / "units.csv"),
+            "--out", str(tmp_path / "out")]
+    # Budget and Time have 15 units each: below --min-units 20 no code qualifies
+    result = CliRunner().invoke(main, [*args, "--hold-out", "1"])
+    assert result.exit_code == 1 and "cannot hold out 1 of 0 eligible codes" in result.output
+    result = CliRunner().invoke(main, [*args, "--hold-out", "3", "--min-units", "10"])
+    assert result.exit_code == 1 and "leaves no codebook" in result.output

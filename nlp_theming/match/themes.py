@@ -23,6 +23,7 @@ MIN_DOCUMENTS = 40  # UMAP and HDBSCAN need a few dozen points to say anything
 #: codes as zero-shot topics (it clusters those below a similarity cut-off); ``unmatched``
 #: clusters only the segments the matcher gave no code.
 STRATEGIES = ("zeroshot", "unmatched")
+DEFAULT_STRATEGY = "unmatched"
 
 
 @dataclass
@@ -68,7 +69,7 @@ def discover_themes(
     random_state: int = 0,
     min_topic_size: int | None = None,
     n_keywords: int = 8,
-    strategy: str = "unmatched",
+    strategy: str = DEFAULT_STRATEGY,
 ) -> DiscoveryResult:
     """Fit BERTopic and return clusters of segments that fit no code.
 
