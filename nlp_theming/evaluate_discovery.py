@@ -19,14 +19,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .codebook import load_codebook
+from .codebook import Code, load_codebook
 from .embed import DEFAULT_MODEL, Embedder
 from .evaluate import load_coded_units, split_units
 from .match import discover_themes, make_matcher
@@ -109,9 +109,9 @@ def discovery_run(
     texts: list[str],
     X: np.ndarray,
     Y: np.ndarray,
-    codes: list,
+    codes: list[Code],
     held: Sequence[str],
-    embed,
+    embed: Callable[[Sequence[str]], np.ndarray],
     *,
     seed: int = 0,
     train_fraction: float = 0.0,
