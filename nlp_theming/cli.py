@@ -13,9 +13,11 @@ from .api import Project, run_demo
 from .codebook import CodebookError
 from .embed import DEFAULT_MODEL, ModelNotFound
 from .evaluate import evaluate as run_evaluation
+from .evaluate_discovery import evaluate_discovery as run_discovery_evaluation
 from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
+from .match.themes import DEFAULT_STRATEGY, STRATEGIES
 from .review.queue import ORDERS, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
@@ -502,6 +504,45 @@ def evaluate(
 
 def _fmt(value: float | None, width: int = 6) -> str:
     return f"{'-':>{width}}" if value is None or value != value else f"{value:>{width}.3f}"
+
+
+@main.command("evaluate-discovery")
+@click.option("--codebook", "codebook_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="CSV with at least code, description.")
+@click.option("--coded", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="Long format: unit_id, document, coder, text, codes (joined by ' | ').")
+@click.option("--hold-out", type=int, default=3, show_default=True, help="Codes removed from the codebook per set.")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Held-out sets (seeds seed, seed+1, ...).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train-fraction", type=float, default=0.0, show_default=True,
+              help="Share of units whose coding with the remaining codes counts as confirmed.")
+@click.option("--min-units", type=int, default=20, show_default=True,
+              help="Only codes with at least this many coded units are held out.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULT_STRATEGY, show_default=True,
+              help="unmatched: cluster the segments that fit no code (as suggest does); zeroshot: the earlier way.")
+@click.option("--min-topic-size", type=int, default=None, help="Smallest proposal [default: relative to the data].")
+@click.option("--coder", default=None, help="Reference coder on units several people coded.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--quiet", is_flag=True)
+@friendly
+def evaluate_discovery_command(codebook_file: str, coded: str, hold_out: int, repeats: int, seed: int,
+                               train_fraction: float, min_units: int, strategy: str,
+                               min_topic_size: int | None, coder: str | None, model: str, out: str,
+                               quiet: bool) -> None:
+    """Remove codes from a codebook and measure how well candidate new themes recover them."""
+    metrics = run_discovery_evaluation(codebook_file, coded, out, hold_out, repeats, seed, train_fraction,
+                                       min_units=min_units, strategy=strategy, min_topic_size=min_topic_size,
+                                       coder=coder, model=model, progress=not quiet)
+    s = metrics["summary"]
+    click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes; {repeats} sets of {hold_out} held-out codes"
+               f" from {len(metrics['eligible_codes'])} with >= {min_units} units")
+    for run in metrics["runs"]:
+        click.echo(f"  set {run['repeat']}: {run['n_proposals']} proposals over {run['units_in_proposals']}"
+                   f" of {run['n_unmatched']} unmatched units" + (f" ({run['note']})" if run["note"] else ""))
+    click.echo(f"best proposal per removed code, mean: precision {_fmt(s['precision'])}, recall {_fmt(s['recall'])},"
+               f" F1 {_fmt(s['f1'])} (chance {_fmt(s['baseline_f1'])}); reachable {_fmt(s['reachable'])}")
+    click.echo(f"wrote {Path(out) / 'recovery.csv'} and {Path(out) / 'metrics.json'}")
 
 
 @main.command("taguette-units")

@@ -30,7 +30,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "suggest": ("suggest",),
     "review": ("review",),
     "summarize": ("summarize",),
-    "side": ("agreement", "evaluate", "exchange"),
+    "side": ("agreement", "evaluate", "evaluate_discovery", "exchange"),
     "top": ("api", "cli", "__init__"),
 }
 # Which rooms a room's modules may import, besides their own. Data flows one way up the stages;

@@ -197,7 +197,8 @@ def test_bertopic_zero_shot_path_really_runs(corpus_project: Path) -> None:
         X = embedder.encode(segments.text.tolist())
         matcher = ZeroShotMatcher().fit(codes, embedder.encode, X_unlabeled=X)
         result = discover_themes(
-            segments.text.tolist(), X, [c.code for c in codes], matcher.prototypes_, 0.6, embedder.encode
+            segments.text.tolist(), X, [c.code for c in codes], matcher.prototypes_, 0.6, embedder.encode,
+            strategy="zeroshot",
         )
     assert result.skipped is None
     assert 0.5 * len(X) < result.zeroshot_assigned < 0.7 * len(X)

@@ -1,11 +1,15 @@
-"""Candidate new themes with BERTopic: codes as zero-shot topics, the rest clustered.
+"""Candidate new themes with BERTopic: clusters of the segments that fit no code.
 
-BERTopic is fitted on the segments with the codebook's codes as zero-shot topics. Their
-vectors are our code prototypes, handed to BERTopic through an embedding backend (passing
-precomputed embeddings without an ``embedding_model`` makes BERTopic skip zero-shot silently).
-Confirmed codes are passed as ``y`` so that UMAP is semi-supervised. Segments close to no code
-are clustered by UMAP + HDBSCAN, and each cluster becomes a *proposal* named by its c-TF-IDF
-keywords. A proposal is never a code: a person decides whether it becomes one.
+By default (``strategy="unmatched"``) BERTopic clusters only the segments the matcher gave no
+code at its operating threshold (UMAP + HDBSCAN, a minimum cluster size relative to how many
+there are), and each cluster becomes a *proposal* named by its c-TF-IDF keywords, with words
+frequent in every cluster played down. ``strategy="zeroshot"`` is the earlier way: BERTopic is
+fitted on every segment with the codebook's codes as zero-shot topics (their vectors are our code
+prototypes, handed to BERTopic through an embedding backend: passing precomputed embeddings
+without an ``embedding_model`` makes BERTopic skip zero-shot silently), confirmed codes passed as
+``y`` so that UMAP is semi-supervised, and the segments close to no code are clustered.
+``nlp-theming evaluate-discovery`` measured both on two real data sets (docs/evaluation.md).
+A proposal is never a code: a person decides whether it becomes one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MIN_DOCUMENTS = 40  # UMAP and HDBSCAN need a few dozen points to say anything
+#: How the segments to cluster are chosen: ``zeroshot`` fits BERTopic on every segment with the
+#: codes as zero-shot topics (it clusters those below a similarity cut-off); ``unmatched``
+#: clusters only the segments the matcher gave no code.
+STRATEGIES = ("zeroshot", "unmatched")
+DEFAULT_STRATEGY = "unmatched"
 
 
 @dataclass
@@ -60,14 +69,23 @@ def discover_themes(
     random_state: int = 0,
     min_topic_size: int | None = None,
     n_keywords: int = 8,
+    strategy: str = DEFAULT_STRATEGY,
 ) -> DiscoveryResult:
-    """Fit BERTopic and return clusters of segments that no code's zero-shot topic took.
+    """Fit BERTopic and return clusters of segments that fit no code.
 
     ``unmatched`` (a boolean mask) says which segments the matcher gave no code at its operating
-    threshold; when given, a proposal keeps only those members, so a segment that already has a
-    suggested code is never also offered as evidence for a new theme.
+    threshold; only those are clustered (``strategy="unmatched"``), or, with ``zeroshot``, a
+    proposal keeps only those members. Either way a segment that already has a suggested code is
+    never offered as evidence for a new theme. Without the mask, the segments least similar to
+    every code (the share ``1 - matched_fraction``) stand in for it. ``labels`` (confirmed codes
+    as indices, -1 for none) are used by ``zeroshot`` only.
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown discovery strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     n = len(texts)
+    if strategy == "unmatched":
+        return _discover_unmatched(texts, embeddings, prototypes, matched_fraction, unmatched, random_state,
+                                   min_topic_size, n_keywords)
     if n < MIN_DOCUMENTS:
         return DiscoveryResult(skipped=f"only {n} segments; theme discovery needs at least {MIN_DOCUMENTS}")
     from bertopic import BERTopic
@@ -114,4 +132,56 @@ def discover_themes(
             continue
         label = " / ".join(w for w, _ in words[:3])
         result.proposals.append(Proposal(label, words, members.tolist()))
+    return result
+
+
+def _discover_unmatched(
+    texts: list[str],
+    embeddings: np.ndarray,
+    prototypes: np.ndarray,
+    matched_fraction: float,
+    unmatched: np.ndarray | None,
+    random_state: int,
+    min_topic_size: int | None,
+    n_keywords: int,
+) -> DiscoveryResult:
+    """Cluster only the segments that fit no code (the matcher's own verdict), with a minimum
+    cluster size relative to how many there are, and name clusters by c-TF-IDF keywords that
+    play down words frequent in every cluster."""
+    if unmatched is None:
+        best = (embeddings @ prototypes.T).max(axis=1)
+        unmatched = best < np.quantile(best, min(max(1.0 - matched_fraction, 0.0), 1.0))
+    rows = np.flatnonzero(np.asarray(unmatched, dtype=bool))
+    m = len(rows)
+    assigned = len(texts) - m
+    if m < MIN_DOCUMENTS:
+        return DiscoveryResult(zeroshot_assigned=assigned,
+                               skipped=f"only {m} unmatched segments; theme discovery needs at least {MIN_DOCUMENTS}")
+    size = min_topic_size or max(5, m // 50)
+    if m < 2 * size:
+        return DiscoveryResult(zeroshot_assigned=assigned, skipped="too few unmatched segments to cluster")
+    from bertopic import BERTopic
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from hdbscan import HDBSCAN
+    from sklearn.feature_extraction.text import CountVectorizer
+    from umap import UMAP
+
+    model = BERTopic(
+        umap_model=UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=random_state),
+        hdbscan_model=HDBSCAN(min_cluster_size=size, min_samples=max(2, size // 4), metric="euclidean",
+                              cluster_selection_method="eom"),
+        vectorizer_model=CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        calculate_probabilities=False,
+        verbose=False,
+    )
+    topics, _ = model.fit_transform([texts[i] for i in rows], embeddings=embeddings[rows])
+    topics = np.asarray(topics)
+    result = DiscoveryResult(zeroshot_assigned=assigned)
+    for topic_id in sorted(set(topics.tolist()) - {-1}):
+        words = [(w, float(s)) for w, s in (model.get_topic(topic_id) or []) if w][:n_keywords]
+        members = rows[topics == topic_id]
+        if not words or len(members) < size:
+            continue
+        result.proposals.append(Proposal(" / ".join(w for w, _ in words[:3]), words, members.tolist()))
     return result
