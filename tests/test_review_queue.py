@@ -39,6 +39,22 @@ def test_other_orders(con: sqlite3.Connection) -> None:
         review_queue(con, order="random")
 
 
+def test_teach_order_spreads_the_most_uncertain_segments_over_documents(con: sqlite3.Connection) -> None:
+    from nlp_theming.match.active import uncertainty
+
+    q = review_queue(con, order="teach")
+    assert len(q) == len(review_queue(con)) and q.key.is_unique
+    segments = list(dict.fromkeys(q.segment_id))
+    assert q.segment_id.ne(q.segment_id.shift()).sum() == len(segments)  # a segment's suggestions together
+    unsure = {s: float(uncertainty(g.score.to_numpy()[None, :])[0]) for s, g in q.groupby("segment_id")}
+    documents = q.drop_duplicates("segment_id").document.tolist()
+    n_docs = len(set(documents))
+    assert len(set(documents[:n_docs])) == n_docs  # every document's first segment before any second
+    first_round = segments[:n_docs]
+    assert [unsure[s] for s in first_round] == sorted((unsure[s] for s in first_round), reverse=True)
+    assert unsure[segments[0]] == max(unsure.values())
+
+
 def test_filters(con: sqlite3.Connection) -> None:
     everything = review_queue(con)
     meta = review_queue(con, theme="Doing the role")

@@ -18,11 +18,12 @@ from typing import ClassVar
 import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
+from ..match.active import uncertainty
 from ..store.decisions import PENDING, REVIEW_STATUSES, status_of
 from ..store.documents import attribute_values, current_document_names, documents_stamp
 from ..store.runs import OPERATING_THRESHOLD, require_run, run_row, suggestion_table
 
-ORDERS = ("uncertain", "theme", "site", "document", "score")
+ORDERS = ("uncertain", "teach", "theme", "site", "document", "score")
 STATUSES = REVIEW_STATUSES
 
 COLUMNS = [
@@ -82,7 +83,8 @@ class QueueFilter:
     """Which suggestions to review, in which order: the one filter object that the CLI, the
     review page, the terminal and the sheet all use.
 
-    ``order``: ``uncertain`` (score nearest the operating threshold first), ``theme`` (codebook
+    ``order``: ``uncertain`` (score nearest the operating threshold first), ``teach`` (segments
+    whose decisions teach the matcher most first, spread over documents), ``theme`` (codebook
     order, uncertain first within a theme), ``site`` and ``document`` (reading order), ``score``
     (highest first). ``theme`` matches a code or any meta-theme above it; ``site`` and ``role``
     are document attributes; ``status`` is pending/accepted/rejected for the coder (without a
@@ -100,7 +102,8 @@ class QueueFilter:
 
     #: what each filter means, for command-line help and the page's labels
     HELP: ClassVar[dict[str, str]] = {
-        "order": "uncertain: score nearest the operating threshold first; theme; site; document (reading order); "
+        "order": "uncertain: score nearest the operating threshold first; teach: the segments whose decisions"
+                 " teach the matcher most, spread over documents; theme; site; document (reading order); "
         "score.",
         "theme": "A theme, or a meta-theme for all themes under it.",
         "site": "Documents of this site (manifest column 'site').",
@@ -256,6 +259,16 @@ def _ordered(table: pd.DataFrame, order: str, book: Codebook) -> pd.DataFrame:
     reading = ["document", "segment_idx", "rank"]
     if order == "uncertain":
         keys = ["_distance", "_neg_score", *reading]
+    elif order == "teach":
+        # Segments whose decisions teach the matcher most first (match.active), taking each
+        # document's most uncertain segment before any document's second: spread, not one
+        # transcript's near-copies. A segment's suggestions stay together, nearest 0.5 first.
+        by_segment = table.groupby("segment_id").score.apply(lambda s: float(uncertainty(s.to_numpy()[None, :])[0]))
+        table = table.assign(_unsure=-table.segment_id.map(by_segment))
+        segments = table.drop_duplicates("segment_id").sort_values(["_unsure", "document", "segment_idx"])
+        turn = segments.groupby("document").cumcount()
+        table = table.assign(_turn=table.segment_id.map(dict(zip(segments.segment_id, turn, strict=True))))
+        keys = ["_turn", "_unsure", *reading[:2], "_distance", "rank"]
     elif order == "theme":
         position = {c.code: i for i, c in enumerate(book.codes)}
         last = len(position)
