@@ -302,7 +302,7 @@ def simulated_decisions(scores: np.ndarray, Y: np.ndarray, k: int = REVIEWED, as
 
 def _evaluate_one(
     data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, fraction: float, seed: int,
-    split: str = "unit", train_labels: str = "full", context: str = "none",
+    split: str = "unit", train_labels: str = "full", context: ContextFeatures | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     started = time.perf_counter()
     train = make_split(data, fraction, seed, split)
@@ -316,13 +316,17 @@ def _evaluate_one(
     matcher = make_matcher(method, random_state=seed)
     matcher.fit(codebook_codes, embed, X[train] if train.any() else None, Y_train if train.any() else None, X)
     scores = matcher.predict_proba(X)
+    if context is not None:
+        known = np.full(data.Y.shape, np.nan, dtype=np.float32)
+        known[train] = Y_train
+        scores = context.smooth(scores, data.units, known)
     keys = data.units.key.tolist()
     gold = [{data.codes[j] for j in np.flatnonzero(row)} for row in data.Y]
     predicted = [{data.codes[j] for j in np.flatnonzero(row >= matcher.threshold)} for row in scores]
     test_idx = np.flatnonzero(test)
     figures = {
         "method": method,
-        "context": context,
+        "context": context_name(context) if context is not None else "none",
         "split": split,
         "train_labels": train_labels,
         "train_fraction": fraction,
@@ -370,7 +374,7 @@ STRATEGY_STEPS = 6  # rounds of coding up to the budget
 def strategy_curve(
     data: CodedUnits, codebook_codes, X: np.ndarray, embed, method: str, budget: float, seed: int,
     split: str = "unit", strategies: Sequence[str] = STRATEGIES, steps: int = STRATEGY_STEPS,
-    progress: Callable[[str], None] | None = None, dim: int | None = None,
+    progress: Callable[[str], None] | None = None, dim: int | None = None, context: ContextFeatures | None = None,
 ) -> dict:
     """Simulate a reviewer who codes ``budget`` of the units in ``steps`` rounds, choosing each
     round's units at random or by :func:`~nlp_theming.match.active.most_informative` (the matcher
@@ -405,7 +409,12 @@ def strategy_curve(
                 coded += [int(i) for i in left[pick]]
             rows = np.asarray(coded)
             matcher = make_matcher(method, random_state=seed).fit(codebook_codes, embed, X[rows], data.Y[rows], X)
-            scores = matcher.predict_proba(X[test])
+            scores = matcher.predict_proba(X)
+            if context is not None:
+                known = np.full(data.Y.shape, np.nan, dtype=np.float32)
+                known[rows] = data.Y[rows]
+                scores = context.smooth(scores, data.units, known)
+            scores = scores[test]
             predicted = [{data.codes[j] for j in np.flatnonzero(row >= matcher.threshold)} for row in scores]
             figures = agreement_figures([keys[i] for i in test], [gold[i] for i in test], predicted, data.codes)
             points.append({"strategy": name, "n_coded": len(coded), **figures,
@@ -491,7 +500,7 @@ def evaluate(
         matrices, train_labels, splits, methods, fractions
     ):
         figures, predictions = _evaluate_one(data, targets, matrices[context], embedder.encode, method, fraction,
-                                             seed, split, labels, context)
+                                             seed, split, labels, features[context])
         results.append(figures)
         if fraction == train_fraction and split == splits[0] and labels == train_labels[0] and context == first_context:
             name = "predictions.csv" if method == methods[0] else f"predictions_{method}.csv"
@@ -522,7 +531,8 @@ def evaluate(
     if strategies:
         curve = strategy_curve(data, targets, matrices[first_context], embedder.encode, methods[0],
                                train_fraction or 0.3, seed, splits[0], list(dict.fromkeys(strategies)),
-                               progress=print if progress else None, dim=text_vectors.shape[1])
+                               progress=print if progress else None, dim=text_vectors.shape[1],
+                               context=features[first_context])
         metrics["strategies"] = curve
         write_csv(pd.DataFrame(curve["curves"]), out / "strategies.csv")
         plot_strategies(curve, out / "strategies.png")

@@ -157,7 +157,9 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}
     text_vectors = embedder.encode(segs.text.tolist())
-    X = parse_context(config.context).transform(text_vectors, context_units(segs), embedder.encode)
+    context = parse_context(config.context)
+    units = context_units(segs)
+    X = context.transform(text_vectors, units, embedder.encode)
     timings["embed"] = time.perf_counter() - clock
     clock = time.perf_counter()
     labels = reviewed(con)
@@ -169,7 +171,10 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
 
     matcher = make_matcher(config.matcher, random_state=config.seed, **config.matcher_params)
     matcher.fit(codes, embedder.encode, X[labeled_rows] if labeled_rows else None, Y if labeled_rows else None, X)
-    scores = matcher.predict_proba(X)
+    known = np.full((len(segs), len(code_names)), np.nan, dtype=np.float32)
+    if labeled_rows:
+        known[labeled_rows] = Y
+    scores = context.smooth(matcher.predict_proba(X), units, known)
     ranked = top_k(scores, config.top_k, config.min_score)
     method = matcher.name if not labeled_rows else f"{matcher.name}+{len(labeled_rows)}labels"
     rows = [

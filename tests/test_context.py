@@ -47,7 +47,7 @@ def test_the_turn_before_is_the_other_speakers_whole_last_turn() -> None:
 
 
 def test_context_names_parse_and_unknown_parts_are_refused() -> None:
-    assert context_name(parse_context("all")) == "neighbours+question+role"
+    assert context_name(parse_context("all")) == "neighbours+question+role+neighbour_codes"
     assert context_name(parse_context("none")) == "none"
     assert context_name(parse_context("role, neighbours")) == "neighbours+role"
     with pytest.raises(ValueError, match=r"unknown context part.*'speaker'"):
@@ -130,3 +130,16 @@ def test_active_choice_is_uncertain_and_spread_out() -> None:
     assert uncertainty(scores)[5] > uncertainty(scores)[25] > uncertainty(scores)[0]
     chosen = most_informative(scores, X, 2)
     assert len(set(chosen)) == 2 and any(5 <= i < 9 for i in chosen) and any(25 <= i < 27 for i in chosen)
+
+
+def test_decided_neighbours_of_the_same_role_pull_scores() -> None:
+    units = pd.DataFrame({"document": ["a", "a", "a", "b"], "position": [0, 1, 2, 0],
+                          "role": ["participant", "participant", "interviewer", "participant"]})
+    scores = np.array([[0.2, 0.2], [0.2, 0.2], [0.9, 0.9], [0.2, 0.2]])
+    known = np.full((4, 2), np.nan)
+    known[1] = [1.0, np.nan]  # people accepted code 0 on the second segment, left code 1 undecided
+    smoothed = ContextFeatures(neighbour_codes=0.5).smooth(scores, units, known)
+    assert smoothed[0].tolist() == [0.6, 0.2]  # pulled by the decision; the undecided code by the score
+    assert smoothed[1].tolist() == [0.2, 0.2]  # the interviewer's turn is not its neighbour
+    assert smoothed[2].tolist() == [0.9, 0.9] and smoothed[3].tolist() == [0.2, 0.2]  # no neighbour of its role
+    assert parse_context("none").smooth(scores, units, known) is scores

@@ -380,8 +380,9 @@ def test_contexts_and_strategies_side_by_side(coded_units: Path, tmp_path: Path)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     rows = {r["context"]: r for r in metrics["methods"]}
-    assert set(rows) == {"neighbours+question+role", "none"} and metrics["context"] == "neighbours+question+role"
-    assert rows["none"]["top1_hit_rate"] != rows["neighbours+question+role"]["top1_hit_rate"]
+    everything = "neighbours+question+role+neighbour_codes"
+    assert set(rows) == {everything, "none"} and metrics["context"] == everything
+    assert rows["none"]["top1_hit_rate"] != rows[everything]["top1_hit_rate"]
     assert metrics["context_columns"] == ["speaker", "role", "position", "previous_text"]
     strategies = metrics["strategies"]
     curves = pd.read_csv(out / "strategies.csv")

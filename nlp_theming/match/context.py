@@ -104,12 +104,36 @@ class ContextFeatures:
 
     ``neighbours``: mean embedding of the previous and next unit of the same document;
     ``question``: embedding of the nearest earlier turn by another speaker; ``role``: one-hot of
-    the speaker's role (:data:`ROLES`). A weight of 0 leaves the part out.
+    the speaker's role (:data:`ROLES`); ``neighbour_codes``: how far the codes decided or
+    suggested for the neighbours pull a segment's scores (:meth:`smooth`, after the matcher). A
+    weight of 0 leaves the part out.
     """
 
     neighbours: float = 0.5
     question: float = 0.5
     role: float = 1.0
+    neighbour_codes: float = 0.25
+
+    def smooth(self, scores: np.ndarray, units: pd.DataFrame, known: np.ndarray | None = None) -> np.ndarray:
+        """Scores pulled towards the codes of the segment's neighbours of the same role in the same
+        document (weight ``neighbour_codes``): what people decided there where they did (``known``:
+        1, 0, or NaN for undecided, one row per unit), else what the matcher suggests there. One
+        answer's segments usually share codes; a therapist's turn and the client's reply do not,
+        hence the same role."""
+        if not self.neighbour_codes or not len(scores):
+            return scores
+        units = units.reset_index(drop=True)
+        positions = units["position"].to_numpy(dtype=float) if "position" in units else np.arange(len(units))
+        roles = units["role"].map(lambda r: "" if _blank(r) else str(r)) if "role" in units else ""
+        prev, nxt = neighbour_rows(units["document"].astype(str) + "\x1f" + roles, positions)
+        labels = scores if known is None else np.where(np.isnan(known), scores, known)
+        total, count = np.zeros_like(scores), np.zeros((len(scores), 1))
+        for rows in (prev, nxt):
+            has = rows >= 0
+            total[has] += labels[rows[has]]
+            count[has] += 1
+        pulled = (1 - self.neighbour_codes) * scores + self.neighbour_codes * total / np.maximum(count, 1)
+        return np.where(count > 0, pulled, scores)
 
     def transform(self, X: np.ndarray, units: pd.DataFrame, embed: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
         """X with context columns appended. ``units`` (one row per row of X) has ``document`` and
@@ -118,7 +142,7 @@ class ContextFeatures:
         units = units.reset_index(drop=True)
         n = len(units)
         if not (self.neighbours or self.question or self.role):
-            return X
+            return X  # (neighbour_codes works on scores, not features)
         positions = units["position"].to_numpy(dtype=float) if "position" in units else np.arange(n, dtype=float)
         # One layout whatever the weights (a part weighted 0 is zeros), so the columns mean the
         # same in every matrix: text, neighbours, question (dim each), then the roles.
@@ -154,7 +178,7 @@ class ContextFeatures:
 
 
 #: the parts of the context, in the order of their columns
-CONTEXT_PARTS = ("neighbours", "question", "role")
+CONTEXT_PARTS = ("neighbours", "question", "role", "neighbour_codes")
 
 
 def parse_context(spec: str | ContextFeatures | None) -> ContextFeatures:
@@ -166,7 +190,7 @@ def parse_context(spec: str | ContextFeatures | None) -> ContextFeatures:
     if text in ("all", "default", ""):
         return ContextFeatures()
     if text in ("none", "off", "text"):
-        return ContextFeatures(0.0, 0.0, 0.0)
+        return ContextFeatures(0.0, 0.0, 0.0, 0.0)
     parts = [p.strip() for p in text.replace("+", ",").split(",") if p.strip()]
     unknown = [p for p in parts if p not in CONTEXT_PARTS]
     if unknown:

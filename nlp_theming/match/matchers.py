@@ -350,10 +350,64 @@ class EmbeddingClassifier(BaseMatcher):
         return out
 
 
+class LabelSpreadingMatcher(ZeroShotMatcher):
+    """Transductive: people's decisions spread over the neighbourhood graph of all the project's
+    segments (scikit-learn's ``LabelSpreading``, one code at a time, k nearest neighbours on the
+    segments' text), blended with the zero-shot score as a code's decisions grow:
+    ``n / (n + trust)``. Kept for comparison (``evaluate --method spreading``)."""
+
+    name = "spreading"
+
+    def __init__(self, column_weight: float = 0.5, slope: float = 2.0, offset: float = 1.6,
+                 example_weight: float = 0.5, exclusion_weight: float = 0.0, n_neighbors: int = 10,
+                 alpha: float = 0.2, trust: float = 10.0, random_state: int = 0) -> None:
+        super().__init__(column_weight, slope, offset, example_weight, exclusion_weight, random_state)
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.trust = trust
+
+    def fit(self, codes, embed, X=None, Y=None, X_unlabeled=None):
+        from sklearn.semi_supervised import LabelSpreading
+
+        super().fit(codes, embed, X, Y, X_unlabeled)
+        self.models_ = [None] * len(self.codes_)
+        self.counts_ = np.zeros(len(self.codes_))
+        if X is None or Y is None or not len(X):
+            return self
+        dim = self.prototypes_.shape[1]
+        labelled = text_part(np.asarray(X, dtype=np.float32), dim)
+        others = text_part(np.asarray(X_unlabeled, dtype=np.float32), dim) if X_unlabeled is not None else None
+        pool = labelled if others is None else np.vstack([labelled, others])
+        Y = np.asarray(Y, dtype=np.float32)
+        for j in range(len(self.codes_)):
+            y = np.full(len(pool), -1)
+            known = ~np.isnan(Y[:, j])
+            y[: len(labelled)][known] = Y[known, j].astype(int)
+            if len(set(y[y >= 0])) < 2:
+                continue
+            model = LabelSpreading(kernel="knn", n_neighbors=min(self.n_neighbors, len(pool) - 1), alpha=self.alpha)
+            self.models_[j] = model.fit(pool, y)
+            self.counts_[j] = known.sum()
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        zero_shot = super().predict_proba(X)
+        if not len(X):
+            return zero_shot
+        text = text_part(X, self.prototypes_.shape[1])
+        spread = zero_shot.copy()
+        for j, model in enumerate(self.models_):
+            if model is not None:
+                spread[:, j] = model.predict_proba(text)[:, list(model.classes_).index(1)]
+        weights = self.counts_ / (self.counts_ + self.trust)
+        return (1 - weights) * zero_shot + weights * spread
+
+
 MATCHERS: dict[str, type[BaseMatcher]] = {
     ZeroShotMatcher.name: ZeroShotMatcher,
     SemiSupervisedMatcher.name: SemiSupervisedMatcher,
     EmbeddingClassifier.name: EmbeddingClassifier,
+    LabelSpreadingMatcher.name: LabelSpreadingMatcher,
 }
 
 #: What people type for the matchers (the CLI and the docs have used several spellings); any case.
@@ -364,6 +418,8 @@ MATCHER_ALIASES = {
     "semi_supervised": "semisupervised",
     "logistic": "classifier",
     "baseline": "classifier",
+    "label-spreading": "spreading",
+    "label_spreading": "spreading",
 }
 #: Every name a matcher answers to: the registry's own and the aliases.
 MATCHER_NAMES = (*MATCHERS, *MATCHER_ALIASES)
