@@ -85,7 +85,9 @@ def build(project: Path, n_segments: int, seed: int, model: str) -> None:
         p.load_codebook(CORPUS / "codebook.csv")
         segmenter = project_segmenter(p.con)
         segment_documents(p.con, segmenter)
-        texts = suggestable_segments(p.con, segmenter.scheme).text.tolist()
+        segs = suggestable_segments(p.con, segmenter.scheme)
+        # the segments and the turns before them (the matcher's context reads both)
+        texts = segs.text.tolist() + [t for t in segs.previous_text if t]
         embedder = Embedder(model, con=p.con)
         hashes = list(dict.fromkeys(text_hash(t) for t in texts))
         rng = np.random.default_rng(seed)
@@ -206,13 +208,15 @@ def match_parts(con, config) -> dict[str, float]:
     each timed: where a re-suggest's matcher time goes."""
     from nlp_theming.embed import Embedder
     from nlp_theming.match import make_matcher, top_k
+    from nlp_theming.match.context import parse_context
     from nlp_theming.segment import project_segmenter
     from nlp_theming.store.decisions import reviewed
-    from nlp_theming.suggest import partial_labels, suggestable_segments
+    from nlp_theming.suggest import context_units, partial_labels, suggestable_segments
 
     segs = suggestable_segments(con, project_segmenter(con).scheme, config.include_interviewer)
     embedder = Embedder(config.model, con=con)
-    X = embedder.encode(segs.text.tolist())
+    context = parse_context(config.context)
+    X = context.transform(embedder.encode(segs.text.tolist()), context_units(segs), embedder.encode)
     codes = _leaves(con)
     names = [c.code for c in codes]
     parts: dict[str, float] = {}
@@ -231,6 +235,12 @@ def match_parts(con, config) -> dict[str, float]:
     clock = time.perf_counter()
     scores = matcher.predict_proba(X)
     parts["matcher.predict_proba"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    known = np.full(scores.shape, np.nan, dtype=np.float32)
+    if rows:
+        known[rows] = Y
+    scores = context.smooth(scores, context_units(segs), known)
+    parts["neighbour codes"] = time.perf_counter() - clock
     clock = time.perf_counter()
     ranked = top_k(scores, config.top_k, config.min_score)
     parts["top_k (a Python loop over segments)"] = time.perf_counter() - clock

@@ -17,6 +17,9 @@ from .context import text_part
 
 #: candidates kept per segment wanted, before spreading them over clusters
 POOL_FACTOR = 4
+#: share of each batch drawn at random: a matcher learns its operating threshold from the
+#: decisions, and a sample of only the hardest segments would teach it a skewed one
+EXPLORE = 0.5
 
 
 def uncertainty(scores: np.ndarray, threshold: float = OPERATING_THRESHOLD) -> np.ndarray:
@@ -31,13 +34,26 @@ def uncertainty(scores: np.ndarray, threshold: float = OPERATING_THRESHOLD) -> n
 
 def most_informative(
     scores: np.ndarray, X: np.ndarray, n: int, dim: int | None = None, random_state: int = 0,
-    threshold: float = OPERATING_THRESHOLD,
+    threshold: float = OPERATING_THRESHOLD, explore: float = EXPLORE,
 ) -> np.ndarray:
-    """Row indices of the ``n`` segments to decide next: uncertain, and spread over the topics of
-    the candidates (k-means on their text embeddings, the first ``dim`` columns of ``X``)."""
+    """Row indices of the ``n`` segments to decide next: a share ``explore`` at random, the rest
+    uncertain and spread over the topics of the candidates (k-means on their text embeddings,
+    the first ``dim`` columns of ``X``)."""
     n = min(n, len(scores))
     if n <= 0:
         return np.zeros(0, dtype=int)
+    n_random = round(explore * n)
+    rng = np.random.default_rng(random_state)
+    drawn = rng.choice(len(scores), size=n_random, replace=False) if n_random else np.zeros(0, dtype=int)
+    if n_random == n:
+        return drawn
+    rest = np.setdiff1d(np.arange(len(scores)), drawn)
+    picked = _uncertain_spread(scores[rest], X[rest], n - n_random, dim, random_state, threshold)
+    return np.concatenate([drawn, rest[picked]]).astype(int)
+
+
+def _uncertain_spread(scores: np.ndarray, X: np.ndarray, n: int, dim: int | None, random_state: int,
+                      threshold: float) -> np.ndarray:
     unsure = uncertainty(scores, threshold)
     candidates = np.argsort(-unsure, kind="stable")[: n * POOL_FACTOR]
     if len(candidates) <= n:
