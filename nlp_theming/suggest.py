@@ -58,6 +58,20 @@ class SuggestConfig:
         self.context = context_name(parse_context(self.context))  # one spelling per setting
 
 
+def rerun_config(con: sqlite3.Connection) -> SuggestConfig:
+    """The configuration of the project's latest run (the defaults where there is none), to
+    suggest again after new decisions: same model, matcher, context and settings."""
+    from dataclasses import fields
+
+    from .store.runs import latest_run, run_row
+
+    run_id = latest_run(con)
+    row = run_row(con, run_id) if run_id is not None else None
+    stored = json.loads(row["params"] or "{}").get("config", {}) if row is not None else {}
+    known = {f.name for f in fields(SuggestConfig)} - {"segmenter"}  # the project's segmenter, always
+    return SuggestConfig(**{k: v for k, v in stored.items() if k in known})
+
+
 @dataclass
 class RunSummary:
     run_id: int

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nlp_theming import Project
-from nlp_theming.review import web
+from nlp_theming.review import actions, web
 from nlp_theming.review.server import create_app
 from nlp_theming.store.decisions import decisions_frame
 from tests.helpers.runs import store_run
@@ -50,7 +50,8 @@ def _token(html: str) -> str:
 def test_every_view_is_a_module_level_function_on_the_blueprint(project: Path) -> None:
     app = create_app(project)
     views = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"}
-    assert views == {f"review.{n}" for n in ("index", "coder", "review", "decide", "adjust", "undo", "bulk", "status")}
+    assert views == {f"review.{n}" for n in ("index", "coder", "review", "decide", "adjust", "undo", "bulk", "status",
+                                              "resuggest")}
     for endpoint in views:
         func = app.view_functions[endpoint]
         assert inspect.getmodule(func) is web and func.__qualname__ == func.__name__  # not a closure
@@ -113,3 +114,23 @@ def test_bulk_accept_refuses_a_preview_of_an_older_run(project: Path) -> None:
         with pytest.raises(DecisionError, match="newer suggestion run"):
             actions.bulk_accept(p.con, "ana", "Boards", 0.5, run_id=old_run, expected=digest)
         assert decisions_frame(p.con).empty
+
+
+def test_the_status_page_updates_the_suggestions_from_the_decisions(project: Path) -> None:
+    from nlp_theming.store.runs import latest_run
+
+    app = create_app(project, coder="ana")
+    client = app.test_client()
+    with Project(project) as p:
+        before = latest_run(p.con)
+        segment = int(p.segments().query("speaker_role == 'participant'").segment_id.iloc[0])
+        actions.reject(p.con, "ana", segment, "Boards")
+    page = client.get("/status").get_data(as_text=True)
+    assert 'id="resuggest"' in page
+    assert client.post("/resuggest", data={}).status_code == 403  # no CSRF token, no run
+    reply = client.post("/resuggest", data={"csrf_token": _token(page)}, follow_redirects=True)
+    assert reply.status_code == 200 and "Suggestions updated" in reply.get_data(as_text=True)
+    with Project(project) as p:
+        after = latest_run(p.con)
+        assert after > before
+        assert "learnt from 1 decided segments" in reply.get_data(as_text=True)

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from .. import store
 from ..codebook import Codebook
 from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders
+from ..suggest import rerun_config, run_suggest
 from . import actions, csrf
 from .context import item_details
 from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
@@ -230,6 +231,16 @@ def bulk() -> Response | str:
     run_id = int(table.run_id.iloc[0]) if not table.empty else None
     return _page("bulk.html", theme=theme, min_score=min_score, todo=todo, back=urlencode(back), filters=filters,
                  run_id=run_id, digest=actions.bulk_digest(todo.key))
+
+
+@bp.post("/resuggest")
+def resuggest() -> Response:
+    """Suggest again with the latest run's settings, learning from every decision so far (the
+    embeddings are cached: only the matcher runs again)."""
+    summary = run_suggest(g.con, rerun_config(g.con))
+    flash(f"Suggestions updated: run {summary.run_id} ({summary.status}), learnt from {summary.n_labeled} decided"
+          f" segments [{summary.seconds:.1f}s].", "ok")
+    return redirect(url_for("review.status"))
 
 
 @bp.get("/status")
