@@ -99,7 +99,7 @@ def test_aliases_live_beside_the_registry() -> None:
     with pytest.raises(ValueError, match=r"unknown matcher 'bert'.*zeroshot"):
         make_matcher("bert")
     assert SuggestConfig(matcher="zero-shot").matcher == "zeroshot"
-    assert set(MATCHERS) == {"zeroshot", "semisupervised", "classifier"}
+    assert set(MATCHERS) == {"zeroshot", "semisupervised", "classifier", "spreading"}
 
 
 def test_suggest_and_evaluate_accept_the_same_names() -> None:

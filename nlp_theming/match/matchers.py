@@ -343,10 +343,16 @@ class EmbeddingClassifier(BaseMatcher):
         out = np.zeros((len(X), len(self.codes_)))
         if len(X) == 0:
             return out
+        # every code's linear model in one product, in X's own precision: a project of 100,000
+        # segments with context columns is too large to copy once per code
+        fitted = [j for j, m in enumerate(self.models_) if m is not None and not isinstance(m, float)]
+        if fitted:
+            weights = np.vstack([self.models_[j].coef_[0] for j in fitted]).astype(X.dtype)
+            bias = np.array([self.models_[j].intercept_[0] for j in fitted])
+            out[:, fitted] = _sigmoid(X @ weights.T + bias)
         for j, model in enumerate(self.models_):
-            if model is None:
-                continue
-            out[:, j] = model if isinstance(model, float) else model.predict_proba(X)[:, 1]
+            if isinstance(model, float):
+                out[:, j] = model
         return out
 
 
