@@ -462,8 +462,8 @@ def make_matcher(name: str, **params: object) -> BaseMatcher:
 
 def top_k(scores: np.ndarray, k: int, min_score: float = 0.0) -> list[list[tuple[int, float]]]:
     """Per row, the k best (code index, score) pairs, best first; ties broken by code order."""
-    out = []
-    for row in scores:
-        order = np.lexsort((np.arange(len(row)), -row))[:k]
-        out.append([(int(j), float(row[j])) for j in order if row[j] >= min_score])
-    return out
+    # one stable sort of the whole matrix: ties keep code order, as a per-row lexsort would
+    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(np.asarray(scores), order, axis=1)
+    return [[(j, v) for j, v in zip(o, b, strict=True) if v >= min_score]
+            for o, b in zip(order.tolist(), best.tolist(), strict=True)]
