@@ -170,6 +170,15 @@ def codebook(project: str, file: str, name: str | None) -> None:
     help="What the matcher sees of a segment's place in its interview: all, none, or parts joined by commas"
     " (neighbours, question, role).",
 )
+@click.option(
+    "--fine-tune",
+    "fine_tune",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds to fine-tune a copy of the encoder on the segments people confirmed (SetFit-style), stored in"
+    " the project as models/tuned-N; every segment is then embedded again with it. 0: off.",
+)
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -183,6 +192,7 @@ def suggest(
     no_discover: bool,
     batch_size: int,
     context: str,
+    fine_tune: float,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -192,6 +202,7 @@ def suggest(
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
     config = SuggestConfig(
         context=context,
+        fine_tune=fine_tune,
         model=model,
         matcher=matcher,
         top_k=top_k,

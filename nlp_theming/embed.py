@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -173,3 +174,61 @@ class Embedder:
     def _store(self, hashes: list[str], vectors: np.ndarray) -> None:
         if self.con is not None:
             store_vectors(self.con, self.model_id, hashes, vectors)
+
+
+def contrastive_pairs(texts_by_code: dict[str, list[str]], n_pairs: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(anchor, positive) pairs of texts people gave the same code, drawn evenly over the codes
+    with at least two texts (seeded): SetFit's contrastive stage, with in-batch negatives."""
+    import random
+
+    rng = random.Random(seed)
+    groups = [list(dict.fromkeys(t)) for t in texts_by_code.values()]
+    groups = [g for g in groups if len(g) >= 2]
+    if len(groups) < 2:  # one code's pairs teach nothing about telling codes apart
+        return []
+    return [tuple(rng.sample(rng.choice(groups), 2)) for _ in range(n_pairs)]  # type: ignore[misc]
+
+
+def fine_tune(base: str, pairs: Sequence[tuple[str, str]], seconds: float, out: str | Path, seed: int = 0,
+              batch_size: int = 16, progress: bool = False) -> Path:
+    """Fine-tune a copy of the ``base`` encoder on (anchor, positive) pairs for at most ``seconds``
+    (MultipleNegativesRankingLoss) and save it as a sentence-transformers folder at ``out``. The
+    base model is never written to; the folder appears whole or not at all."""
+    import shutil
+    import tempfile
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    load_model(base)  # the offline settings, and a clear error when the base is missing
+    model = SentenceTransformer(resolve_model(base)[1], device="cpu")  # a copy of its own
+    torch.manual_seed(seed)
+    loss_fn = MultipleNegativesRankingLoss(model)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    model.train()
+    started = time.perf_counter()
+    batches = range(0, max(len(pairs) - batch_size + 1, 0), batch_size)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(batches), desc="fine-tune", unit="batch", disable=not progress)
+    for start in batches:
+        batch = pairs[start : start + batch_size]
+        loss = loss_fn([model.preprocess([a for a, _ in batch]), model.preprocess([b for _, b in batch])], None)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        bar.update(1)
+        if time.perf_counter() - started > seconds:
+            break
+    bar.close()
+    model.eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    model.save(str(staging))
+    if out.exists():  # another run finished the same model first: keep theirs
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        staging.rename(out)
+    return out

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .codebook import load_stored_codebook
-from .embed import DEFAULT_MODEL, Embedder
+from .embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .match.context import context_name, parse_context, preceding_turns, speaker_or_role
 from .segment import Segmenter, project_segmenter, segment_documents
@@ -37,6 +37,7 @@ from .store.runs import (
     likely_per_code,
     run_counts,
 )
+from .store.schema import project_folder
 
 
 @dataclass
@@ -52,10 +53,39 @@ class SuggestConfig:
     segmenter: Segmenter | None = None  # None: the project's (see segment.project_segmenter)
     matcher_params: dict = field(default_factory=dict)
     context: str = "all"  # what the matcher sees of a segment's place in its interview (match.context)
+    fine_tune: float = 0.0  # seconds to fine-tune a copy of the encoder on confirmed segments (0: off)
 
     def __post_init__(self) -> None:
         self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
         self.context = context_name(parse_context(self.context))  # one spelling per setting
+
+
+#: pairs of confirmed segments a fine-tuning run draws (it stops early at its time budget)
+FINE_TUNE_PAIRS = 4000
+
+
+def tuned_encoder(con: sqlite3.Connection, config: SuggestConfig, scheme: str, mark: int,
+                  progress: bool = False) -> str:
+    """The encoder fine-tuned on the segments people confirmed up to decision ``mark``
+    (SetFit-style pairs of segments that share a code), stored in the project under
+    ``models/tuned-<mark>`` and reused while no new decision comes; the base model when too few
+    codes have two confirmed segments. Every segment is then embedded with it (cached under its
+    own id: nothing of the base model's is overwritten)."""
+    folder = project_folder(con)
+    if folder is None:
+        return config.model
+    out = folder / "models" / f"tuned-{mark}"
+    if (out / "config.json").exists():
+        return str(out)
+    accepted = reviewed(con)
+    accepted = accepted[accepted.applies]
+    texts = dict(zip(*segment_table(con, scheme)[["segment_id", "text"]].to_numpy().T, strict=True))
+    by_code = {code: [texts[s] for s in group.segment_id if s in texts]
+               for code, group in accepted.groupby("code")}
+    pairs = contrastive_pairs(by_code, FINE_TUNE_PAIRS, config.seed)
+    if not pairs:
+        return config.model
+    return str(fine_tune(config.model, pairs, config.fine_tune, out, config.seed, progress=progress))
 
 
 def rerun_config(con: sqlite3.Connection) -> SuggestConfig:
@@ -133,7 +163,8 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         raise ValueError("no segments to suggest codes for: ingest some transcripts first")
 
     mark = decision_mark(con)
-    embedder = Embedder(config.model, batch_size=config.batch_size, con=con, progress=progress)
+    model = tuned_encoder(con, config, segmenter.scheme, mark, progress) if config.fine_tune > 0 else config.model
+    embedder = Embedder(model, batch_size=config.batch_size, con=con, progress=progress)
     params = {
         "top_k": config.top_k,
         "min_score": config.min_score,

@@ -249,3 +249,38 @@ def test_a_run_that_fails_is_marked_failed_not_left_running(tmp_path: Path) -> N
         with pytest.raises(ModelNotFound, match="not available locally"):
             p.suggest(SuggestConfig(model=str(tmp_path / "no-such-model-folder")))
         assert [r[0] for r in p.con.execute("SELECT status FROM runs")] == ["failed"]
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_encoder_on_confirmed_segments(tmp_path) -> None:
+    """suggest --fine-tune trains a copy of the encoder on pairs of confirmed segments, stores it in
+    the project, embeds with it, and reuses it until a new decision comes; the base is untouched."""
+    import shutil
+
+    from nlp_theming import Project
+    from nlp_theming.embed import resolve_model
+    from nlp_theming.review import actions
+    from nlp_theming.store.runs import latest_run, run_row
+    from tests.helpers.paths import CORPUS
+
+    base = resolve_model("all-MiniLM-L6-v2")[1]
+    before = {p.name: p.stat().st_mtime for p in Path(base).rglob("*") if p.is_file()}
+    with Project.init(tmp_path / "p") as p:
+        for name in ("A-02.txt", "C-01.txt", "I-04.txt"):
+            (tmp_path / "t").mkdir(exist_ok=True)
+            shutil.copy(CORPUS / "transcripts" / name, tmp_path / "t" / name)
+        p.ingest([tmp_path / "t"])
+        p.load_codebook(CORPUS / "codebook.yaml")
+        p.suggest(discover=False)
+        top = p.queue("ana").query("rank == 1")
+        for code, group in list(top.groupby("code"))[:3]:
+            for row in group.head(3).itertuples():
+                actions.accept(p.con, "ana", int(row.segment_id), code)
+        first = p.suggest(discover=False, fine_tune=5)
+        tuned = [d for d in (tmp_path / "p" / "models").iterdir() if d.name.startswith("tuned-")]
+        assert len(tuned) == 1 and (tuned[0] / "config.json").exists()
+        assert run_row(p.con, latest_run(p.con))["model_id"].endswith(str(tuned[0]))  # embedded with the tuned copy
+        again = p.suggest(discover=False, fine_tune=5)
+        assert again.run_id == first.run_id and again.status == "up-to-date"  # same decisions, same model
+    after = {p.name: p.stat().st_mtime for p in Path(base).rglob("*") if p.is_file()}
+    assert after == before

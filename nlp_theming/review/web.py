@@ -11,6 +11,7 @@ Content-Security-Policy forbids inline script as a second line of defence.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -237,7 +238,8 @@ def bulk() -> Response | str:
 def resuggest() -> Response:
     """Suggest again with the latest run's settings, learning from every decision so far (the
     embeddings are cached: only the matcher runs again)."""
-    summary = run_suggest(g.con, rerun_config(g.con))
+    # a page waits for its answer: reuse the encoder as it is rather than fine-tune a new one
+    summary = run_suggest(g.con, dataclasses.replace(rerun_config(g.con), fine_tune=0.0))
     flash(f"Suggestions updated: run {summary.run_id} ({summary.status}), learnt from {summary.n_labeled} decided"
           f" segments [{summary.seconds:.1f}s].", "ok")
     return redirect(url_for("review.status"))

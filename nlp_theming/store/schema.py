@@ -250,6 +250,14 @@ def open_project(project: str | Path) -> sqlite3.Connection:
     return con
 
 
+def project_folder(con: sqlite3.Connection) -> Path | None:
+    """The folder of the project whose database ``con`` is open on (None for an in-memory one)."""
+    for row in con.execute("PRAGMA database_list"):
+        if row[1] == "main" and row[2]:
+            return Path(row[2]).parent
+    return None
+
+
 @contextmanager
 def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """All-or-nothing block: either every statement lands or none does."""
