@@ -16,54 +16,18 @@ Usage: python scripts/fewshot_finetune.py CODEBOOK UNITS [--train-fraction 0.3] 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from nlp_theming.codebook import load_codebook
-from nlp_theming.embed import DEFAULT_MODEL, Embedder, load_model, resolve_model
+from nlp_theming.embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
 from nlp_theming.evaluate import _evaluate_one, load_coded_units, make_split
 from nlp_theming.match.context import ContextFeatures
 from nlp_theming.store.embeddings import open_cache
-
-
-def pairs_from(texts: list[str], Y: np.ndarray, n_pairs: int, seed: int) -> list[tuple[str, str]]:
-    """(anchor, positive) pairs of units sharing a code, balanced over codes."""
-    rng = random.Random(seed)
-    by_code = [np.flatnonzero(Y[:, j]).tolist() for j in range(Y.shape[1])]
-    by_code = [rows for rows in by_code if len(rows) >= 2]
-    out = []
-    while by_code and len(out) < n_pairs:
-        rows = rng.choice(by_code)
-        a, b = rng.sample(rows, 2)
-        out.append((texts[a], texts[b]))
-    return out
-
-
-def fine_tune(model, pairs: list[tuple[str, str]], seconds: float, batch_size: int = 16, seed: int = 0):
-    import torch
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    torch.manual_seed(seed)
-    loss_fn = MultipleNegativesRankingLoss(model)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-5)
-    model.train()
-    started, steps = time.perf_counter(), 0
-    for start in range(0, len(pairs) - batch_size + 1, batch_size):
-        batch = pairs[start : start + batch_size]
-        features = [model.preprocess([p[0] for p in batch]), model.preprocess([p[1] for p in batch])]
-        loss = loss_fn(features, None)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        steps += 1
-        if time.perf_counter() - started > seconds:
-            break
-    model.eval()
-    return steps, time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,15 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("base", "fine-tuned"):
         note, model_name = "", DEFAULT_MODEL
         if name == "fine-tuned":
-            from sentence_transformers import SentenceTransformer
-
-            load_model(DEFAULT_MODEL)  # offline settings
-            model = SentenceTransformer(resolve_model(DEFAULT_MODEL)[1], device="cpu")  # a copy of its own
-            pairs = pairs_from([texts[i] for i in np.flatnonzero(train)], data.Y[train], args.pairs, args.seed)
-            steps, took = fine_tune(model, pairs, args.seconds, seed=args.seed)
-            note = f" ({steps} steps on {len(pairs)} pairs in {took:.0f}s)"
-            model_name = tempfile.mkdtemp(prefix="fewshot-tuned-")
-            model.save(model_name)  # the base model on disk is never touched
+            # the same pairs and loop as `suggest --fine-tune`, from the hand-coded units
+            by_code = {code: [texts[i] for i in np.flatnonzero(train & (data.Y[:, j] > 0))]
+                       for j, code in enumerate(data.codes)}
+            pairs = contrastive_pairs(by_code, args.pairs, args.seed)
+            started = time.perf_counter()
+            model_name = str(fine_tune(DEFAULT_MODEL, pairs, args.seconds,
+                                       Path(tempfile.mkdtemp(prefix="fewshot-")) / "tuned", args.seed, progress=True))
+            note = f" ({len(pairs)} pairs, {time.perf_counter() - started:.0f}s)"
         cache = open_cache(args.cache) if args.cache and name == "base" else None
         embed = Embedder(model_name, con=cache).encode
         X = context.transform(embed(texts), data.units, embed)
