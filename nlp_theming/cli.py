@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import store
 from .api import Project, run_demo
@@ -492,6 +493,12 @@ def evaluate(
             f" {_fmt(r['micro_f1'], 7)} {_fmt(r['macro_f1'], 7)} {_fmt(r['mean_kappa'])}"
             f" {_fmt(r['calibration']['ece'])}"
         )
+    per_code = metrics.get("calibration_per_code") or {}
+    if per_code:
+        worst = max(per_code, key=lambda c: per_code[c]["ece"])
+        click.echo(f"  calibration per code ({len(per_code)} codes with enough held-out units): median ECE"
+                   f" {_fmt(float(np.median([v['ece'] for v in per_code.values()])))}, worst {worst!r}"
+                   f" {_fmt(per_code[worst]['ece'])}")
     for other, c in (metrics.get("human_ceiling") or {}).items():
         click.echo(
             f"  human ceiling vs {other} on {c['n_units']} shared test units:"

@@ -251,6 +251,21 @@ def calibration(scores: np.ndarray, Y: np.ndarray, bins: int = 10) -> dict:
     return {"ece": float(ece), "brier": float(np.mean((p - y) ** 2)), "bins": table}
 
 
+#: held-out units with a code before its own calibration is reported ("per code where data allows")
+MIN_CODE_POSITIVES = 30
+
+
+def per_code_calibration(scores: np.ndarray, Y: np.ndarray, codes: Sequence[str],
+                         min_positives: int = MIN_CODE_POSITIVES) -> dict[str, dict]:
+    """ECE and Brier per code, for codes with at least ``min_positives`` held-out units."""
+    out = {}
+    for j, code in enumerate(codes):
+        if Y[:, j].sum() >= min_positives:
+            figures = calibration(scores[:, j], Y[:, j])
+            out[code] = {"n_positive": int(Y[:, j].sum()), "ece": figures["ece"], "brier": figures["brier"]}
+    return out
+
+
 def _codings(keys: Sequence[str], code_sets: Sequence[set[str]], coder: str) -> pd.DataFrame:
     rows = [(k, coder, c) for k, cs in zip(keys, code_sets, strict=True) for c in cs]
     rows += [(k, coder, None) for k, cs in zip(keys, code_sets, strict=True) if not cs]
@@ -335,6 +350,7 @@ def _evaluate_one(
         "threshold": matcher.threshold,
         **ranking_figures(scores[test], data.Y[test]),
         "calibration": calibration(scores[test], data.Y[test]),
+        "calibration_per_code": per_code_calibration(scores[test], data.Y[test], data.codes),
         **agreement_figures(
             [keys[i] for i in test_idx], [gold[i] for i in test_idx], [predicted[i] for i in test_idx], data.codes
         ),

@@ -389,3 +389,16 @@ def test_contexts_and_strategies_side_by_side(coded_units: Path, tmp_path: Path)
     assert set(curves.strategy) == {"random", "active"} and curves.n_coded.max() <= strategies["n_pool"]
     assert (curves.groupby("strategy").n_coded.apply(list).map(len) == 6).all()
     assert "active reached random's kappa" in result.output and (out / "strategies.png").stat().st_size > 0
+
+
+def test_per_code_calibration_where_data_allows() -> None:
+    from nlp_theming.evaluate import per_code_calibration
+
+    Y = np.zeros((100, 2))
+    Y[:40, 0], Y[:5, 1] = 1, 1
+    scores = np.zeros((100, 2))
+    scores[:, 0] = 0.4  # right on average for code a: 40 of 100 have it
+    figures = per_code_calibration(scores, Y, ["a", "b"])
+    assert list(figures) == ["a"]  # b has too few held-out units to say
+    assert figures["a"]["n_positive"] == 40 and figures["a"]["ece"] == pytest.approx(0.0)
+    assert figures["a"]["brier"] == pytest.approx(0.4 * 0.6 ** 2 + 0.6 * 0.4 ** 2)
