@@ -172,6 +172,17 @@ def load_coded_units(
                       notes, n_in_file)
 
 
+def load_codebook_and_units(
+    codebook: str | Path, coded: str | Path, coder: str | None = None, only_coder: bool = False
+) -> tuple[Codebook, CodedUnits]:
+    """A codebook and the coded units scored against it: its leaves are the codes, and the
+    codebook's groups join them where coders applied them (see :func:`load_coded_units`)."""
+    cb = load_codebook(codebook)
+    leaves = [c.code for c in cb.leaves]
+    groups = [c.code for c in cb.codes if c.code not in set(leaves)]
+    return cb, load_coded_units(coded, leaves, coder, groups=groups, only_coder=only_coder)
+
+
 def split_units(n: int, train_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of training units: a seeded random fraction (at least one unit is held out)."""
     if not 0 <= train_fraction < 1:
@@ -414,6 +425,7 @@ def strategy_curve(
         order = list(rng.permutation(pool)) if name == "random" else []
         coded: list[int] = []
         matcher = make_matcher(method, random_state=seed).fit(codebook_codes, embed, None, None, X)
+        raw = matcher.predict_proba(X) if name != "random" else None  # what the next pick reads
         points = []
         for size in sizes:
             want = size - len(coded)
@@ -421,11 +433,11 @@ def strategy_curve(
                 coded += [int(i) for i in order[len(coded):size]]
             else:
                 left = np.setdiff1d(pool, coded)
-                pick = most_informative(matcher.predict_proba(X[left]), X[left], want, dim, seed, matcher.threshold)
+                pick = most_informative(raw[left], X[left], want, dim, seed, matcher.threshold)
                 coded += [int(i) for i in left[pick]]
             rows = np.asarray(coded)
             matcher = make_matcher(method, random_state=seed).fit(codebook_codes, embed, X[rows], data.Y[rows], X)
-            scores = matcher.predict_proba(X)
+            scores = raw = matcher.predict_proba(X)
             if context is not None:
                 known = np.full(data.Y.shape, np.nan, dtype=np.float32)
                 known[rows] = data.Y[rows]
@@ -481,10 +493,7 @@ def evaluate(
     """
     started = time.perf_counter()
     methods = resolve_methods(methods)
-    cb = load_codebook(codebook)
-    leaves = [c.code for c in cb.leaves]
-    groups = [c.code for c in cb.codes if c.code not in set(leaves)]
-    data = load_coded_units(coded, leaves, coder, groups=groups, only_coder=only_coder)
+    cb, data = load_codebook_and_units(codebook, coded, coder, only_coder)
     _check_data(data, coded, cb)
     fractions = list(learning_curve) if learning_curve else [train_fraction]
     if train_fraction not in fractions:

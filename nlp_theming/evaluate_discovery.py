@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codebook import Code, load_codebook
+from .codebook import Code
 from .embed import DEFAULT_MODEL, Embedder
-from .evaluate import load_coded_units, split_units
+from .evaluate import load_codebook_and_units, split_units
 from .match import discover_themes, make_matcher
 from .match.themes import DEFAULT_STRATEGY, STRATEGIES, Proposal
 from .store.embeddings import open_cache
@@ -198,10 +198,8 @@ def evaluate_discovery(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown discovery strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     started = time.perf_counter()
-    cb = load_codebook(codebook)
+    cb, data = load_codebook_and_units(codebook, coded, coder)
     codes = cb.leaves
-    leaves = [c.code for c in codes]
-    data = load_coded_units(coded, leaves, coder, groups=[c.code for c in cb.codes if c.code not in set(leaves)])
     if data.non_leaf:
         codes = codes + [cb[c] for c in data.non_leaf]
     counts = data.Y.sum(axis=0)

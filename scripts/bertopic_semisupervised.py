@@ -19,9 +19,8 @@ from collections import Counter
 
 import numpy as np
 
-from nlp_theming.codebook import load_codebook
 from nlp_theming.embed import DEFAULT_MODEL, Embedder
-from nlp_theming.evaluate import _evaluate_one, agreement_figures, load_coded_units, make_split
+from nlp_theming.evaluate import _evaluate_one, agreement_figures, load_codebook_and_units, make_split
 from nlp_theming.match.context import ContextFeatures
 from nlp_theming.store.embeddings import open_cache
 
@@ -41,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from hdbscan import HDBSCAN
     from umap import UMAP
 
-    cb = load_codebook(args.codebook)
-    leaves = [c.code for c in cb.leaves]
-    data = load_coded_units(args.units, leaves, None, groups=[c.code for c in cb.codes if c.code not in set(leaves)])
+    cb, data = load_codebook_and_units(args.codebook, args.units)
     targets = [cb[c] for c in data.codes]
     texts = data.units.text.fillna("").astype(str).tolist()
     embed = Embedder(DEFAULT_MODEL, con=open_cache(args.cache) if args.cache else None).encode

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_theming.codebook import load_codebook
 from nlp_theming.embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
-from nlp_theming.evaluate import _evaluate_one, load_coded_units, make_split
+from nlp_theming.evaluate import _evaluate_one, load_codebook_and_units, make_split
 from nlp_theming.match.context import ContextFeatures
 from nlp_theming.store.embeddings import open_cache
 
@@ -42,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="an embedding cache (sqlite) for the base model's vectors")
     args = ap.parse_args(argv)
 
-    cb = load_codebook(args.codebook)
-    leaves = [c.code for c in cb.leaves]
-    data = load_coded_units(args.units, leaves, None, groups=[c.code for c in cb.codes if c.code not in set(leaves)])
+    cb, data = load_codebook_and_units(args.codebook, args.units)
     targets = [cb[c] for c in data.codes]
     texts = data.units.text.fillna("").astype(str).tolist()
     train = make_split(data, args.train_fraction, args.seed, args.split)
