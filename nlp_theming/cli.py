@@ -120,6 +120,8 @@ def ingest(
         raise click.UsageError("give transcript files or folders, or --manifest")
     with _project(project) as p:
         report = p.ingest(paths, manifest, _segmenter(unit, max_sentences, max_words, spacy_model), progress=not quiet)
+    for line in report.skipped_lines():
+        click.echo(f"note: {line}")
     for line in report.file_lines():
         click.echo(line)
     for line in report.warnings():
@@ -129,6 +131,7 @@ def ingest(
     click.echo(
         f"{len(report.added)} added, {len(report.updated)} updated (new version), "
         f"{len(report.unchanged)} unchanged, {len(report.failed)} failed"
+        + (f", {len(report.skipped)} skipped" if report.skipped else "")
     )
     sys.exit(min(len(report.failed), 100))
 
@@ -269,14 +272,22 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
 @click.option("--coder", default=None, help="Import only this coder's coding.")
 @friendly
 def import_(project: str, file: str, kind: str, coder: str | None) -> None:
-    """Import existing human coding as decisions of the coders who made it."""
+    """Import existing human coding as decisions of the coders who made it.
+
+    Spans map onto the project's own segmentation scheme. Importing the same file again records
+    nothing new. The exit status is the number of rows that could not be used (at most 100).
+    """
     with _project(project) as p:
         result = p.import_coding(file, kind, coder)
     for note in result.notes:
         click.echo(f"note: {note}")
     for line in result.problems:
         click.echo(f"error: {line}", err=True)
-    click.echo(f"imported {result.spans} spans as {result.decisions} decisions; {len(result.problems)} problems")
+    again = f" ({result.already} already recorded by an earlier import)" if result.already else ""
+    click.echo(
+        f"imported {result.spans} spans as {result.decisions} decisions{again}; {len(result.problems)} problems"
+    )
+    sys.exit(min(len(result.problems), 100))
 
 
 @main.command("coded-units")

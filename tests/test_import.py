@@ -59,6 +59,31 @@ def test_span_import_then_units_round_trip(corpus_files_project: Path, tmp_path:
     assert second[key].sort_values(key).reset_index(drop=True).equals(expected)
 
 
+def test_import_maps_onto_the_project_scheme_and_a_second_run_records_nothing(tmp_path: Path) -> None:
+    from nlp_theming.segment import Segmenter
+
+    files = sorted((CORPUS / "transcripts").iterdir())[:3]
+    with Project.init(tmp_path / "proj") as p:
+        p.ingest(files, CORPUS / "manifest.csv", Segmenter(unit="sentence"))
+        p.load_codebook(CORPUS / "codebook.csv")
+        names = set(p.documents().document)
+        sentence_ids = set(p.segments().segment_id)
+    gold = pd.read_csv(CORPUS / "gold_spans.csv")
+    spans_file = tmp_path / "spans.csv"
+    gold[gold.document.isin(names)].to_csv(spans_file, index=False)
+    runner = CliRunner()
+    first = runner.invoke(main, ["import", str(tmp_path / "proj"), str(spans_file)])
+    assert first.exit_code == 0, first.output
+    with Project(tmp_path / "proj") as p:
+        log = decisions_frame(p.con)
+    assert len(log) > 0 and set(log.segment_id.astype(int)) <= sentence_ids  # sentences, not windows
+    second = runner.invoke(main, ["import", str(tmp_path / "proj"), str(spans_file)])
+    assert second.exit_code == 0, second.output
+    assert "as 0 decisions" in second.output and f"({len(log)} already recorded" in second.output
+    with Project(tmp_path / "proj") as p:
+        assert len(decisions_frame(p.con)) == len(log)
+
+
 def test_bad_rows_are_reported_and_the_rest_imported(corpus_files_project: Path, tmp_path: Path) -> None:
     with Project(corpus_files_project) as p:
         doc = p.documents().document.iloc[0]
@@ -72,6 +97,7 @@ def test_bad_rows_are_reported_and_the_rest_imported(corpus_files_project: Path,
     )
     result = CliRunner().invoke(main, ["import", str(corpus_files_project), str(bad)])
     assert "imported 1 spans" in result.output and "3 problems" in result.output
+    assert result.exit_code == 3  # the rows it could not use
     assert "unknown code 'No such code'" in result.output and "unknown document 'nowhere'" in result.output
 
 
@@ -86,7 +112,10 @@ def test_taguette_project_brings_documents_and_highlights(tmp_path: Path) -> Non
     assert runner.invoke(main, ["init", str(project)]).exit_code == 0
     assert runner.invoke(main, ["codebook", str(project), str(codebook)]).exit_code == 0
     result = runner.invoke(main, ["import", str(project), str(TAGUETTE)])
-    assert result.exit_code == 0, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    # tags the codebook does not have are rows it could not use: counted in the exit status
+    assert errors and result.exit_code == min(len(errors), 100), result.output
+    assert all("unknown code" in e or "no tags" in e for e in errors)
     tag = read_taguette(TAGUETTE)
     with Project(project) as p:
         assert len(p.documents()) == len(tag.documents) == 17
@@ -96,6 +125,24 @@ def test_taguette_project_brings_documents_and_highlights(tmp_path: Path) -> Non
     imported = log.drop_duplicates(["document_id", "start", "end", "code"])
     # every highlight whose tag is in the codebook arrives once
     assert len(imported) == tag.highlights.code.isin(set(pd.read_csv(codebook).tag)).sum()
+
+    again = runner.invoke(main, ["import", str(project), str(TAGUETTE)])
+    assert "as 0 decisions" in again.output and "already recorded" in again.output
+    with Project(project) as p:
+        assert len(decisions_frame(p.con)) == len(log)  # the log does not double
+        assert len(p.documents(all_versions=True)) == 17
+
+    # a project with no codebook takes the Taguette project's tags as its codebook
+    bare = tmp_path / "bare"
+    assert runner.invoke(main, ["init", str(bare)]).exit_code == 0
+    result = runner.invoke(main, ["import", str(bare), str(TAGUETTE)])
+    assert "tags became codebook version 1" in result.output
+    assert not any("unknown code" in line for line in result.output.splitlines())
+    with Project(bare) as p:
+        book = p.codebook()
+        assert set(book.code) == set(tag.tags.code)
+        assert book.set_index("code").loc["Moderator assist", "description"].startswith("The moderator intervenes")
+        assert set(coding(p.con).code) <= set(tag.tags.code)
 
 
 def test_units_are_located_per_coder(tmp_path: Path) -> None:

@@ -85,7 +85,11 @@ def test_batch_with_bad_files_goes_on_and_exit_code_counts_failures(
     for name in ("empty.txt", "binary.txt", "broken.json"):
         shutil.copy(bad_files[name][0], folder / name)
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("file,site,participant,role\nbatch/typed.txt,A,A-P1,doctor\nbatch/missing.docx,B,B-P1,nurse\n")
+    listed = "".join(f"batch/{n},C,,\n" for n in ("voice.vtt", "whisperx.json", "empty.txt", "binary.txt", "broken.json"))
+    manifest.write_text(
+        "file,site,participant,role\nbatch/typed.txt,A,A-P1,doctor\nbatch/missing.docx,B,B-P1,nurse\n" + listed
+    )
+    (folder / "unlisted.txt").write_text("Interviewer: Not in the manifest?\nP1: No.\n")
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(tmp_path / "proj")]).exit_code == 0
     result = runner.invoke(
@@ -96,7 +100,8 @@ def test_batch_with_bad_files_goes_on_and_exit_code_counts_failures(
     assert len(errors) == 4
     assert any("missing.docx" in e and "not found" in e for e in errors)
     assert any("empty.txt" in e and "empty" in e for e in errors)
-    assert "3 added" in result.output
+    assert "3 added" in result.output and "1 skipped" in result.output
+    assert any("unlisted.txt" in line and "not listed in the manifest" in line for line in result.output.splitlines())
     with Project(tmp_path / "proj") as p:
         docs = p.documents()
     assert sorted(docs.document) == ["typed", "voice", "whisperx"]
@@ -341,3 +346,32 @@ def test_bracketed_sound_tags_are_text_and_bracketed_names_are_speakers() -> Non
     assert speakers == {None, "Dr Shah", "SPEAKER_01", "P3"}
     for tag in ("[laughs] We get two.", "[inaudible] and then", "[Crosstalk] no", "[music] la", "[pause] so"):
         assert tag in t.text
+
+
+def test_folder_without_manifest_skips_files_that_are_plainly_not_transcripts(
+    tmp_path: Path, fixture_files: dict[str, Path]
+) -> None:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(fixture_files["typed.txt"], folder / "typed.txt")
+    (folder / "turns.csv").write_text("speaker,text\nInterviewer,How was it?\nP1,Busy but fine.\n")
+    (folder / "README.md").write_text("# Study\n\nTranscripts of the pilot.\n")
+    (folder / "LICENSE.txt").write_text("CC-BY 4.0\n")
+    (folder / "themes.csv").write_text("meta-theme,code,definition\nWork,Staffing,Having enough staff\n")
+    (folder / "coded.csv").write_text("unit_id,document,coder,text,codes\n1,typed,ana,Busy,Staffing\n")
+    (folder / "sites.csv").write_text("file,site\ntyped.txt,A\n")
+    (folder / "~$typed.docx").write_bytes(b"\x00lock")
+    with Project.init(tmp_path / "proj") as p:
+        report = p.ingest([folder])
+        assert sorted(p.documents().document) == ["turns", "typed"]
+    skipped = dict(report.skipped)
+    assert set(map(lambda s: Path(s).name, skipped)) == {
+        "README.md", "LICENSE.txt", "themes.csv", "coded.csv", "sites.csv", "~$typed.docx"
+    }
+    assert "codebook" in skipped[str(folder / "themes.csv")]
+    assert "manifest" in skipped[str(folder / "sites.csv")]
+    assert report.failed == []
+    # named on its own, a file is read as asked: a codebook then fails with its reader's reason
+    with Project(tmp_path / "proj") as p:
+        alone = p.ingest([folder / "themes.csv"])
+    assert alone.skipped == [] and len(alone.failed) == 1

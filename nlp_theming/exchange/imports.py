@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..codebook import load_stored_codebook
+from ..codebook import Code, Codebook, load_stored_codebook, store_codebook
 from ..ingest import ingest_text
 from ..review.imports import import_spans, locate_units
 from ..segment import Segmenter, project_segmenter, segment_documents
+from ..store.codebooks import latest_version
 from .coded import header_names, read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
-from .taguette import read_taguette
+from .taguette import TaguetteProject, read_taguette
 from .tidy import coded_units_table
 from .units import units_from_spans
 
@@ -34,6 +35,7 @@ class ImportResult:
     kind: str
     spans: int = 0
     decisions: int = 0
+    already: int = 0  # decisions an earlier import of the same coding recorded: not recorded again
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -59,6 +61,8 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
     if kind == "taguette":
         tag = read_taguette(path)
         result.problems += tag.problems
+        if latest_version(con) is None:
+            result.notes.append(tags_as_codebook(con, tag, path))
         names = {}
         for doc in tag.documents.itertuples(index=False):
             names[doc.document] = Path(str(doc.name)).stem
@@ -74,9 +78,17 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
         spans = spans[spans.coder == coder]
     known = {c.code for c in load_stored_codebook(con)[1].leaves}
     report = import_spans(con, spans, project_segmenter(con).scheme, known, source=f"{Path(path).name}: ")
-    result.spans, result.decisions = report.spans, report.decisions
+    result.spans, result.decisions, result.already = report.spans, report.decisions, report.already
     result.problems += report.problems
     return result
+
+
+def tags_as_codebook(con: sqlite3.Connection, project: TaguetteProject, path: str | Path) -> str:
+    """A project with no codebook takes the Taguette project's tags as its codebook (flat: a
+    tag's path is its code, its description the definition). Returns a note saying so."""
+    codes = [Code(str(t.code), None, str(t.description or "").strip()) for t in project.tags.itertuples(index=False)]
+    version, _ = store_codebook(con, Codebook(f"{project.name} (Taguette tags)", codes), Path(path).resolve())
+    return f"the project had no codebook: the Taguette project's {len(codes)} tags became codebook version {version}"
 
 
 def write_project_units(con: sqlite3.Connection, out: str | Path, coders: list[str] | None = None) -> pd.DataFrame:

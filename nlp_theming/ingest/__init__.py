@@ -8,17 +8,18 @@ cannot be read gives one line naming the file and the problem, and the batch goe
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store.documents import document_speakers, store_transcript
-from ..textio import InputError, clean_text, decode_bytes, dict_rows, header_name, sniff_delimiter
+from ..textio import InputError, clean_text, decode_bytes, dict_rows, header_name, header_names, sniff_delimiter
 from ..transcript import Cue, IngestError, Transcript, Turn, recognise_interviewer, speaker_warning, speakers
 from .documents import read_docx, read_odt
 from .text import parse_labelled_text, read_text
-from .timed import read_csv_turns, read_srt, read_vtt, read_whisper_json
+from .timed import TURN_COLUMNS, read_csv_turns, read_srt, read_vtt, read_whisper_json
 
 __all__ = [
     "READERS",
@@ -99,11 +100,15 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # found in a folder, not read: (path, why)
     document_ids: list[int] = field(default_factory=list)
     files: list[FileSpeakers] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         return [f"{path}: {problem}" for path, problem in self.failed]
+
+    def skipped_lines(self) -> list[str]:
+        return [f"{path}: skipped: {why}" for path, why in self.skipped]
 
     def file_lines(self) -> list[str]:
         """One line per file read: its speakers, the layout they were found in, the interviewer."""
@@ -139,23 +144,67 @@ def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
     return rows
 
 
-def _expand(paths: Iterable[str | Path], skip: set[Path]) -> list[Path]:
+# Files a folder of transcripts often holds beside them: about the transcripts, not one of them.
+NOT_TRANSCRIPT_NAMES = re.compile(
+    r"^(readme|license|licence|copying|changelog|notice|contributing|authors|citation|codebook|manifest)"
+    r"(?![a-z])", re.IGNORECASE)
+# Columns of the tables researchers keep beside transcripts (codebooks, manifests, coding tables):
+# a CSV with any of them is one of those, even when it also has a text column.
+OTHER_TABLE_COLUMNS = {
+    "code": "a codebook or coding table", "codes": "a coding table", "theme": "a codebook",
+    "definition": "a codebook", "description": "a codebook", "meta_theme": "a codebook",
+    "file": "a manifest", "unit_id": "a coded-units table",
+}
+HEADER_BYTES = 64 * 1024  # enough to read a CSV's header row
+
+
+def not_a_transcript(path: Path) -> str | None:
+    """Why a file found in a folder is plainly not a transcript (None when it may be one).
+
+    Only files found by searching a folder are judged: a file named on the command line is
+    read as asked, and fails with its reader's reason if it is not a transcript."""
+    name = path.name
+    if name.startswith(("~$", "._", ".")):
+        return "a hidden, temporary or lock file"
+    if named := NOT_TRANSCRIPT_NAMES.match(path.stem):
+        return f"named like a {named.group(1).lower()} file, not a transcript"
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEADER_BYTES)
+        text = decode_bytes(head)
+    except (OSError, InputError):
+        return None  # the reader reports it properly
+    names = header_names(text, sniff_delimiter(text))
+    other = next((OTHER_TABLE_COLUMNS[n] for n in names if n in OTHER_TABLE_COLUMNS), None)
+    if other:
+        return f"a table with a {next(n for n in names if n in OTHER_TABLE_COLUMNS)!r} column: {other}, not turns"
+    if not any(n in TURN_COLUMNS["text"] for n in names):
+        return "a table without a text column, not turns of a transcript"
+    return None
+
+
+def _expand(
+    paths: Iterable[str | Path], keep: Callable[[Path], str | None]
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The files to read, and the files found in folders but skipped (with why)."""
     files: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
-            files.extend(
-                f
-                for f in sorted(p.rglob("*"))
-                if f.is_file()
-                and f.suffix.lower() in READERS
-                and f.resolve() not in skip
-                # a folder's README is about the transcripts, not one of them
-                and not f.name.upper().startswith("README")
-            )
-        else:
+        if not p.is_dir():
             files.append(p)
-    return files
+            continue
+        for f in sorted(p.rglob("*")):
+            if not f.is_file() or f.suffix.lower() not in READERS:
+                continue
+            why = keep(f)
+            if why is None:
+                files.append(f)
+            elif why:
+                skipped.append((str(f), why))
+    return files, skipped
 
 
 def ingest_paths(
@@ -167,17 +216,27 @@ def ingest_paths(
     """Read files (folders are searched for known formats) and store new or changed ones."""
     report = IngestReport()
     meta: dict[Path, dict[str, str]] = {}
-    skip: set[Path] = set()
     paths = list(paths)
+    manifest_path = Path(manifest).resolve() if manifest is not None else None
     if manifest is not None:
         meta = read_manifest(manifest)
-        skip.add(Path(manifest).resolve())
         if not paths:
             paths = list(meta)
         for target in meta:
             if not target.exists():
                 report.failed.append((str(target), f"named in manifest {manifest} but not found"))
-    files = [f for f in _expand(paths, skip) if f.exists() or f.resolve() not in meta]
+
+    def keep(f: Path) -> str | None:
+        resolved = f.resolve()
+        if resolved == manifest_path:
+            return ""  # the manifest itself: skipped without a word
+        if manifest is not None:
+            # with a manifest, a folder gives just the files it lists
+            return None if resolved in meta else f"not listed in the manifest {Path(manifest).name}"
+        return not_a_transcript(f)
+
+    files, report.skipped = _expand(paths, keep)
+    files = [f for f in files if f.exists() or f.resolve() not in meta]
     seen: dict[str, Path] = {}
     iterator: Iterable[Path] = files
     if progress:

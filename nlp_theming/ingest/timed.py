@@ -237,7 +237,7 @@ def read_whisper_json(raw: bytes) -> Transcript:
     return from_timed_pieces(pieces, "whisper_json")
 
 
-_CSV_ALIASES = {
+TURN_COLUMNS = {
     "speaker": ("speaker", "name", "speaker_name", "participant"),
     "text": ("text", "utterance", "content", "transcript", "speech"),
     "start": ("start", "start_time", "begin", "from"),
@@ -249,7 +249,7 @@ _CSV_ALIASES = {
 def read_csv_turns(raw: bytes) -> Transcript:
     """A table of turns: ``speaker, text`` and optionally ``start, end, confidence``."""
     text = decode_bytes(raw)
-    sep = sniff_delimiter(text, lambda names: any(n in _CSV_ALIASES["text"] for n in names))
+    sep = sniff_delimiter(text, lambda names: any(n in TURN_COLUMNS["text"] for n in names))
     reader = dict_rows(text, sep)
     try:
         return _csv_transcript(reader)
@@ -261,7 +261,7 @@ def read_csv_turns(raw: bytes) -> Transcript:
 
 def _csv_transcript(reader: csv.DictReader) -> Transcript:
     fields = {f.strip().lower(): f for f in reader.fieldnames or []}
-    cols = {key: next((fields[a] for a in aliases if a in fields), None) for key, aliases in _CSV_ALIASES.items()}
+    cols = {key: next((fields[a] for a in aliases if a in fields), None) for key, aliases in TURN_COLUMNS.items()}
     if cols["text"] is None:
         raise IngestError(f"CSV of turns needs a 'text' column (found: {', '.join(fields) or 'none'})")
     pieces = []

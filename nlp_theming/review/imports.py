@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..store import transaction
-from ..store.decisions import Decision, DecisionError, record
+from ..store.decisions import Decision, DecisionError, imports_in_force, record
 from ..store.documents import current_lengths, current_texts, segment_spans
 
 
@@ -21,6 +21,7 @@ from ..store.documents import current_lengths, current_texts, segment_spans
 class ImportReport:
     decisions: int = 0
     spans: int = 0
+    already: int = 0  # (segment, code) pairs the log already holds from an earlier import of the same span
     problems: list[str] = field(default_factory=list)
 
 
@@ -45,9 +46,12 @@ def import_spans(
     """Record span coding (document, start, end, code, coder) as ``import`` decisions.
 
     ``document`` is the document name (current version). Rows naming an unknown document or
-    code, or offsets outside the text, are reported and skipped; the rest are recorded.
+    code, or offsets outside the text, are reported and skipped; the rest are recorded. A span
+    the log already holds as an import of the same coder (the same file imported again) is
+    counted in ``already`` and not recorded twice.
     """
     report = ImportReport()
+    held = imports_in_force(con)
     docs = current_lengths(con)
     segs = segment_spans(con, scheme)
     by_doc = {doc_id: frame for doc_id, frame in segs.groupby("document_id")}
@@ -72,6 +76,11 @@ def import_spans(
                 continue
             report.spans += 1
             for seg_id in targets:
+                key = (str(row.coder), seg_id, str(row.code), start, end)
+                if key in held:
+                    report.already += 1
+                    continue
+                held.add(key)
                 try:
                     record(
                         con,

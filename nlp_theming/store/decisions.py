@@ -202,6 +202,18 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
     return out.sort_values(["coder", "document_id", "start", "code"]).reset_index(drop=True)
 
 
+def imports_in_force(con: sqlite3.Connection) -> set[tuple[str, int, str, int, int]]:
+    """(coder, segment, code, start, end) of every imported coding still in force: what a second
+    import of the same file would record again."""
+    log = effective(decisions_frame(con))
+    log = log[log.action == "import"]
+    return {
+        (str(r.coder), int(r.segment_id), str(r.code), int(r.start), int(r.end))
+        for r in log.itertuples(index=False)
+        if not pd.isna(r.segment_id) and not pd.isna(r.start) and not pd.isna(r.end)
+    }
+
+
 def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
     """Every (coder, segment, code) with a decision in force, and whether it applies.
 
