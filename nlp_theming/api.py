@@ -57,7 +57,11 @@ class Project:
         given becomes the project's scheme, which every later command reads.
         """
         report = ingest_paths(self.con, paths, manifest, progress=progress)
-        segment_documents(self.con, segmenter, None if segmenter is not None else report.document_ids)
+        paths_of = {doc_id: f.path for doc_id, f in zip(report.document_ids, report.files, strict=False)}
+        for doc_id, name, problem in segment_documents(
+            self.con, segmenter, None if segmenter is not None else report.document_ids
+        ):
+            report.failed.append((paths_of.get(doc_id, f"document {name}"), problem))
         return report
 
     def load_codebook(self, path: str | Path, name: str | None = None) -> tuple[int, bool]:

@@ -218,6 +218,8 @@ def suggest(
     )
     with _project(project) as p:
         summary = p.suggest(config, progress=not quiet)
+    for line in summary.warnings:
+        click.echo(f"warning: {line}", err=True)
     for line in summary.lines():
         click.echo(line)
 

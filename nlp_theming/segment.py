@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from .store.documents import (
     current_document_ids,
+    document_versions,
     has_segments,
     load_transcript,
     record_scheme,
@@ -101,26 +102,32 @@ class Segmenter:
 
     def segment(self, transcript: Transcript) -> list[Segment]:
         nlp = _nlp(self.spacy_model)
+        cues = _CueIndex(transcript)
         out: list[Segment] = []
         turn_texts = [transcript.turn_text(t) for t in transcript.turns]
-        for turn_idx, (turn, doc) in enumerate(zip(transcript.turns, nlp.pipe(turn_texts), strict=True)):
-            sentences = [(turn.start + s.start_char, turn.start + s.end_char) for s in doc.sents if s.text.strip()] or [
-                (turn.start, turn.end)
-            ]
+        # A turn goes to spaCy in chunks: one 1 MB turn (a caption file without speakers) must
+        # neither hit spaCy's max_length nor take its memory.
+        chunks = [(i, a, text[a:b]) for i, text in enumerate(turn_texts) for a, b in text_chunks(text)]
+        found: list[list[tuple[int, int]]] = [[] for _ in turn_texts]
+        for (i, offset, _), doc in zip(chunks, nlp.pipe(c[2] for c in chunks), strict=True):
+            base = transcript.turns[i].start + offset
+            found[i].extend((base + s.start_char, base + s.end_char) for s in doc.sents if s.text.strip())
+        for turn_idx, turn in enumerate(transcript.turns):
+            sentences = found[turn_idx] or [(turn.start, turn.end)]
             if self.unit == "turn":
                 sentences = [(turn.start, turn.end)]
             pieces: list[tuple[int, int]] = []
             for start, end in sentences:
-                pieces.extend(self._cap(transcript, start, end))
+                pieces.extend(self._cap(transcript, cues, start, end))
             if self.unit == "window":
                 pieces = self._group(transcript.text, pieces)
             for start, end in pieces:
                 start, end = _trim(transcript.text, start, end)
                 if end > start:
-                    out.append(self._make(transcript, turn, turn_idx, start, end))
+                    out.append(self._make(cues, turn, turn_idx, start, end))
         return out
 
-    def _cap(self, t: Transcript, start: int, end: int) -> list[tuple[int, int]]:
+    def _cap(self, t: Transcript, cues: _CueIndex, start: int, end: int) -> list[tuple[int, int]]:
         """Split a span longer than max_words at cue boundaries, then at word counts.
 
         Walking the cues, a piece must be cut once the next cue would take it over max_words.
@@ -136,18 +143,19 @@ class Segmenter:
         def count(a: int, b: int) -> int:
             return bisect.bisect_left(word_starts, b) - bisect.bisect_left(word_starts, a)
 
-        cuts = [c.start for c in t.cues if start < c.start < end]
+        cuts = cues.starts_inside(start, end)
         pieces: list[tuple[int, int]] = []
         if cuts:
-            pauses = _pauses(t)
+            pauses = cues.pauses
             bounds = [start, *cuts, end]
             current = start
             for a, b in itertools.pairwise(bounds):
                 if count(current, b) > self.max_words and current < a:
+                    # the boundaries after the current piece's start, up to a: found by bisection,
+                    # so a turn of thousands of cues is not scanned once per cut
+                    between = bounds[bisect.bisect_right(bounds, current) : bisect.bisect_right(bounds, a)]
                     options = [
-                        c
-                        for c in bounds
-                        if current < c <= a and count(current, c) <= self.max_words and count(c, b) <= self.max_words
+                        c for c in between if count(current, c) <= self.max_words and count(c, b) <= self.max_words
                     ]
                     cut = max(options, key=lambda c: (pauses.get(c, -math.inf), c), default=a)
                     pieces.append((current, cut))
@@ -182,8 +190,8 @@ class Segmenter:
                 count, words = 1, n
         return groups
 
-    def _make(self, t: Transcript, turn: Turn, turn_idx: int, start: int, end: int) -> Segment:
-        cues = [c for c in t.cues if c.start < end and c.end > start]
+    def _make(self, index: _CueIndex, turn: Turn, turn_idx: int, start: int, end: int) -> Segment:
+        cues = index.overlapping(start, end)
         start_time = min((c.start_time for c in cues if c.start_time is not None), default=turn.start_time)
         end_time = max((c.end_time for c in cues if c.end_time is not None), default=turn.end_time)
         confs = [c.confidence for c in cues if c.confidence is not None]
@@ -191,13 +199,49 @@ class Segmenter:
         return Segment(start, end, turn_idx, turn.speaker, turn.is_interviewer, start_time, end_time, confidence)
 
 
-def _pauses(t: Transcript) -> dict[int, float]:
-    """Seconds of silence before each cue (by its start offset), where both times are known."""
-    return {
-        cur.start: cur.start_time - prev.end_time
-        for prev, cur in itertools.pairwise(t.cues)
-        if cur.start_time is not None and prev.end_time is not None
-    }
+SPACY_CHUNK = 100_000  # characters given to spaCy at once: well under its max_length (1,000,000)
+_SENTENCE_END = re.compile(r"[.!?…]['\")\]]*\s")
+
+
+def text_chunks(text: str, limit: int = SPACY_CHUNK) -> list[tuple[int, int]]:
+    """(start, end) pieces of ``text`` of at most ``limit`` characters, cut at a line break,
+    else after a sentence's end, else at a space, in the second half of each piece."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > limit:
+        lo, hi = start + limit // 2, start + limit
+        cut = text.rfind("\n", lo, hi) + 1
+        if not cut:
+            ends = [m.end() for m in _SENTENCE_END.finditer(text, lo, hi)]
+            cut = ends[-1] if ends else text.rfind(" ", lo, hi) + 1
+        cut = cut or hi
+        out.append((start, cut))
+        start = cut
+    out.append((start, len(text)))
+    return out
+
+
+class _CueIndex:
+    """A transcript's cues, searchable by offset in log time (cues come in text order)."""
+
+    def __init__(self, t: Transcript) -> None:
+        self.cues = sorted(t.cues, key=lambda c: c.start)
+        self.starts = [c.start for c in self.cues]
+        # the furthest end so far: monotone, so the first cue that may reach past an offset bisects
+        self.reach = list(itertools.accumulate((c.end for c in self.cues), max))
+        self.pauses = {
+            cur.start: cur.start_time - prev.end_time
+            for prev, cur in itertools.pairwise(self.cues)
+            if cur.start_time is not None and prev.end_time is not None
+        }
+
+    def overlapping(self, start: int, end: int) -> list:
+        lo = bisect.bisect_right(self.reach, start)
+        hi = bisect.bisect_left(self.starts, end)
+        return [c for c in self.cues[lo:hi] if c.end > start]
+
+    def starts_inside(self, start: int, end: int) -> list[int]:
+        return self.starts[bisect.bisect_right(self.starts, start) : bisect.bisect_left(self.starts, end)]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -217,11 +261,12 @@ def project_segmenter(con: sqlite3.Connection) -> Segmenter:
 
 def segment_documents(
     con: sqlite3.Connection, segmenter: Segmenter | None = None, document_ids: list[int] | None = None
-) -> int:
-    """Segment current documents that have no segments under the scheme. Returns how many.
+) -> list[tuple[int, str, str]]:
+    """Segment current documents that have no segments under the scheme.
 
     ``segmenter``: None for the project's (:func:`project_segmenter`); one given becomes the
-    project's scheme, so every later command reads the same units.
+    project's scheme, so every later command reads the same units. Returns (id, name, problem) for
+    each document that could not be segmented: it stays stored, unsegmented, and blocks no other.
     """
     if segmenter is None:
         segmenter = project_segmenter(con)
@@ -229,10 +274,17 @@ def segment_documents(
         record_scheme(con, segmenter.scheme)
     if document_ids is None:
         document_ids = current_document_ids(con)
-    done = 0
+    names = document_versions(con)
+    problems: list[tuple[int, str, str]] = []
     for doc_id in document_ids:
         if has_segments(con, doc_id, segmenter.scheme):
             continue
-        store_segments(con, doc_id, segmenter.scheme, segmenter.segment(load_transcript(con, doc_id)))
-        done += 1
-    return done
+        try:
+            segments = segmenter.segment(load_transcript(con, doc_id))
+        except (ValueError, MemoryError, RecursionError) as exc:
+            name = names.get(doc_id, (f"document {doc_id}", 0))[0]
+            reason = (str(exc).splitlines() or [""])[0][:200]
+            problems.append((doc_id, name, f"cannot be segmented ({type(exc).__name__}: {reason})"))
+            continue
+        store_segments(con, doc_id, segmenter.scheme, segments)
+    return problems

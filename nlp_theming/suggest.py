@@ -116,6 +116,7 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)
     n_documents: int = 0
     likely_per_code: dict[str, int] = field(default_factory=dict)  # suggestions scoring >= the threshold
+    warnings: list[str] = field(default_factory=list)  # documents left out of the run (cannot be segmented)
 
     def lines(self) -> list[str]:
         """The run in a few lines: counts, then top-1 and likely suggestions per theme."""
@@ -157,7 +158,7 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     version, codebook = load_stored_codebook(con)
     codes = codebook.leaves
     segmenter = config.segmenter or project_segmenter(con)
-    segment_documents(con, segmenter)
+    unsegmented = [f"{name}: {problem}; left out of this run" for _, name, problem in segment_documents(con, segmenter)]
     segs = suggestable_segments(con, segmenter.scheme, config.include_interviewer)
     if segs.empty:
         raise ValueError("no segments to suggest codes for: ingest some transcripts first")
@@ -182,18 +183,22 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     ).hexdigest()
     done = find_run(con, config_hash, "complete")
     if done is not None:
-        return _summary(con, done, "up-to-date", time.perf_counter() - started)
+        fresh = _summary(con, done, "up-to-date", time.perf_counter() - started)
+        fresh.warnings = unsegmented
+        return fresh
     cfg = asdict(config)
     cfg.pop("segmenter")
     spec = RunSpec(embedder.model_id, version, config.matcher, segmenter.scheme, {**params, "config": cfg},
                    config_hash, config.seed, mark)
     run_id = claim_run(con, spec)
     try:
-        return _complete_run(con, run_id, config, codes, segs, embedder, started)
+        summary = _complete_run(con, run_id, config, codes, segs, embedder, started)
     except Exception:
         # an error (not a kill) ends the run for good; a killed run stays 'running' to be taken over
         fail_run(con, run_id)
         raise
+    summary.warnings = unsegmented
+    return summary
 
 
 def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSummary:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Separators tried, in order: comma, then what European Excel (``;``) and TSV files use.
@@ -126,3 +129,98 @@ def dict_rows(text: str, delimiter: str) -> csv.DictReader:
         quotechar, skip = '"', True
     return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar,
                           skipinitialspace=skip)
+
+
+# ---------------------------------------------------------------------- limits and archives
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one input may cost. A transcript is words: a file past these is almost surely
+    not one, or is built to exhaust memory (a zip bomb). Each can be raised with an environment
+    variable (``docs/security.md``)."""
+
+    file_bytes: int = 50 * 1024 * 1024  # NLP_THEMING_MAX_FILE_MB
+    unzipped_bytes: int = 200 * 1024 * 1024  # NLP_THEMING_MAX_UNZIPPED_MB: all members of an archive together
+    zip_ratio: float = 100.0  # NLP_THEMING_MAX_ZIP_RATIO: a member's size over its compressed size
+    zip_members: int = 10_000
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        mb = 1024 * 1024
+        return cls(
+            file_bytes=int(_env_number("NLP_THEMING_MAX_FILE_MB", cls.file_bytes / mb) * mb),
+            unzipped_bytes=int(_env_number("NLP_THEMING_MAX_UNZIPPED_MB", cls.unzipped_bytes / mb) * mb),
+            zip_ratio=_env_number("NLP_THEMING_MAX_ZIP_RATIO", cls.zip_ratio),
+        )
+
+
+LIMITS = Limits.from_env()
+# Members smaller than this are not judged by their ratio: a short run of repeated XML compresses
+# far past any ratio and costs nothing.
+RATIO_FLOOR = 1024 * 1024
+XML_HEAD = 4096  # bytes of an XML member read to find a DOCTYPE before any parser sees it
+
+
+def check_size(size: int, limits: Limits = LIMITS) -> None:
+    if size > limits.file_bytes:
+        raise InputError(f"file is too large ({size / 1e6:.0f} MB; the limit is {limits.file_bytes / 1e6:.0f} MB)")
+
+
+def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipFile:
+    """Open a zip container (.docx, .odt, .qdpx) after checking what it claims to hold.
+
+    Refused, with one line saying why: not a zip or damaged; more members than the limit;
+    duplicate or climbing member names (``../``, absolute); a total unpacked size or a member's
+    compression ratio over the limits (zip readers stop at a member's declared size, so the
+    declared sizes bound what any later reader can unpack); an XML member with a DOCTYPE
+    (entity expansion: billion laughs, external entities).
+    """
+    if not raw:
+        raise InputError("file is empty")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise InputError(f"not a valid {kind} file (it is not a zip archive, or the archive is damaged)") from exc
+    if len(members) > limits.zip_members:
+        raise InputError(f"{kind} archive has {len(members)} members (the limit is {limits.zip_members})")
+    names = [m.filename for m in members]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"{kind} archive holds {twice!r} twice (a damaged or crafted file)")
+    for name in names:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name):
+            raise InputError(f"{kind} archive member {name!r} points outside the archive")
+    total = sum(m.file_size for m in members)
+    if total > limits.unzipped_bytes:
+        raise InputError(
+            f"{kind} archive unpacks to {total / 1e6:.0f} MB (the limit is {limits.unzipped_bytes / 1e6:.0f} MB)"
+        )
+    for m in members:
+        if m.file_size > RATIO_FLOOR and m.file_size > limits.zip_ratio * max(m.compress_size, 1):
+            raise InputError(
+                f"{kind} archive member {m.filename!r} is compressed {m.file_size / max(m.compress_size, 1):.0f} to 1"
+                f" (the limit is {limits.zip_ratio:.0f} to 1): refused as a possible zip bomb"
+            )
+    for m in members:
+        if m.filename.lower().endswith((".xml", ".rels", ".qde")):
+            try:
+                with archive.open(m) as fh:
+                    head = fh.read(XML_HEAD)
+            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
+                raise InputError(f"{kind} archive member {m.filename!r} cannot be read ({exc})") from exc
+            if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                raise InputError(
+                    f"{kind} archive member {m.filename!r} declares a DOCTYPE: refused (entity expansion)"
+                )
+    return archive

@@ -5,6 +5,7 @@ All offsets are Python string indices (code points) into ``Transcript.text``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -139,6 +140,27 @@ class TimedPiece:
     end_time: float | None
     speaker: str | None = None
     confidence: float | None = None
+    where: str = ""  # the place in the file ("cue 3 (line 12)", "row 7") for error lines
+
+
+def check_pieces(pieces: list[TimedPiece]) -> None:
+    """Times finite, non-negative, each piece ending after it starts and starting no earlier
+    than the one before; confidences probabilities. One bad value refuses the file, naming the
+    place: a transcript whose clock runs backwards would misplace every segment's time."""
+    last: float | None = None
+    for i, p in enumerate(pieces):
+        where = p.where or f"piece {i + 1}"
+        for label, t in (("start", p.start_time), ("end", p.end_time)):
+            if t is not None and not (math.isfinite(t) and t >= 0):
+                raise IngestError(f"{where}: {label} time {t!r} is not a finite, non-negative number of seconds")
+        if p.start_time is not None and p.end_time is not None and p.end_time < p.start_time:
+            raise IngestError(f"{where}: ends ({p.end_time:g} s) before it starts ({p.start_time:g} s)")
+        if p.confidence is not None and not (math.isfinite(p.confidence) and 0.0 <= p.confidence <= 1.0):
+            raise IngestError(f"{where}: confidence {p.confidence!r} is not between 0 and 1")
+        if p.start_time is not None:
+            if last is not None and p.start_time < last:
+                raise IngestError(f"{where}: starts at {p.start_time:g} s, before the one above it ({last:g} s)")
+            last = p.start_time
 
 
 def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break: float = 2.0) -> Transcript:
@@ -147,6 +169,7 @@ def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break:
 
     Without speaker labels a long pause starts a new paragraph, so turns still follow the talk.
     """
+    check_pieces(pieces)
     pieces = [p for p in pieces if p.text.strip()]
     if not pieces:
         raise IngestError("no spoken text found")

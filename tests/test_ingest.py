@@ -85,7 +85,8 @@ def test_batch_with_bad_files_goes_on_and_exit_code_counts_failures(
     for name in ("empty.txt", "binary.txt", "broken.json"):
         shutil.copy(bad_files[name][0], folder / name)
     manifest = tmp_path / "manifest.csv"
-    listed = "".join(f"batch/{n},C,,\n" for n in ("voice.vtt", "whisperx.json", "empty.txt", "binary.txt", "broken.json"))
+    names = ("voice.vtt", "whisperx.json", "empty.txt", "binary.txt", "broken.json")
+    listed = "".join(f"batch/{n},C,,\n" for n in names)
     manifest.write_text(
         "file,site,participant,role\nbatch/typed.txt,A,A-P1,doctor\nbatch/missing.docx,B,B-P1,nurse\n" + listed
     )
@@ -190,7 +191,7 @@ def test_one_odd_file_fails_alone_and_the_batch_goes_on(tmp_path: Path) -> None:
     ]
     (folder / "numbered.json").write_text(json.dumps({"segments": segments}))
     (folder / "huge_field.csv").write_text('speaker,text\nP1,"' + "word " * 30_000 + '"\n')
-    (folder / "nested.json").write_text("[" * 100_000 + "]" * 100_000)  # the json module gives up: RecursionError
+    (folder / "nested.json").write_text("[" * 100_000 + "]" * 100_000)  # the json module's RecursionError
     (folder / "badtime.srt").write_text("1\n00:00:01,000 --> 00:99:01,000\nHello.\n")
     (folder / "z.txt").write_text("Interviewer: And then?\nP1: Then it was over.\n")
     with Project.init(tmp_path / "proj") as p:
@@ -203,7 +204,7 @@ def test_one_odd_file_fails_alone_and_the_batch_goes_on(tmp_path: Path) -> None:
     failed = {Path(f).name: problem for f, problem in report.failed}
     assert set(failed) == {"huge_field.csv", "nested.json", "badtime.srt"}
     assert "line 2: field larger than field limit" in failed["huge_field.csv"]
-    assert failed["nested.json"].startswith("unexpected error: RecursionError: ")
+    assert failed["nested.json"] == "malformed JSON: nested too deeply to be a transcript"
     assert "subtitle 1 (line 2)" in failed["badtime.srt"] and "00:99:01,000" in failed["badtime.srt"]
     for line in report.lines():
         assert "\n" not in line

@@ -92,3 +92,44 @@ def test_unpunctuated_speech_is_cut_at_the_longest_pause() -> None:
     untimed = from_timed_pieces([TimedPiece(p.text, None, None, "P1") for p in pieces], "vtt")
     sizes = [len(untimed.text[s.start : s.end].split()) for s in Segmenter(max_words=50).segment(untimed)]
     assert sizes == [50, 30]
+
+
+def test_a_turn_over_spacys_limit_is_segmented_in_chunks() -> None:
+    """One turn of 1.2 million characters (a caption file with no speakers, a huge paragraph) is
+    cut like any other, never handed to spaCy whole (its max_length is 1,000,000)."""
+    sentence = "We talked about the rota for a long time. "
+    text = sentence * 29_000 + "And then\n" + sentence * 200
+    from nlp_theming.transcript import Transcript, Turn
+
+    t = Transcript(text, "txt", [Turn("P1", 0, len(text))])
+    segments = Segmenter().segment(t)
+    assert len(text) > 1_000_000
+    assert segments[-1].end == len(text.rstrip())
+    # units tile the turn's sentences: no text lost at a chunk boundary, none taken twice
+    covered = "".join(text[s.start : s.end] for s in segments)
+    assert covered.replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+    assert all(len(text[s.start : s.end].split()) <= 80 for s in segments)
+
+
+def test_cue_times_match_a_plain_scan_of_every_cue() -> None:
+    """Segment times and confidences are looked up by bisection; they must equal what scanning
+    every cue gives (the definition), including overlapping cues and cues out of step with turns."""
+    import random
+
+    rng = random.Random(0)
+    words = "the rota was hard and we coped somehow with the staff we had".split()
+    pieces, clock = [], 0.0
+    for i in range(400):
+        clock += rng.uniform(0.0, 2.0)
+        length = rng.uniform(0.5, 4.0)
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) + rng.choice([".", "", "?"])
+        pieces.append(TimedPiece(text, clock, clock + length, "A" if i % 7 < 4 else "B", rng.uniform(0.3, 1.0)))
+        clock += length * rng.choice([1.0, 0.5])  # some cues overlap the next
+    t = from_timed_pieces(pieces, "vtt")
+    for unit in ("window", "sentence", "turn"):
+        for seg in Segmenter(unit=unit, max_words=25).segment(t):
+            cues = [c for c in t.cues if c.start < seg.end and c.end > seg.start]
+            assert cues
+            assert seg.start_time == min(c.start_time for c in cues)
+            assert seg.end_time == max(c.end_time for c in cues)
+            assert seg.confidence == pytest.approx(sum(c.confidence for c in cues) / len(cues))

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store.documents import document_speakers, store_transcript
-from ..textio import InputError, clean_text, decode_bytes, dict_rows, header_name, header_names, sniff_delimiter
+from ..textio import (
+    InputError,
+    check_size,
+    clean_text,
+    decode_bytes,
+    dict_rows,
+    header_name,
+    header_names,
+    sniff_delimiter,
+)
 from ..transcript import Cue, IngestError, Transcript, Turn, recognise_interviewer, speaker_warning, speakers
 from .documents import read_docx, read_odt
 from .text import parse_labelled_text, read_text
@@ -49,9 +58,6 @@ READERS: dict[str, Reader] = {
     ".csv": read_csv_turns,
 }
 
-MAX_BYTES = 50 * 1024 * 1024  # a transcript is words; anything larger is almost surely not one
-
-
 def read_transcript(path: str | Path) -> Transcript:
     """Read one transcript file. Raises :class:`IngestError` with a one-line reason."""
     path = Path(path)
@@ -60,9 +66,7 @@ def read_transcript(path: str | Path) -> Transcript:
         raise IngestError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(sorted(READERS))}")
     if not path.is_file():
         raise IngestError("file not found")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise IngestError(f"file is too large ({size / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB)")
+    check_size(path.stat().st_size)
     return reader(path.read_bytes())
 
 

@@ -11,19 +11,14 @@ import io
 import unicodedata
 import zipfile
 
-from ..textio import clean_text
+from ..textio import clean_text, open_archive
 from ..transcript import IngestError, Transcript
 from .layouts import table_rows
 from .text import Label, parse_labelled_text
 
 
 def _open_zip(raw: bytes, kind: str) -> zipfile.ZipFile:
-    if not raw:
-        raise IngestError("file is empty")
-    try:
-        return zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile as exc:
-        raise IngestError(f"not a valid {kind} file (it is not a zip archive, or the archive is damaged)") from exc
+    return open_archive(raw, kind)
 
 
 class _Lines:

@@ -147,7 +147,8 @@ def _timed_cue(block: list[str], timing: int, where: str) -> list[TimedPiece]:
     except IngestError as exc:
         raise IngestError(f"{where}: {exc}") from exc
     _check_order(start, end, where)
-    return [TimedPiece(body, start, end, speaker) for speaker, body in _cue_text("\n".join(block[timing + 1 :]))]
+    return [TimedPiece(body, start, end, speaker, where=where)
+            for speaker, body in _cue_text("\n".join(block[timing + 1 :]))]
 
 
 def read_vtt(raw: bytes) -> Transcript:
@@ -214,6 +215,10 @@ def read_whisper_json(raw: bytes) -> Transcript:
         data = json.loads(decode_bytes(raw))
     except json.JSONDecodeError as exc:
         raise IngestError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise IngestError("malformed JSON: nested too deeply to be a transcript") from exc
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise IngestError(f"malformed JSON: {str(exc).split(';')[0]}") from exc
     segments = data.get("segments") if isinstance(data, dict) else data
     if not isinstance(segments, list):
         raise IngestError("JSON has no 'segments' list (expected Whisper-style output)")
@@ -231,7 +236,7 @@ def read_whisper_json(raw: bytes) -> Transcript:
             raise IngestError(f"segment {i}: start and end must be finite, non-negative seconds")
         _check_order(start, end, f"segment {i}")
         speaker = _json_speaker(seg.get("speaker"), i)
-        pieces.append(TimedPiece(str(seg["text"]).strip(), start, end, speaker, _confidence(seg)))
+        pieces.append(TimedPiece(str(seg["text"]).strip(), start, end, speaker, _confidence(seg), f"segment {i}"))
     if not pieces:
         raise IngestError("JSON has no segments")
     return from_timed_pieces(pieces, "whisper_json")
@@ -279,5 +284,5 @@ def _csv_transcript(reader: csv.DictReader) -> Transcript:
         except (IngestError, ValueError) as exc:
             raise IngestError(f"row {n}: {exc}") from exc
         _check_order(start, end, f"row {n}")
-        pieces.append(TimedPiece(get("text") or "", start, end, get("speaker"), conf))
+        pieces.append(TimedPiece(get("text") or "", start, end, get("speaker"), conf, f"row {n}"))
     return from_timed_pieces(pieces, "csv_turns")

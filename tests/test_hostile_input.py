@@ -1,0 +1,83 @@
+"""Hostile and broken input: refused fast, with one line naming the file and the problem.
+
+Every file here is built in the test (synthetic), from the real fixture files of each format.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nlp_theming import Project, read_transcript
+from nlp_theming.ingest import IngestError
+from nlp_theming.textio import Limits, open_archive
+
+
+def _rezip(source: Path, out: Path, extra: dict[str, bytes] | None = None,
+           replace: dict[str, bytes] | None = None, duplicate: str | None = None) -> Path:
+    """A copy of a .docx/.odt with members added or replaced (or one written twice)."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = (replace or {}).get(item.filename, src.read(item.filename))
+            dst.writestr(item.filename, data)
+            if item.filename == duplicate:
+                with pytest.warns(UserWarning):  # zipfile warns about the duplicate name
+                    dst.writestr(item.filename, data)
+        for name, data in (extra or {}).items():
+            dst.writestr(name, data)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["docx", "odt"])
+def test_zip_bomb_member_is_refused_before_any_parser_sees_it(
+    tmp_path: Path, fixture_files: dict[str, Path], fmt: str
+) -> None:
+    bomb = _rezip(fixture_files[f"typed.{fmt}"], tmp_path / f"bomb.{fmt}", extra={"bomb.xml": b" " * (8 << 20)})
+    assert bomb.stat().st_size < 100_000  # 8 MB of XML in a few KB
+    with pytest.raises(IngestError, match="zip bomb"):
+        read_transcript(bomb)
+
+
+def test_archive_limits_are_checked_on_declared_sizes(fixture_files: dict[str, Path]) -> None:
+    raw = fixture_files["typed.docx"].read_bytes()
+    open_archive(raw, ".docx")  # the real file passes
+    with pytest.raises(IngestError, match="unpacks to"):
+        open_archive(raw, ".docx", Limits(unzipped_bytes=1000))
+    with pytest.raises(IngestError, match="members"):
+        open_archive(raw, ".docx", Limits(zip_members=2))
+
+
+def test_doctype_and_entities_are_refused(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    source = fixture_files["typed.docx"]
+    with zipfile.ZipFile(source) as z:
+        body = z.read("word/document.xml")
+    laughs = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>\n'
+              + body.split(b"?>", 1)[1])
+    evil = _rezip(source, tmp_path / "laughs.docx", replace={"word/document.xml": laughs})
+    with pytest.raises(IngestError, match="DOCTYPE"):
+        read_transcript(evil)
+
+
+def test_duplicate_and_climbing_members_are_refused(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    twice = _rezip(fixture_files["typed.odt"], tmp_path / "twice.odt", duplicate="content.xml")
+    with pytest.raises(IngestError, match="twice"):
+        read_transcript(twice)
+    climb = _rezip(fixture_files["typed.docx"], tmp_path / "climb.docx", extra={"../../evil.txt": b"x"})
+    with pytest.raises(IngestError, match="outside the archive"):
+        read_transcript(climb)
+    truncated = fixture_files["typed.docx"].read_bytes()[:300]
+    with pytest.raises(IngestError, match=r"not a valid \.docx"):
+        open_archive(truncated, ".docx")
+
+
+def test_a_batch_with_hostile_files_goes_on(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    _rezip(fixture_files["typed.docx"], folder / "bomb.docx", extra={"bomb.xml": b"\0" * (4 << 20)})
+    (folder / "good.txt").write_bytes(fixture_files["typed.txt"].read_bytes())
+    with Project.init(tmp_path / "proj") as p:
+        report = p.ingest([folder])
+        assert list(p.documents().document) == ["good"]
+    assert len(report.failed) == 1 and "bomb.docx" in report.failed[0][0] and "zip bomb" in report.failed[0][1]
