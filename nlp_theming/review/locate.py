@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 
 #: At least this share of a passage's words must be found, in order, for a fuzzy match.
@@ -118,7 +119,7 @@ def find_passage(text: str, passage: str, prefer: tuple[int, int] | None = None)
     hits = _all(text, passage)
     if hits:
         return _nearest(hits, len(passage), lo, hi, "exact")
-    folded, index = normalise(text)
+    folded, index = _document_folded(text)
     needle, _ = normalise(passage)
     hits = _all(folded, needle)
     if hits:
@@ -129,6 +130,11 @@ def find_passage(text: str, passage: str, prefer: tuple[int, int] | None = None)
 def matches_at(text: str, passage: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` is ``passage`` once both are normalised."""
     return 0 <= start < end <= len(text) and normalise(text[start:end])[0] == normalise(passage)[0]
+
+
+# A table passes many passages of one document in a row: fold each document once, not per passage.
+_document_folded = lru_cache(maxsize=8)(normalise)
+_document_words = lru_cache(maxsize=8)(words)
 
 
 def _all(haystack: str, needle: str) -> list[int]:
@@ -153,7 +159,7 @@ def _fuzzy(text: str, passage: str, lo: int, hi: int) -> Found | None:
     needle = [w for w, _, _ in words(passage)]
     if len(needle) < FUZZY_MIN_RUN:
         return None
-    doc = words(text)
+    doc = _document_words(text)
     region = [i for i, (_, s, e) in enumerate(doc) if s >= lo and e <= hi]
     tries = [(region[0], region[-1] + 1, True)] if region else []
     tries.append((0, len(doc), False))
