@@ -182,8 +182,9 @@ class Project:
 
     # coding made elsewhere, in and out
     def import_coding(self, path: str | Path, kind: str = "auto", coder: str | None = None) -> ImportResult:
-        """Record existing human coding (span CSV, coded-units CSV, Taguette project) as decisions
-        of the coders who made it; see :func:`nlp_theming.exchange.imports.import_coding`."""
+        """Record existing human coding (span CSV, coded-units CSV, Taguette project, MAXQDA /
+        ATLAS.ti / NVivo coded-segment table) as decisions of the coders who made it; see
+        :func:`nlp_theming.exchange.imports.import_coding`."""
         return import_coding(self.con, path, kind, coder)
 
     def coded_units(self, out: str | Path, coders: list[str] | None = None) -> pd.DataFrame:

@@ -269,7 +269,8 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     default="auto",
     show_default=True,
     help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
-    "taguette: a Taguette .sqlite3 project (its documents are added too).",
+    "taguette: a Taguette .sqlite3 project (its documents are added too); "
+    "qda: a coded-segment table (CSV/XLSX) exported by MAXQDA, ATLAS.ti or NVivo.",
 )
 @click.option("--coder", default=None, help="Import only this coder's coding.")
 @friendly

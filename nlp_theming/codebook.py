@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +57,22 @@ class Codebook:
         """Codes that can be applied to a segment: those with no children."""
         parents = {c.parent for c in self.codes if c.parent}
         return [c for c in self.codes if c.code not in parents]
+
+    def resolve_leaf(self, name: str) -> str | None:
+        """The leaf code a code name from another tool means, or ``None``.
+
+        QDA packages write a code with its parents (MAXQDA ``Meta\\Theme``, NVivo
+        ``Codes\\Meta\\Theme``, ``Meta > Theme``, ATLAS.ti's ``Meta::Theme`` convention): the
+        last part names the code. Compared as written, then ignoring case and runs of spaces.
+        """
+        leaves = [c.code for c in self.leaves]
+        name = str(name).strip()
+        last = re.split(r"\s*(?:\\|>|::)\s*", name)[-1].strip()
+        for candidate in (name, last):
+            if candidate in leaves:
+                return candidate
+        loose = {" ".join(c.split()).casefold(): c for c in leaves}
+        return next((loose[k] for k in (" ".join(n.split()).casefold() for n in (name, last)) if k in loose), None)
 
     def ancestors(self, code: str) -> list[str]:
         out, seen = [], set()

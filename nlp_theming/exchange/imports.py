@@ -3,8 +3,9 @@
 What ``nlp-theming import``, ``coded-units`` and ``taguette-units`` do, as library calls (the
 CLI and :class:`~nlp_theming.api.Project` only print or return what these return):
 
-* :func:`import_coding`: span CSVs, coded-unit CSVs and Taguette projects become ``import``
-  decisions of the coders who made them, on the project's own segmentation scheme.
+* :func:`import_coding`: span CSVs, coded-unit CSVs, Taguette projects and the coded-segment
+  tables of MAXQDA, ATLAS.ti and NVivo become ``import`` decisions of the coders who made them,
+  on the project's own segmentation scheme.
 * :func:`write_project_units`: a project's human coding as a coded-units CSV.
 * :func:`taguette_units`: a Taguette project as coded units (and spans), no project needed.
 """
@@ -23,11 +24,12 @@ from ..review.imports import import_spans, locate_units
 from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
 from .coded import header_names, read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
+from .qda_tables import qda_spans, sniff_table
 from .taguette import TaguetteProject, read_taguette
 from .tidy import coded_units_table
 from .units import units_from_spans
 
-KINDS = ("auto", "spans", "units", "taguette")
+KINDS = ("auto", "spans", "units", "taguette", "qda")
 
 
 @dataclass
@@ -41,10 +43,13 @@ class ImportResult:
 
 
 def guess_kind(path: str | Path) -> str:
-    """``taguette`` for a SQLite file; ``units`` for a CSV with a unit_id column or without
-    start/end offsets; else ``spans``."""
+    """``taguette`` for a SQLite file; ``qda`` for a QDA package's coded-segment table (CSV or
+    XLSX, by its header); ``units`` for a CSV with a unit_id column or without start/end
+    offsets; else ``spans``."""
     if str(path).endswith((".sqlite3", ".sqlite", ".db")):
         return "taguette"
+    if sniff_table(path) is not None:
+        return "qda"
     names = set(header_names(path))  # any encoding, "Unit ID" as unit_id
     return "units" if "unit_id" in names or not {"start", "end"} <= names else "spans"
 
@@ -69,6 +74,11 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
             ingest_text(con, names[doc.document], doc.text, str(path), "taguette")
         segment_documents(con)
         spans = tag.highlights.assign(document=tag.highlights.document.map(names))
+    elif kind == "qda":  # MAXQDA, ATLAS.ti, NVivo tables: located by their words
+        qda = qda_spans(con, path, coder)
+        result.problems += qda.problems
+        result.notes += qda.notes
+        spans = qda.spans
     elif kind == "units":
         spans, located = locate_units(con, read_coded_units_csv(path, notes=result.notes))
         result.problems += located

@@ -15,6 +15,7 @@ import pandas as pd
 from ..store import transaction
 from ..store.decisions import Decision, DecisionError, imports_in_force, record
 from ..store.documents import current_lengths, current_texts, segment_spans
+from .locate import find_passage
 
 
 @dataclass
@@ -105,8 +106,9 @@ def import_spans(
 def locate_units(con: sqlite3.Connection, units: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Turn long-format coded units into spans by finding each unit's text in its document.
 
-    Returns (spans, problems): a unit whose document is unknown or whose text is not found in
-    it is reported, not guessed.
+    The text is found as :func:`~nlp_theming.review.locate.find_passage` finds any passage
+    (exactly, normalised, or by its longest run of words). Returns (spans, problems): a unit
+    whose document is unknown or whose text is not found in it is reported, not guessed.
     """
     texts = current_texts(con)
     rows, problems = [], []
@@ -123,13 +125,11 @@ def locate_units(con: sqlite3.Connection, units: pd.DataFrame) -> tuple[pd.DataF
             continue
         # units come in document order: search from the last match first, then anywhere
         where = (str(unit.document), str(unit.coder))
-        start = text.find(needle, cursor.get(where, 0))
-        if start < 0:
-            start = text.find(needle)
-        if start < 0:
+        found = find_passage(text, needle, prefer=(cursor.get(where, 0), len(text)))
+        if found is None:
             problems.append(f"row {n}: text of unit {unit.unit_id!r} not found in document {unit.document!r}")
             continue
-        cursor[where] = start
+        cursor[where] = found.start
         for code in unit.codes:
-            rows.append((unit.document, start, start + len(needle), code, unit.coder))
+            rows.append((unit.document, found.start, found.end, code, unit.coder))
     return pd.DataFrame(rows, columns=["document", "start", "end", "code", "coder"]), problems
