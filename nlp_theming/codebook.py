@@ -153,6 +153,8 @@ def _rows_from_yaml(path: Path, text: str) -> list[dict]:
 
     try:
         data = yaml.safe_load(text)
+    except RecursionError as exc:  # deep nesting or a self-referencing anchor
+        raise CodebookError(f"{path}: YAML nested too deeply to be a codebook") from exc
     except yaml.YAMLError as exc:
         raise CodebookError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
     items = data.get("codes") if isinstance(data, dict) else data

@@ -19,6 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# The csv module refuses a field over 131,072 characters; one long answer in a transcript table
+# or a coded unit can be longer. The file-size limit (LIMITS) bounds memory instead.
+csv.field_size_limit(2**31 - 1)
+
 #: Separators tried, in order: comma, then what European Excel (``;``) and TSV files use.
 DELIMITERS = (",", ";", "\t")
 

@@ -198,12 +198,12 @@ def test_one_odd_file_fails_alone_and_the_batch_goes_on(tmp_path: Path) -> None:
         report = p.ingest([folder])
         stored = sorted(r[0] for r in p.con.execute("SELECT name FROM documents"))
         speakers = [r[0] for r in p.con.execute("SELECT speaker FROM turns JOIN documents d ON d.id = document_id")]
-    assert sorted(Path(f).name for f in report.added) == ["a.txt", "numbered.json", "z.txt"]
-    assert stored == ["a", "numbered", "z"]
+    # a field over the csv module's own 131,072-character limit is just a long answer
+    assert sorted(Path(f).name for f in report.added) == ["a.txt", "huge_field.csv", "numbered.json", "z.txt"]
+    assert stored == ["a", "huge_field", "numbered", "z"]
     assert "1" in speakers and "2" in speakers
     failed = {Path(f).name: problem for f, problem in report.failed}
-    assert set(failed) == {"huge_field.csv", "nested.json", "badtime.srt"}
-    assert "line 2: field larger than field limit" in failed["huge_field.csv"]
+    assert set(failed) == {"nested.json", "badtime.srt"}
     assert failed["nested.json"] == "malformed JSON: nested too deeply to be a transcript"
     assert "subtitle 1 (line 2)" in failed["badtime.srt"] and "00:99:01,000" in failed["badtime.srt"]
     for line in report.lines():
