@@ -224,10 +224,10 @@ def suggest(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "parquet", "qdpx"]),
+    type=click.Choice(["csv", "xlsx", "parquet", "qdpx", "qdc"]),
     default=None,
     help="Default: from the --out extension. qdpx: the confirmed coding as a REFI-QDA project (NVivo, ATLAS.ti, "
-    "MAXQDA).",
+    "MAXQDA); qdc: the latest codebook as a REFI-QDA codebook.",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_id", type=int, default=None, help="A run id (default: the latest).")
@@ -239,7 +239,14 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     With --format qdpx (or an --out ending in .qdpx): the confirmed human coding, never the
     machine's suggestions, as a REFI-QDA project for NVivo, ATLAS.ti and MAXQDA.
     """
-    qdpx = (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx"
+    fmt = (fmt or Path(out).suffix.lstrip(".")).lower()
+    if fmt == "qdc":
+        if run_id is not None or coders:
+            raise click.UsageError("--run and --coder do not apply to a codebook (--format qdc)")
+        with _project(project) as p:
+            click.echo(p.export_qdc(out).summary())
+        return
+    qdpx = fmt == "qdpx"
     if qdpx and run_id is not None:
         raise click.UsageError("--run chooses suggestions; a qdpx export holds the confirmed coding")
     if coders and not qdpx:
@@ -264,7 +271,8 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     default="auto",
     show_default=True,
     help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
-    "taguette: a Taguette .sqlite3 project (its documents are added too).",
+    "taguette: a Taguette .sqlite3 project (its documents are added too); qdpx: a REFI-QDA project (documents, "
+    "codebook, attributes, each user's coding); qdc: a REFI-QDA codebook. auto: from the extension or columns.",
 )
 @click.option("--coder", default=None, help="Import only this coder's coding.")
 @friendly
@@ -274,9 +282,12 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
         result = p.import_coding(file, kind, coder)
     for note in result.notes:
         click.echo(f"note: {note}")
+    for line in result.warnings:
+        click.echo(f"warning: {line}", err=True)
     for line in result.problems:
         click.echo(f"error: {line}", err=True)
-    click.echo(f"imported {result.spans} spans as {result.decisions} decisions; {len(result.problems)} problems")
+    if result.kind != "qdc":
+        click.echo(f"imported {result.spans} spans as {result.decisions} decisions; {len(result.problems)} problems")
 
 
 @main.command("coded-units")

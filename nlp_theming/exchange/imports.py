@@ -3,8 +3,9 @@
 What ``nlp-theming import``, ``coded-units`` and ``taguette-units`` do, as library calls (the
 CLI and :class:`~nlp_theming.api.Project` only print or return what these return):
 
-* :func:`import_coding`: span CSVs, coded-unit CSVs and Taguette projects become ``import``
-  decisions of the coders who made them, on the project's own segmentation scheme.
+* :func:`import_coding`: span CSVs, coded-unit CSVs, Taguette projects and REFI-QDA projects
+  (.qdpx, with their documents and codebook) become ``import`` decisions of the coders who made
+  them, on the project's own segmentation scheme; a REFI-QDA codebook (.qdc) a codebook version.
 * :func:`write_project_units`: a project's human coding as a coded-units CSV.
 * :func:`taguette_units`: a Taguette project as coded units (and spans), no project needed.
 """
@@ -22,11 +23,12 @@ from ..ingest import ingest_text
 from ..review.imports import import_spans, locate_units
 from ..segment import Segmenter, project_segmenter, segment_documents
 from .coded import header_names, read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
+from .refi_import import import_qdc, import_qdpx
 from .taguette import read_taguette
 from .tidy import coded_units_table
 from .units import units_from_spans
 
-KINDS = ("auto", "spans", "units", "taguette")
+KINDS = ("auto", "spans", "units", "taguette", "qdpx", "qdc")
 
 
 @dataclass
@@ -36,13 +38,17 @@ class ImportResult:
     decisions: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what could not be carried
 
 
 def guess_kind(path: str | Path) -> str:
-    """``taguette`` for a SQLite file; ``units`` for a CSV with a unit_id column or without
-    start/end offsets; else ``spans``."""
+    """``taguette`` for a SQLite file; ``qdpx``/``qdc`` for REFI-QDA files; ``units`` for a CSV
+    with a unit_id column or without start/end offsets; else ``spans``."""
     if str(path).endswith((".sqlite3", ".sqlite", ".db")):
         return "taguette"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".qdpx", ".qdc"):
+        return suffix[1:]
     names = set(header_names(path))  # any encoding, "Unit ID" as unit_id
     return "units" if "unit_id" in names or not {"start", "end"} <= names else "spans"
 
@@ -56,6 +62,17 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
         raise ValueError(f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
     kind = guess_kind(path) if kind == "auto" else kind
     result = ImportResult(kind)
+    if kind == "qdc":
+        book = import_qdc(con, path)
+        state = "stored as version" if book.created else "unchanged, still version"
+        result.notes.append(f"codebook {state} {book.version}: {book.codes} codes")
+        result.warnings += book.warnings
+        return result
+    if kind == "qdpx":
+        refi = import_qdpx(con, path, coder)
+        result.spans, result.decisions = refi.spans, refi.decisions
+        result.problems, result.notes, result.warnings = refi.problems, refi.notes(), refi.warnings
+        return result
     if kind == "taguette":
         tag = read_taguette(path)
         result.problems += tag.problems
