@@ -193,7 +193,8 @@ def _member(zipped: _Zip, where: str, target: str) -> str | None:
     parts = PurePosixPath(rest).parts
     if (not rest or "\\" in rest or rest.startswith("/") or _DRIVE.match(rest) or "\x00" in rest
             or any(p in ("..", ".") for p in parts) or len(parts) != 1):
-        raise zipped.error(f"{where}: path {target!r} climbs out of the archive's sources/ folder: refused")
+        raise zipped.error(f"{where}: path {target!r} climbs out of the archive's sources/ folder"
+                           " (or is not directly in it): refused")
     name = zipped.lower.get((SOURCES + rest).lower())
     if name is None:
         raise zipped.error(f"{where}: {target} names no file in the archive (no {SOURCES}{rest})")
