@@ -11,7 +11,8 @@ from . import store
 from .agreement.coders import Comparison, compare_coders
 from .codebook import load_codebook, load_stored_codebook, store_codebook
 from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguette_units, write_project_units
-from .exchange.refi_qda import QdpxReport, export_qdpx
+from .exchange.refi_import import read_qdc_file
+from .exchange.refi_qda import QdcReport, QdpxReport, export_qdc, export_qdpx
 from .exchange.tidy import export_suggestions
 from .ingest import IngestReport, ingest_paths, speaker_warnings
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
@@ -65,8 +66,16 @@ class Project:
         return report
 
     def load_codebook(self, path: str | Path, name: str | None = None) -> tuple[int, bool]:
-        """Load a codebook file; returns (version, whether it is a new version)."""
-        return store_codebook(self.con, load_codebook(path, name), Path(path).resolve())
+        """Load a codebook file (CSV, YAML, or a REFI-QDA .qdc); returns (version, whether it is a new version).
+
+        What a .qdc holds that a codebook cannot (code sets) is reported by :meth:`import_coding` with kind qdc.
+        """
+        if Path(path).suffix.lower() == ".qdc":
+            book, _ = read_qdc_file(path)
+            book.name = name or book.name
+        else:
+            book = load_codebook(path, name)
+        return store_codebook(self.con, book, Path(path).resolve())
 
     # match
     def suggest(self, config: SuggestConfig | None = None, progress: bool = False, **kwargs: object) -> RunSummary:
@@ -94,6 +103,8 @@ class Project:
 
     def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None) -> Path:
         """Write the suggestions table (csv, xlsx, parquet); ``qdpx`` writes :meth:`export_qdpx` instead."""
+        if (fmt or Path(out).suffix.lstrip(".")).lower() == "qdc":
+            return self.export_qdc(out).path
         if (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx":
             if run_id is not None:
                 raise ValueError("a qdpx export holds the confirmed coding, not a run's suggestions: drop the run")
@@ -110,6 +121,10 @@ class Project:
         :class:`~nlp_theming.exchange.refi_qda.QdpxReport` (``.path``, counts, ``.warnings``).
         """
         return export_qdpx(self.con, path, coders, project_name=self.path.resolve().name, case_by=case_by)
+
+    def export_qdc(self, path: str | Path, version: int | None = None) -> QdcReport:
+        """Write a codebook version (default: the latest) as a REFI-QDA codebook (.qdc)."""
+        return export_qdc(self.con, path, version)
 
     # review: people decide (see nlp_theming.review for accept, reject, change, add, adjust, undo)
     def queue(self, coder: str | None = None, **kwargs: object) -> pd.DataFrame:
@@ -182,8 +197,9 @@ class Project:
 
     # coding made elsewhere, in and out
     def import_coding(self, path: str | Path, kind: str = "auto", coder: str | None = None) -> ImportResult:
-        """Record existing human coding (span CSV, coded-units CSV, Taguette project, MAXQDA /
-        ATLAS.ti / NVivo coded-segment table) as decisions of the coders who made it; see
+        """Record existing human coding (span CSV, coded-units CSV, Taguette or REFI-QDA project,
+        MAXQDA / ATLAS.ti / NVivo coded-segment table) as decisions of the coders who made it, or a
+        .qdc as a codebook version; see
         :func:`nlp_theming.exchange.imports.import_coding`."""
         return import_coding(self.con, path, kind, coder)
 

@@ -229,10 +229,10 @@ def suggest(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "parquet", "qdpx"]),
+    type=click.Choice(["csv", "xlsx", "parquet", "qdpx", "qdc"]),
     default=None,
     help="Default: from the --out extension. qdpx: the confirmed coding as a REFI-QDA project (NVivo, ATLAS.ti, "
-    "MAXQDA).",
+    "MAXQDA); qdc: the latest codebook as a REFI-QDA codebook.",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_id", type=int, default=None, help="A run id (default: the latest).")
@@ -244,7 +244,14 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     With --format qdpx (or an --out ending in .qdpx): the confirmed human coding, never the
     machine's suggestions, as a REFI-QDA project for NVivo, ATLAS.ti and MAXQDA.
     """
-    qdpx = (fmt or Path(out).suffix.lstrip(".")).lower() == "qdpx"
+    fmt = (fmt or Path(out).suffix.lstrip(".")).lower()
+    if fmt == "qdc":
+        if run_id is not None or coders:
+            raise click.UsageError("--run and --coder do not apply to a codebook (--format qdc)")
+        with _project(project) as p:
+            click.echo(p.export_qdc(out).summary())
+        return
+    qdpx = fmt == "qdpx"
     if qdpx and run_id is not None:
         raise click.UsageError("--run chooses suggestions; a qdpx export holds the confirmed coding")
     if coders and not qdpx:
@@ -270,7 +277,9 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     show_default=True,
     help="spans: document,start,end,code,coder; units: unit_id,document,coder,text,codes; "
     "taguette: a Taguette .sqlite3 project (its documents are added too); "
-    "qda: a coded-segment table (CSV/XLSX) exported by MAXQDA, ATLAS.ti or NVivo.",
+    "qda: a coded-segment table (CSV/XLSX) exported by MAXQDA, ATLAS.ti or NVivo; qdpx: a REFI-QDA project "
+    "(documents, codebook, attributes, each user's coding); qdc: a REFI-QDA codebook. "
+    "auto: from the extension or columns.",
 )
 @click.option("--coder", default=None, help="Import only this coder's coding.")
 @friendly
@@ -284,12 +293,15 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
         result = p.import_coding(file, kind, coder)
     for note in result.notes:
         click.echo(f"note: {note}")
+    for line in result.warnings:
+        click.echo(f"warning: {line}", err=True)
     for line in result.problems:
         click.echo(f"error: {line}", err=True)
-    again = f" ({result.already} already recorded by an earlier import)" if result.already else ""
-    click.echo(
-        f"imported {result.spans} spans as {result.decisions} decisions{again}; {len(result.problems)} problems"
-    )
+    if result.kind != "qdc":
+        again = f" ({result.already} already recorded by an earlier import)" if result.already else ""
+        click.echo(
+            f"imported {result.spans} spans as {result.decisions} decisions{again}; {len(result.problems)} problems"
+        )
     sys.exit(min(len(result.problems), 100))
 
 

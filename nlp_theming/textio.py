@@ -15,6 +15,7 @@ import os
 import re
 import unicodedata
 import zipfile
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,13 @@ def decode_bytes(raw: bytes) -> str:
     return clean_text(text)
 
 
+def _normalise(text: str) -> str:
+    return unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+
+
 def clean_text(text: str) -> str:
     """NFC, ``\\n`` line ends, no BOM; refuses text that is mostly control characters or blank."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    text = _normalise(text)
     controls = sum(1 for ch in text[:5000] if unicodedata.category(ch) == "Cc" and ch not in "\n\t")
     if controls > max(10, len(text[:5000]) * 0.01):
         raise InputError("looks like a binary file, not text")
@@ -155,7 +160,7 @@ class Limits:
     file_bytes: int = 50 * 1024 * 1024  # NLP_THEMING_MAX_FILE_MB
     unzipped_bytes: int = 200 * 1024 * 1024  # NLP_THEMING_MAX_UNZIPPED_MB: all members of an archive together
     zip_ratio: float = 100.0  # NLP_THEMING_MAX_ZIP_RATIO: a member's size over its compressed size
-    zip_members: int = 10_000
+    zip_members: int = 100_000
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -228,3 +233,56 @@ def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipF
                     f"{kind} archive member {m.filename!r} declares a DOCTYPE: refused (entity expansion)"
                 )
     return archive
+class OffsetMap:
+    """Positions in a text before :func:`clean_text` to positions in the text after it.
+
+    Other tools count positions in the text as they stored it (CRLF line ends, a byte-order
+    mark, decomposed accents); the store keeps the cleaned text. ``offsets(i)`` is where raw
+    position ``i`` (0 to ``len(raw)``) lands: a removed character's position lands on the
+    character after it, so a passage ``raw[a:b]`` is ``clean[offsets(a):offsets(b)]`` less
+    what cleaning removed.
+    """
+
+    # NFC is applied piece by piece: an ASCII character never combines with what precedes it,
+    # so the text can be cut before each one. A changed piece longer than this maps its inner
+    # positions in proportion rather than normalising every prefix.
+    _EXACT = 256
+
+    def __init__(self, raw: str) -> None:
+        self.changed: list[tuple[int, int, int, list[int]]] = []  # raw start, raw end, NFC start, inner map
+        nfc = raw
+        if not unicodedata.is_normalized("NFC", raw):
+            parts, start, out = [], 0, 0
+            for piece in re.findall(r"[\x00-\x7f]?[^\x00-\x7f]*", raw):
+                if not piece:
+                    continue
+                done = unicodedata.normalize("NFC", piece)
+                if done != piece:
+                    n = len(piece)
+                    if n <= self._EXACT:
+                        inner = [min(len(unicodedata.normalize("NFC", piece[:k])), len(done)) for k in range(n + 1)]
+                    else:
+                        inner = [round(k * len(done) / n) for k in range(n + 1)]
+                    for k in range(1, n + 1):
+                        inner[k] = max(inner[k], inner[k - 1])
+                    self.changed.append((start, start + n, out, inner))
+                parts.append(done)
+                start, out = start + len(piece), out + len(done)
+            nfc = "".join(parts)
+        self.starts = [c[0] for c in self.changed]
+        # after NFC: a CR before LF and every BOM are dropped (a lone CR becomes LF, one for one)
+        self.removed = [m.start() for m in re.finditer("\r(?=\n)|\ufeff", nfc)]
+        self.text = _normalise(raw)
+
+    def _nfc(self, i: int) -> int:
+        j = bisect_right(self.starts, i) - 1
+        if j < 0:
+            return i
+        start, end, out, inner = self.changed[j]
+        if i <= end:
+            return out + inner[i - start]
+        return i + (out + inner[-1] - end)
+
+    def __call__(self, i: int) -> int:
+        i = self._nfc(i)
+        return i - bisect_left(self.removed, i)

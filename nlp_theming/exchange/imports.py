@@ -3,9 +3,10 @@
 What ``nlp-theming import``, ``coded-units`` and ``taguette-units`` do, as library calls (the
 CLI and :class:`~nlp_theming.api.Project` only print or return what these return):
 
-* :func:`import_coding`: span CSVs, coded-unit CSVs, Taguette projects and the coded-segment
-  tables of MAXQDA, ATLAS.ti and NVivo become ``import`` decisions of the coders who made them,
-  on the project's own segmentation scheme.
+* :func:`import_coding`: span CSVs, coded-unit CSVs, Taguette projects, the coded-segment tables
+  of MAXQDA, ATLAS.ti and NVivo, and REFI-QDA projects (.qdpx, with their documents and codebook)
+  become ``import`` decisions of the coders who made them, on the project's own segmentation
+  scheme; a REFI-QDA codebook (.qdc) a codebook version.
 * :func:`write_project_units`: a project's human coding as a coded-units CSV.
 * :func:`taguette_units`: a Taguette project as coded units (and spans), no project needed.
 """
@@ -25,11 +26,12 @@ from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
 from .coded import header_names, read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
 from .qda_tables import qda_spans, sniff_table
+from .refi_import import import_qdc, import_qdpx
 from .taguette import TaguetteProject, read_taguette
 from .tidy import coded_units_table
 from .units import units_from_spans
 
-KINDS = ("auto", "spans", "units", "taguette", "qda")
+KINDS = ("auto", "spans", "units", "taguette", "qda", "qdpx", "qdc")
 
 
 @dataclass
@@ -40,14 +42,18 @@ class ImportResult:
     already: int = 0  # decisions an earlier import of the same coding recorded: not recorded again
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what could not be carried
 
 
 def guess_kind(path: str | Path) -> str:
-    """``taguette`` for a SQLite file; ``qda`` for a QDA package's coded-segment table (CSV or
-    XLSX, by its header); ``units`` for a CSV with a unit_id column or without start/end
-    offsets; else ``spans``."""
+    """``taguette`` for a SQLite file; ``qdpx``/``qdc`` for REFI-QDA files; ``qda`` for a QDA
+    package's coded-segment table (CSV or XLSX, by its header); ``units`` for a CSV with a
+    unit_id column or without start/end offsets; else ``spans``."""
     if str(path).endswith((".sqlite3", ".sqlite", ".db")):
         return "taguette"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".qdpx", ".qdc"):
+        return suffix[1:]
     if sniff_table(path) is not None:
         return "qda"
     names = set(header_names(path))  # any encoding, "Unit ID" as unit_id
@@ -63,6 +69,17 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
         raise ValueError(f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
     kind = guess_kind(path) if kind == "auto" else kind
     result = ImportResult(kind)
+    if kind == "qdc":
+        book = import_qdc(con, path)
+        state = "stored as version" if book.created else "unchanged, still version"
+        result.notes.append(f"codebook {state} {book.version}: {book.codes} codes")
+        result.warnings += book.warnings
+        return result
+    if kind == "qdpx":
+        refi = import_qdpx(con, path, coder)
+        result.spans, result.decisions, result.already = refi.spans, refi.decisions, refi.already
+        result.problems, result.notes, result.warnings = refi.problems, refi.notes(), refi.warnings
+        return result
     if kind == "taguette":
         tag = read_taguette(path)
         result.problems += tag.problems

@@ -44,13 +44,16 @@ from ..store.decisions import coding, decision_times, human_coders
 from ..store.documents import current_attributes, current_documents_frame, document_versions
 from ..store.schema import get_meta
 from ..version import __version__
+from .refi_codebook import XmlError, build_qdc, parse_xml, write_codes, xml_text
 
 __all__ = [
     "NAMESPACE",
     "NOT_EXPORTED",
+    "QdcReport",
     "QdpxReport",
     "build_qdpx",
     "check_qdpx",
+    "export_qdc",
     "export_qdpx",
     "validate_qde",
 ]
@@ -63,7 +66,6 @@ SOURCES = "sources/"
 MAX_INTERNAL_BYTES = 2**31 - 1  # REFI-QDA 8.5: the largest internal file
 # Root of every GUID we make; the project's own namespace hangs off it.
 _ROOT = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nlp-theming:refi-qda")
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
 _DECIMAL = re.compile(r"-?\d+\.\d+")
 NOT_EXPORTED = (
@@ -93,11 +95,6 @@ class QdpxReport:
             f" ({self.codings} codings) by {len(self.users)} coders ({who}), {self.variables} variables,"
             f" {self.cases} cases"
         )
-
-
-def _xml(value: object) -> str:
-    """Text XML 1.0 can carry: control characters other than tab and newline removed."""
-    return _NOT_XML.sub("", str(value).replace("\r\n", "\n"))
 
 
 def _stamp(value: object) -> str | None:
@@ -144,21 +141,10 @@ def _sub(
     el = etree.SubElement(parent, f"{{{NAMESPACE}}}{tag}")
     for key, value in (attrs or {}).items():
         if value is not None:
-            el.set(key, _xml(value))
+            el.set(key, xml_text(value))
     if text is not None:
-        el.text = _xml(text)
+        el.text = xml_text(text)
     return el
-
-
-def _code_description(code: Code) -> str:
-    parts = [code.description] if code.description else []
-    if code.inclusion:
-        parts.append(f"Use when: {code.inclusion}")
-    if code.exclusion:
-        parts.append(f"Not when: {code.exclusion}")
-    if code.examples:
-        parts.append("Examples: " + " | ".join(code.examples))
-    return "\n\n".join(parts)
 
 
 def _current_coding(con: sqlite3.Connection, coders: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
@@ -245,7 +231,7 @@ class _Builder:
 
     def build(self, case_by: str | None) -> bytes:
         root = etree.Element(f"{{{NAMESPACE}}}Project", nsmap={None: NAMESPACE, "xsi": XSI})
-        root.set("name", _xml(self.project_name))
+        root.set("name", xml_text(self.project_name))
         root.set("origin", f"nlp-theming {__version__}")
         for attr, value in (("creationDateTime", self.created), ("modifiedDateTime", self.modified)):
             if value:
@@ -287,25 +273,8 @@ class _Builder:
             )
         codes += [Code(code=c) for c in extra]
         self.code_guid = {c.code: self.guid("code", c.code) for c in codes}
-        children: dict[str | None, list[Code]] = defaultdict(list)
-        for c in codes:
-            children[c.parent if c.parent in self.code_guid else None].append(c)
-        if not codes:
-            return
-
-        def add(parent_el: etree._Element, parent: str | None) -> None:
-            for c in children.get(parent, []):
-                # a meta-theme groups codes (REFI-QDA 11: a code folder), unless somebody coded it directly
-                codable = c.code in used or not children.get(c.code)
-                el = _sub(parent_el, "Code", {"guid": self.code_guid[c.code], "name": c.code,
-                                              "isCodable": "true" if codable else "false"})
-                description = _code_description(c)
-                if description:
-                    _sub(el, "Description", text=description)
-                add(el, c.code)
-                self.report.codes += 1
-
-        add(_sub(_sub(root, "CodeBook"), "Codes"), None)
+        if codes:
+            self.report.codes = write_codes(_sub(root, "CodeBook"), NAMESPACE, codes, self.code_guid.__getitem__, used)
 
     def variables_section(self, root: etree._Element) -> None:
         """Every document attribute, typed Integer or Float when all its values are such numbers."""
@@ -468,21 +437,49 @@ def export_qdpx(
     return report
 
 
+@dataclass
+class QdcReport:
+    """What a codebook export wrote."""
+
+    path: Path
+    codes: int
+    label: str
+
+    def summary(self) -> str:
+        return f"wrote {self.path}: {self.codes} codes of codebook {self.label}"
+
+
+def export_qdc(con: sqlite3.Connection, out: str | Path, version: int | None = None) -> QdcReport:
+    """Write a stored codebook (default: the latest) as a REFI-QDA ``.qdc`` file, atomically.
+
+    Codes keep the GUIDs they have in this project's .qdpx export, so the two files agree.
+    """
+    version, book = load_stored_codebook(con, version)
+    guid = _Guids(con)
+    data = build_qdc(book, lambda name: guid("code", name))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return QdcReport(out, len(book.codes), f"{book.name} (version {version})")
+
+
 # ---------------------------------------------------------------------------- checking
-
-
-def _parse(data: bytes) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    return etree.fromstring(data, parser)
 
 
 def validate_qde(qde: bytes, xsd: str | Path) -> list[str]:
     """Problems found validating ``project.qde`` against a REFI-QDA XML schema (empty: valid)."""
     schema = etree.XMLSchema(etree.parse(str(xsd), etree.XMLParser(no_network=True)))
     try:
-        doc = _parse(qde)
-    except etree.XMLSyntaxError as exc:
-        return [f"project.qde is not well-formed XML: {exc}"]
+        doc = parse_xml(qde)
+    except XmlError as exc:
+        return [f"project.qde: {exc}"]
     if schema.validate(doc):
         return []
     return [f"project.qde line {e.line}: {e.message}" for e in schema.error_log]
@@ -511,9 +508,9 @@ def check_qdpx(path: str | Path, xsd: str | Path | None = None) -> list[str]:
         if xsd is not None:
             problems += validate_qde(qde, xsd)
         try:
-            root = _parse(qde)
-        except etree.XMLSyntaxError as exc:
-            return [*problems, f"project.qde is not well-formed XML: {exc}"]
+            root = parse_xml(qde)
+        except XmlError as exc:
+            return [*problems, f"project.qde: {exc}"]
         ns = f"{{{NAMESPACE}}}"
         if root.tag != f"{ns}Project":
             return [*problems, f"project.qde: root element is {root.tag}, not {ns}Project"]

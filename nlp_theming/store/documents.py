@@ -92,6 +92,12 @@ def set_attributes(con: sqlite3.Connection, doc_id: int, attrs: dict[str, str]) 
     )
 
 
+def update_attributes(con: sqlite3.Connection, doc_id: int, attrs: dict[str, str]) -> None:
+    """Set a stored document's attributes in a transaction of their own (no new version)."""
+    with transaction(con):
+        set_attributes(con, doc_id, attrs)
+
+
 def current_document_ids(con: sqlite3.Connection) -> list[int]:
     return [int(r[0]) for r in con.execute("SELECT id FROM current_documents ORDER BY name")]
 
