@@ -173,11 +173,16 @@ def compare_coders(
     coded_by = {d: [c for c in order if d in seen[c]] for d in current}
     common = {d for d, who in coded_by.items() if len(who) >= 2}
     excluded = {doc_name[d]: coded_by[d] for d in sorted(current - common, key=doc_name.get) if coded_by[d]}
-    lacking = {c: sorted(doc_name[d] for d in common if d not in seen[c]) for c in order}
-    lacking = {c: docs for c, docs in lacking.items() if docs}
     if not common:
         raise ValueError("no document was coded by at least two of the compared coders: "
                          + "; ".join(f"{c}: {len(seen[c] & current)} documents" for c in order))
+    # A coder who coded none of the shared documents has nothing to agree on: left out, and named
+    # with the documents only they coded.
+    order = [c for c in order if seen[c] & common]
+    if reference is not None and reference not in order:
+        raise ValueError(f"reference coder {reference!r} coded none of the documents another coder coded")
+    lacking = {c: sorted(doc_name[d] for d in common if d not in seen[c]) for c in order}
+    lacking = {c: docs for c, docs in lacking.items() if docs}
     spans = spans[spans.document_id.isin(common)].copy()
     if run_info is not None:
         run_info["learned_from"] = _learned_from(con, run_info["decision_mark"], humans, common)
