@@ -551,3 +551,36 @@ def test_reading_alone_stores_nothing_and_keeps_one_coder(tmp_path: Path) -> Non
     content = read_qdpx(_foreign(tmp_path), coder="Kim")
     assert set(content.spans.coder) == {"Kim"}
     assert [s.name for s in content.sources] == ["kim.txt", "inline"]
+
+
+def test_a_fresh_project_takes_the_exported_projects_coding_units(tmp_path: Path) -> None:
+    """A project cut into sentences, exported and imported into a fresh project: the same units,
+    so `compare` gives the same figures per segment (typed transcripts: their units depend on the
+    text alone, while a timed transcript's also depend on cue times, which REFI-QDA does not carry)."""
+    from nlp_theming.segment import Segmenter
+    from tests.helpers.paths import CORPUS
+
+    typed = [f for f in sorted((CORPUS / "transcripts").iterdir()) if f.suffix in (".txt", ".docx", ".odt")][:8]
+    source = tmp_path / "source"
+    with Project.init(source) as p:
+        assert not p.ingest(typed, CORPUS / "manifest.csv", Segmenter(unit="sentence")).failed
+        p.load_codebook(CORPUS / "codebook.csv")
+        names = set(p.documents().document)
+        gold = pd.read_csv(CORPUS / "gold_spans.csv")
+        spans = tmp_path / "spans.csv"
+        gold[gold.document.isin(names)].to_csv(spans, index=False)
+        assert p.import_coding(spans).decisions > 0
+        p.export_qdpx(tmp_path / "study.qdpx")
+    fresh = tmp_path / "fresh"
+    with Project.init(fresh) as p:
+        result = p.import_coding(tmp_path / "study.qdpx")
+        assert p.segmenter().scheme == Segmenter(unit="sentence").scheme
+    assert any("coding units sentence" in n for n in result.notes)
+    figures = []
+    for project in (source, fresh):
+        with Project(project) as p:
+            figures.append(p.compare(n_boot=0, seed=0))
+    a, b = figures
+    assert json.dumps(a.report.to_dict(), sort_keys=True, default=str) == json.dumps(
+        b.report.to_dict(), sort_keys=True, default=str)
+    pd.testing.assert_frame_equal(a.disagreements.reset_index(drop=True), b.disagreements.reset_index(drop=True))

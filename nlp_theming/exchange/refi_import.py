@@ -35,13 +35,13 @@ from lxml import etree
 from ..codebook import Codebook, load_stored_codebook, store_codebook
 from ..ingest import ingest_text
 from ..review.imports import import_spans
-from ..segment import project_segmenter, segment_documents
+from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
 from ..store.decisions import MACHINE_CODERS
-from ..store.documents import current_lengths, current_texts, update_attributes
+from ..store.documents import current_lengths, current_texts, recorded_scheme, update_attributes
 from ..textio import LIMITS, RATIO_FLOOR, InputError, OffsetMap, clean_text
 from .refi_codebook import XmlError, norm_guid, parse_xml, read_codes, read_qdc
-from .refi_qda import NAMESPACE, QDE_NAME, SOURCES
+from .refi_qda import NAMESPACE, QDE_NAME, SOURCES, UNITS_NOTE
 
 __all__ = [
     "QdcImport",
@@ -91,6 +91,7 @@ class QdpxContent:
                                                                                "coder"]))
     skipped_sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    scheme: str | None = None  # the coding units of the nlp-theming project the file came from
 
 
 @dataclass
@@ -109,6 +110,7 @@ class QdpxImport:
     already: int = 0  # codings an earlier import of the same file recorded
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    scheme_note: str | None = None
 
     def notes(self) -> list[str]:
         book = ("no codebook in the file" if self.codebook_version is None else
@@ -118,7 +120,7 @@ class QdpxImport:
             f"users: {', '.join(self.users) or 'none'}; {book}",
             f"documents: {len(self.added)} added, {len(self.updated)} updated (new version),"
             f" {len(self.unchanged)} unchanged, {len(self.skipped_sources)} sources skipped",
-        ]
+        ] + ([self.scheme_note] if self.scheme_note else [])
 
 
 # ---------------------------------------------------------------------------- the zip
@@ -248,6 +250,9 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
 
     out = QdpxContent(path, root.get("name") or path.stem)
     warn = out.warnings.append
+    if (root.get("origin") or "").startswith("nlp-theming"):
+        said = re.search(re.escape(UNITS_NOTE) + r"([\w:.-]+?)\.(?:\s|$)", root.findtext(f"{ns}Description") or "")
+        out.scheme = said.group(1) if said else None
 
     # users
     names: Counter[str] = Counter()
@@ -412,6 +417,26 @@ def _source_text(zipped: _Zip, source: etree._Element, where: str) -> str | None
 # ---------------------------------------------------------------------------- storing
 
 
+def units_for(con: sqlite3.Connection, content: QdpxContent, result: QdpxImport) -> Segmenter | None:
+    """A fresh project takes the coding units of the nlp-theming project the file came from, so
+    that both compare alike; a project with units of its own keeps them (noted when they differ)."""
+    if content.scheme is None:
+        return None
+    try:
+        theirs = Segmenter.from_scheme(content.scheme)
+    except ValueError:
+        result.warnings.append(f"{content.path.name}: unknown coding units {content.scheme!r}: the project's own used")
+        return None
+    ours = recorded_scheme(con)
+    if ours is None:
+        result.scheme_note = f"coding units {theirs.scheme}, as in the exported project"
+        return theirs
+    if ours != theirs.scheme:
+        result.scheme_note = (f"coding units: the project's own ({ours}); the exported project used {theirs.scheme},"
+                              " so agreement per segment will differ from its own")
+    return None
+
+
 def import_qdpx(con: sqlite3.Connection, path: str | Path, coder: str | None = None) -> QdpxImport:
     """Import a .qdpx project (checked whole first: a refused file changes nothing)."""
     content = read_qdpx(path, coder)
@@ -432,7 +457,7 @@ def import_qdpx(con: sqlite3.Connection, path: str | Path, coder: str | None = N
         status, _ = ingest_text(con, source.name, source.text, str(path.resolve()), "qdpx", source.attrs)
         getattr(result, status).append(source.name)
     if content.sources:
-        segment_documents(con)
+        segment_documents(con, units_for(con, content, result))
     if content.spans.empty:
         return result
     if latest_version(con) is None:

@@ -41,7 +41,7 @@ from lxml import etree
 
 from ..codebook import Code, CodebookError, load_stored_codebook
 from ..store.decisions import coding, decision_times, human_coders
-from ..store.documents import current_attributes, current_documents_frame, document_versions
+from ..store.documents import current_attributes, current_documents_frame, document_versions, recorded_scheme
 from ..store.schema import get_meta
 from ..version import __version__
 from .refi_codebook import XmlError, build_qdc, parse_xml, write_codes, xml_text
@@ -58,6 +58,9 @@ __all__ = [
     "validate_qde",
 ]
 
+# How the project's Description names its segmentation scheme, so that importing the file into a
+# fresh project cuts the same coding units (REFI-QDA has no element for them).
+UNITS_NOTE = "Coding units: "
 NAMESPACE = "urn:QDA-XML:project:1.0"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_LOCATION = f"{NAMESPACE} http://schema.qdasoftware.org/versions/Project/v1.0/Project.xsd"
@@ -198,6 +201,7 @@ class _Builder:
         self.code_guid: dict[str, str] = {}
         self.files: dict[str, bytes] = {}
         self.book_label = "none"
+        self.scheme = recorded_scheme(con)
         stamps = [p.when for p in self.passages if p.when]
         self.modified = max(stamps) if stamps else None
         self.created = _stamp(self.guid.created)
@@ -247,6 +251,7 @@ class _Builder:
         _sub(root, "Description", text=(
             f"Exported by nlp-theming {__version__}: the confirmed coding of {len(self.users)} human coders"
             f" ({who}); machine suggestions are not included. Codebook: {self.book_label}."
+            + (f" {UNITS_NOTE}{self.scheme}." if self.scheme else "")
         ))
         # the declaration as the spec's examples write it (lxml's own has single quotes)
         return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="UTF-8", pretty_print=True)
