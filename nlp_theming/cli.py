@@ -19,7 +19,7 @@ from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
 from .match.themes import DEFAULT_STRATEGY, STRATEGIES
-from .review.queue import ORDERS, QueueFilter
+from .review.queue import ORDERS, PER, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
 from .review.terminal import terminal_review
@@ -672,6 +672,8 @@ def queue_options(func):
             click.option("--document", default=None, help=help_of["document"]),
             click.option("--min-score", type=float, default=None, help=help_of["min_score"]),
             click.option("--max-score", type=float, default=None, help=help_of["max_score"]),
+            click.option("--unreviewed", is_flag=True, default=None, help=help_of["unreviewed"]),
+            click.option("--per", type=click.Choice(PER), default=None, help=help_of["per"]),
         ]
     ):
         func = opt(func)
