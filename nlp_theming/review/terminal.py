@@ -149,7 +149,7 @@ def terminal_review(
     echo(f"{len(keys)} suggestions to review as {coder}. {HELP}")
     i = 0
     while 0 <= i < len(keys):
-        table, _ = full_queue(con, coder, cache=cache, blind=blind)  # fresh statuses: another coder or an undo may change them
+        table, _ = full_queue(con, coder, cache=cache, blind=blind)  # fresh: another coder or an undo changes them
         rows = table[table.key == keys[i]]
         if rows.empty:
             i += 1

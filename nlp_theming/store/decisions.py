@@ -109,9 +109,15 @@ def _check_adjust(con: sqlite3.Connection, d: Decision) -> None:
                                 f"select text inside the highlighted turn")
 
 
-def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
+                    document_id: int | None = None) -> pd.DataFrame:
+    """The log (of ``coder``, up to decision ``upto``, on ``document_id``: with every undo, which
+    names no document, so that :func:`effective` still resolves them)."""
     sql = "SELECT * FROM decisions WHERE 1=1"
     args: list = []
+    if document_id is not None:
+        sql += " AND (document_id = ? OR action = 'undo')"
+        args.append(int(document_id))
     if coder is not None:
         sql += " AND coder = ?"
         args.append(coder)
@@ -135,7 +141,8 @@ def effective(decisions: pd.DataFrame) -> pd.DataFrame:
     return keep
 
 
-def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
+           document_id: int | None = None) -> pd.DataFrame:
     """The current coding: one row per (coder, segment, code) that applies, and one per span
     where imported coding put several spans of one code in one segment.
 
@@ -143,7 +150,7 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
     made it so). ``start``/``end`` are the coded span: the imported or adjusted one, else the
     segment's. Count distinct (segment, code) pairs, not rows, when counting coded segments.
     """
-    log = effective(decisions_frame(con, coder, upto))
+    log = effective(decisions_frame(con, coder, upto, document_id))
     cols = ["coder", "segment_id", "document_id", "code", "start", "end", "decision_id"]
     if log.empty:
         return pd.DataFrame(columns=cols)
@@ -212,7 +219,7 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
     return out.sort_values(["coder", "document_id", "start", "code"]).reset_index(drop=True)
 
 
-def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
+def reviewed(con: sqlite3.Connection, coder: str | None = None, document_id: int | None = None) -> pd.DataFrame:
     """Every (coder, segment, code) with a decision in force, and whether it applies.
 
     ``imported``: the segment has imported coding in force (a coder coded the whole passage
@@ -220,7 +227,9 @@ def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
     A "no code applies" decision is a row saying "does not apply" for every code in the
     project's codebooks (a later accept of one code outweighs it, being later).
     """
-    log = effective(decisions_frame(con, coder))
+    log = effective(decisions_frame(con, coder, document_id=document_id))
+    if log.empty:
+        return pd.DataFrame(columns=["coder", "segment_id", "code", "applies", "decision_id", "imported"])
     log = log[log.segment_id.notna() & log.action.isin(["accept", "reject", "change", "add", "import", NO_CODE])]
     whole = {int(s) for s in log[log.action == "import"].segment_id}
     # "no code applies" decides every code: those of any codebook version the project has had
@@ -239,16 +248,20 @@ def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
     return out.drop_duplicates(["coder", "segment_id", "code"], keep="last").reset_index(drop=True)
 
 
-def nothing_applies(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
+def nothing_applies(con: sqlite3.Connection, coder: str | None = None, document_id: int | None = None,
+                    applied: pd.DataFrame | None = None) -> pd.DataFrame:
     """Segments coded with nothing: the coder said "no code applies" (in force) and has applied
-    no code there since. Columns: coder, segment_id, document_id, decision_id."""
+    no code there since. Columns: coder, segment_id, document_id, decision_id. ``applied``: the
+    :func:`coding` of the same coder and document when the caller has it already."""
     cols = ["coder", "segment_id", "document_id", "decision_id"]
-    log = effective(decisions_frame(con, coder))
+    log = effective(decisions_frame(con, coder, document_id=document_id))
+    if log.empty:
+        return pd.DataFrame(columns=cols)
     nothing = log[log.action == NO_CODE]
     if nothing.empty:
         return pd.DataFrame(columns=cols)
     nothing = nothing.sort_values("id").drop_duplicates(["coder", "segment_id"], keep="last")
-    applied = coding(con, coder)
+    applied = coding(con, coder, document_id=document_id) if applied is None else applied
     applied = applied[applied.segment_id.notna()]
     coded = {(c, int(s)) for c, s in zip(applied.coder, applied.segment_id, strict=True)}
     keep = [(c, int(s)) not in coded for c, s in zip(nothing.coder, nothing.segment_id, strict=True)]
