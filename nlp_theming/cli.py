@@ -691,10 +691,11 @@ def queue_options(func):
 @click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
 @click.option("--coder", default=None, help="Review as NAME; nobody is asked for a name.")
 @click.option("--blind", is_flag=True, help="Coders do not see each other's decisions.")
+@click.option("--document", default=None, help="Open this document's transcript view (its URL is printed).")
 @friendly
-def serve(project: str, host: str, port: int, coder: str | None, blind: bool) -> None:
+def serve(project: str, host: str, port: int, coder: str | None, blind: bool, document: str | None) -> None:
     """Review suggestions in a local web page (keyboard first; prints the URL)."""
-    run_server(project, host=host, port=port, coder=coder, blind=blind)
+    run_server(project, host=host, port=port, coder=coder, blind=blind, document=document)
 
 
 @main.command()

@@ -64,7 +64,7 @@ def test_the_transcript_view_shows_people_times_and_suggestions(project: Path) -
     assert html.count('class="passage') == len(TURNS)  # every turn's text: the whole document
     assert "P07 · nurse (SPEAKER_01)" in html and "Interviewer (SPEAKER_00)" in html
     assert "<time>0:10</time>" in html and "<time>0:30</time>" in html
-    assert html.count('class="chip sugg pending" title="suggested') == 2 * 3  # two suggestions on each participant passage
+    assert html.count('class="chip sugg pending" title="suggested') == 2 * 3  # two on each answer
     # the first passage with something to decide is in focus, with its form (no JavaScript needed)
     first = _participant_segments(project)[0]
     assert f'id="s-{first}" data-segment="{first}"' in html and html.count('class="controls"') == 1
@@ -107,7 +107,7 @@ def test_fetch_gets_the_passage_back_instead_of_a_reload(project: Path) -> None:
     reply = client.post("/passage", data={"csrf_token": token, "segment_id": one, "do": "accept:Units"}, headers=fetch)
     assert reply.status_code == 200
     fragment = reply.get_data(as_text=True)
-    assert fragment.lstrip().startswith(f'<div class="passage') and f'data-next="{two}"' in fragment
+    assert fragment.lstrip().startswith('<div class="passage') and f'data-next="{two}"' in fragment
     assert 'class="chip sugg accepted"' in fragment and "<html" not in fragment
     again = client.post("/passage", data={"csrf_token": token, "segment_id": one, "do": "rest"}, headers=fetch)
     assert again.status_code == 200
@@ -161,7 +161,7 @@ def test_speaker_names_from_the_manifest() -> None:
     turns = [{"speaker": "SPEAKER_00", "is_interviewer": 1}, {"speaker": "SPEAKER_01", "is_interviewer": 0}]
     assert speaker_names(turns, {"participant": "P07", "role": "nurse"}) == {
         "SPEAKER_00": "Interviewer (SPEAKER_00)", "SPEAKER_01": "P07 · nurse (SPEAKER_01)", None: ""}
-    group = turns + [{"speaker": "SPEAKER_02", "is_interviewer": 0}]
+    group = [*turns, {"speaker": "SPEAKER_02", "is_interviewer": 0}]
     assert speaker_names(group, {"participant": "P07"})["SPEAKER_02"] == "SPEAKER_02"  # a group: labels as they are
     assert speaker_names([{"speaker": "Interviewer", "is_interviewer": 1}], {})["Interviewer"] == "Interviewer"
 
