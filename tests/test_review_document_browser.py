@@ -31,7 +31,7 @@ def focused(pg: object) -> int:
 
 def wait_log(pg: object, project: Path, n: int) -> object:
     """The log once it holds ``n`` decisions by alice (fetch() returns before we look)."""
-    for _ in range(50):
+    for _ in range(300):
         frame = log(project, "alice")
         if len(frame) >= n:
             return frame
@@ -56,13 +56,16 @@ def test_code_a_transcript_by_keyboard_and_mouse(server: ThreadServer, page: obj
     page.keyboard.press("x")  # reject the rest, and move to the next passage to decide
     frame = wait_log(page, project, 1 + len(chips) - 1)
     assert list(frame.action) == ["accept"] + ["reject"] * (len(chips) - 1)
-    page.wait_for_function(f"() => document.querySelector('.passage.focus').dataset.segment !== '{first}'")
+    page.wait_for_function(f"() => {{ const el = document.querySelector('.passage.focus');"
+                           f" return el && el.dataset.segment !== '{first}'; }}")
     second = focused(page)
 
     page.keyboard.press("0")  # no code applies
     frame = wait_log(page, project, len(chips) + 1)
     assert frame.action.iloc[-1] == "none" and int(frame.segment_id.iloc[-1]) == second
     page.wait_for_selector(f"#s-{second} .chip.none")
+    page.wait_for_function(f"() => {{ const el = document.querySelector('.passage.focus');"
+                           f" return el && el.dataset.segment !== '{second}'; }}")  # moved on
 
     # the mouse: click a later passage's text, then its accept button
     later = page.locator(".passage.pending").last
@@ -72,6 +75,7 @@ def test_code_a_transcript_by_keyboard_and_mouse(server: ThreadServer, page: obj
     page.locator(f"#s-{target} .controls button.accept").first.click()
     frame = wait_log(page, project, len(chips) + 2)
     assert frame.action.iloc[-1] == "accept" and int(frame.segment_id.iloc[-1]) == target
+    page.wait_for_selector(f"#s-{target} .chip.sugg.accepted")  # the reply is in: keys are taken again
 
     # undo (a reload): the accept is cancelled and its passage is in focus again
     with page.expect_navigation():

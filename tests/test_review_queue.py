@@ -48,6 +48,10 @@ def test_the_default_item_is_a_passage_with_all_its_suggestions(con: sqlite3.Con
     assert segments == list(dict.fromkeys(one_by_one.segment_id))  # passages where their most pressing one was
     for _, group in q.groupby("segment_id", sort=False):
         assert group["rank"].is_monotonic_increasing  # best first within the passage
+    # a passage keeps its place while its suggestions are decided one by one
+    top = q.iloc[0]
+    actions.accept(con, "ana", int(top.segment_id), top.code, int(top.run_id))
+    assert review_queue(con, "ana", status="pending").segment_id.iloc[0] == top.segment_id
     items = passages(q)
     assert list(items.segment_id) == segments and items.n_pending.sum() == len(q)
     assert items.codes.iloc[0] == q[q.segment_id == segments[0]].code.tolist()

@@ -194,14 +194,19 @@ class QueueFilter:
             table = table[table.score >= self.min_score]
         if self.max_score is not None:
             table = table[table.score <= self.max_score]
+        passage_at: dict[int, int] = {}
+        if self.per == "segment":
+            # a passage stands where its most pressing suggestion does, decided or not, so that it
+            # keeps its place while its suggestions are decided one by one
+            seen = _ordered(table, self.order, book).segment_id
+            passage_at = {int(s): i for i, s in enumerate(dict.fromkeys(seen))}
         if statuses:
             table = table[table.status.isin(statuses)]
         if self.unreviewed:
             table = table[~table.reviewed_by_anyone.astype(bool)]
         table = _ordered(table, self.order, book)
         if self.per == "segment":
-            # a passage where its most pressing suggestion comes, its suggestions best first
-            table = table.assign(_passage=table.groupby("segment_id", sort=False).ngroup())
+            table = table.assign(_passage=table.segment_id.map(passage_at))  # its suggestions best first
             table = table.sort_values(["_passage", "rank"], kind="stable").drop(columns="_passage")
         rest = [c for c in table.columns if c not in COLUMNS]
         return table[COLUMNS + rest].reset_index(drop=True)

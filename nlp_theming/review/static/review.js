@@ -172,8 +172,20 @@
     if (strong) strong.textContent = String(document.querySelectorAll(".passage.pending").length);
   }
 
+  let wanted = null; // a passage clicked while a request was on its way: focused when it is back
+
+  function later() {
+    const next = wanted;
+    wanted = null;
+    if (next && next !== focused) focusOn(next);
+  }
+
   async function focusOn(el) {
-    if (!el || busy) return;
+    if (!el) return;
+    if (busy) {
+      wanted = el;
+      return;
+    }
     busy = true;
     try {
       const reply = await fetch("/passage/" + el.dataset.segment, { headers: { "X-Requested-With": "fetch" } });
@@ -189,6 +201,7 @@
     } finally {
       busy = false;
     }
+    later();
   }
 
   async function decideHere(button) {
@@ -211,7 +224,8 @@
     } finally {
       busy = false;
     }
-    if (moveTo && moveTo !== focused.dataset.segment) focusOn(document.getElementById("s-" + moveTo));
+    if (wanted) later();
+    else if (moveTo && moveTo !== focused.dataset.segment) focusOn(document.getElementById("s-" + moveTo));
   }
 
   function step(direction) {
