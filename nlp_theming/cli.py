@@ -19,7 +19,7 @@ from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
 from .match.themes import DEFAULT_STRATEGY, STRATEGIES
-from .review.queue import ORDERS, QueueFilter
+from .review.queue import ORDERS, PER, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
 from .review.terminal import terminal_review
@@ -698,6 +698,8 @@ def queue_options(func):
             click.option("--document", default=None, help=help_of["document"]),
             click.option("--min-score", type=float, default=None, help=help_of["min_score"]),
             click.option("--max-score", type=float, default=None, help=help_of["max_score"]),
+            click.option("--unreviewed", is_flag=True, default=None, help=help_of["unreviewed"]),
+            click.option("--per", type=click.Choice(PER), default=None, help=help_of["per"]),
         ]
     ):
         func = opt(func)
@@ -715,10 +717,11 @@ def queue_options(func):
 @click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
 @click.option("--coder", default=None, help="Review as NAME; nobody is asked for a name.")
 @click.option("--blind", is_flag=True, help="Coders do not see each other's decisions.")
+@click.option("--document", default=None, help="Open this document's transcript view (its URL is printed).")
 @friendly
-def serve(project: str, host: str, port: int, coder: str | None, blind: bool) -> None:
+def serve(project: str, host: str, port: int, coder: str | None, blind: bool, document: str | None) -> None:
     """Review suggestions in a local web page (keyboard first; prints the URL)."""
-    run_server(project, host=host, port=port, coder=coder, blind=blind)
+    run_server(project, host=host, port=port, coder=coder, blind=blind, document=document)
 
 
 @main.command()

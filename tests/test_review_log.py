@@ -9,7 +9,7 @@ import pytest
 
 from nlp_theming.review import actions
 from nlp_theming.review.context import nearest_confirmed, segment_context
-from nlp_theming.review.queue import review_queue
+from nlp_theming.review.queue import describe, review_queue
 from nlp_theming.store.decisions import Decision, DecisionError, coding, decisions_frame, record, status_of, visible
 
 
@@ -242,3 +242,93 @@ def test_two_imported_spans_of_one_code_in_one_segment_both_survive(con: sqlite3
     # a rejection removes the code from the segment, all its spans with it
     record(con, Decision(coder="imp", action="reject", segment_id=sid, code="X"))
     assert coding(con, "imp").empty
+
+
+def test_no_code_applies_is_a_decision_on_the_whole_passage(con: sqlite3.Connection) -> None:
+    from nlp_theming.store.decisions import nothing_applies, reviewed
+    from nlp_theming.suggest import partial_labels
+
+    one, two = _items(con, 2)
+    actions.accept(con, "alice", one.segment_id, one.code, one.run_id)
+    first = actions.no_code(con, "alice", one.segment_id)  # overrides the accept
+    assert _applied(con, "alice") == set()
+    nothing = nothing_applies(con, "alice")
+    assert list(nothing.segment_id) == [one.segment_id] and list(nothing.decision_id) == [first]
+    # every code of the codebook is decided on the segment: no suggestion of it is pending
+    queue = review_queue(con, "alice", per="suggestion")
+    assert set(queue[queue.segment_id == one.segment_id].status) == {"rejected"}
+    # the matcher reads a negative for every code
+    labels = reviewed(con, "alice")
+    codes = sorted(set(labels.code))
+    _, Y = partial_labels(labels, set(), {one.segment_id: 0}, {c: j for j, c in enumerate(codes)})
+    assert Y.shape == (1, len(codes)) and (Y == 0).all()
+    with pytest.raises(DecisionError, match="no code"):
+        record(con, Decision(coder="alice", action="none", segment_id=one.segment_id, code=one.code))
+    # undo restores the accept it replaced
+    actions.undo(con, "alice")
+    assert _applied(con, "alice") == {(one.segment_id, one.code)} and nothing_applies(con, "alice").empty
+    assert describe(decisions_frame(con, "alice").iloc[-2]) == f"no code applies on segment {one.segment_id}"
+    # an accept later supersedes it: that code applies, the segment is no longer "coded with nothing"
+    actions.no_code(con, "alice", two.segment_id)
+    actions.accept(con, "alice", two.segment_id, two.code, two.run_id)
+    assert (two.segment_id, two.code) in _applied(con, "alice") and nothing_applies(con, "alice").empty
+    status = status_of(con, "alice").set_index(["segment_id", "code"]).status
+    others = [c for c in codes if c != two.code]
+    assert status[(two.segment_id, two.code)] == "accepted" and status[(two.segment_id, others[0])] == "rejected"
+
+
+def test_reject_the_rest_decides_a_passage_as_one_batch(con: sqlite3.Connection) -> None:
+    q = review_queue(con, per="suggestion")
+    segment = int(q.groupby("segment_id").size().idxmax())
+    mine = q[q.segment_id == segment].sort_values("rank")
+    assert len(mine) >= 2
+    actions.accept(con, "alice", segment, mine.code.iloc[0], int(mine.run_id.iloc[0]))
+    ids = actions.reject_rest(con, "alice", segment)
+    assert len(ids) == len(mine) - 1
+    status = status_of(con, "alice").set_index(["segment_id", "code"]).status
+    assert status[(segment, mine.code.iloc[0])] == "accepted"
+    assert all(status[(segment, c)] == "rejected" for c in mine.code.iloc[1:])
+    with pytest.raises(DecisionError, match="decided already"):
+        actions.reject_rest(con, "alice", segment)
+    undone = actions.undo(con, "alice")  # the whole batch
+    assert len(undone) == len(ids)
+    assert set(review_queue(con, "alice", status="pending").segment_id) >= {segment}
+
+
+def test_bulk_reject_takes_the_low_scores_of_a_theme(con: sqlite3.Connection) -> None:
+    q = review_queue(con, per="suggestion")
+    code = q.code.value_counts().index[0]
+    low = q[(q.code == code) & (q.score <= 0.3)]
+    assert 0 < len(low) < len(q[q.code == code])
+    preview = actions.bulk_todo(con, "alice", code, 0.3, "reject")
+    assert sorted(preview.key) == sorted(low.key)
+    ids = actions.bulk_reject(con, "alice", code, 0.3, run_id=int(q.run_id.iloc[0]),
+                              expected=actions.bulk_digest(preview.key))
+    assert len(ids) == len(low)
+    assert set(decisions_frame(con, "alice").action) == ({"reject"} if ids else set())
+    with pytest.raises(DecisionError, match="accept or reject"):
+        actions.bulk_todo(con, "alice", code, 0.3, "change")
+
+
+def test_compare_and_the_coded_units_read_no_code_as_coded_with_nothing(con: sqlite3.Connection) -> None:
+    from nlp_theming.agreement.coders import compare_coders
+    from nlp_theming.exchange.tidy import coded_units_table
+    from nlp_theming.segment import project_segmenter
+
+    q = review_queue(con, order="document", per="suggestion")
+    document = q.document.iloc[0]
+    segments = list(dict.fromkeys(q[q.document == document].segment_id))
+    first, second = int(segments[0]), int(segments[1])
+    code = q[q.segment_id == first].code.iloc[0]
+    # ana codes one passage; ben says nothing applies to the same passage and to the next
+    actions.accept(con, "ana", first, code)
+    actions.no_code(con, "ben", second)
+    actions.no_code(con, "ben", first)
+    units = coded_units_table(con, project_segmenter(con).scheme)
+    bens = units[units.coder == "ben"]
+    assert set(bens.document) == {document} and all(len(c) == 0 for c in bens.codes)
+    result = compare_coders(con, ["ana", "ben"], unit="segment", n_boot=50)
+    codings = result.codings
+    assert set(codings.coder) == {"ana", "ben"}
+    assert codings[(codings.coder == "ben")].code.isna().all()  # coded, and nothing applies
+    assert code in set(result.disagreements.code)

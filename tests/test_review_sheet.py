@@ -141,3 +141,21 @@ def test_csv_guard_adds_and_removes_the_apostrophe(con: sqlite3.Connection, tmp_
     assert formula_safe("plain") == "plain" and formula_safe(-1) == -1 and formula_unsafe("'quoted") == "'quoted"
     frame = formula_safe_frame(pd.DataFrame({"=site": ["=A", "B"]}))
     assert list(frame.columns) == ["'=site"] and list(frame["'=site"]) == ["'=A", "B"]
+
+
+def test_none_in_the_sheet_says_no_code_applies_to_the_passage(con: sqlite3.Connection, tmp_path: Path) -> None:
+    from nlp_theming.store.decisions import nothing_applies
+
+    out, _ = export_sheet(con, "alice", tmp_path / "queue.csv")
+    sheet = read_sheet(out)
+    segment = sheet.segment_id.value_counts().index[0]  # a passage with several rows
+    rows = [i + 2 for i in sheet.index[sheet.segment_id == segment]]
+    assert len(rows) >= 2 and rows == list(range(rows[0], rows[0] + len(rows)))  # a passage's rows together
+    filled = _fill(sheet, {rows[0]: "none", rows[1]: "None", 2 if rows[0] != 2 else rows[-1] + 1: "none: Boards"})
+    filled.to_csv(tmp_path / "filled.csv", index=False)
+    report = import_sheet(con, tmp_path / "filled.csv", "alice")
+    assert report.recorded == 1 and report.unchanged == 1  # one decision for the passage, however many rows say it
+    assert len(report.problems) == 1 and "takes no code" in report.problems[0]
+    assert list(nothing_applies(con, "alice").segment_id) == [int(segment)]
+    again = import_sheet(con, tmp_path / "filled.csv", "alice")
+    assert again.recorded == 0 and again.unchanged == 2

@@ -30,7 +30,7 @@ def test_keys_accept_reject_change_add_next_undo_quit(project: Path) -> None:
     number = 1 if third.code != leaves[0] else 2
     keys = [
         "a",  # accept item 1
-        "x",  # not a key: asked again
+        "z",  # not a key: asked again
         "r",  # reject item 2
         "c", "zzz", "", "c", target,  # change item 3: no match, cancel, then again by name
         "+", "train",  # add a code to item 4 by part of its name (stays on item 4)
@@ -94,3 +94,28 @@ def test_undo_of_decisions_without_a_segment_or_a_code(project: Path) -> None:
         assert list(decisions_frame(con, "dana").action) == ["import", "adjust", "undo", "undo"]
     finally:
         con.close()
+
+
+def test_passage_keys_accept_by_number_reject_the_rest_and_no_code(project: Path) -> None:
+    from nlp_theming.store.decisions import nothing_applies
+
+    q = _queue(project, document="north-nurse", status="pending")
+    passages = list(dict.fromkeys(q.segment_id))
+    first, second = int(passages[0]), int(passages[1])
+    first_codes = q[q.segment_id == first].sort_values("rank").code.tolist()
+    assert len(first_codes) >= 2
+    keys = ["2", "x", "0", "q"]  # accept the passage's second suggestion, reject the rest; next passage: none
+    result = CliRunner().invoke(main, ["review", str(project), "--coder", "dana", "--document", "north-nurse"],
+                                input="\n".join(keys) + "\n")
+    assert result.exit_code == 0, result.output
+    log = decisions_frame(store.open_project(project), "dana")
+    assert list(log.action) == ["accept"] + ["reject"] * (len(first_codes) - 1) + ["none"]
+    assert log.code.iloc[0] == first_codes[1] and set(log.segment_id.iloc[:-1]) == {first}
+    assert int(log.segment_id.iloc[-1]) == second
+    con = store.open_project(project)
+    try:
+        assert {(int(r.segment_id), r.code) for r in coding(con, "dana").itertuples()} == {(first, first_codes[1])}
+        assert list(nothing_applies(con, "dana").segment_id) == [second]
+    finally:
+        con.close()
+    assert "1 passages with no code" in result.output

@@ -51,7 +51,7 @@ def test_every_view_is_a_module_level_function_on_the_blueprint(project: Path) -
     app = create_app(project)
     views = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"}
     assert views == {f"review.{n}" for n in ("index", "coder", "review", "decide", "adjust", "undo", "bulk", "status",
-                                              "resuggest")}
+                                              "resuggest", "passage", "passage_fragment", "document")}
     for endpoint in views:
         func = app.view_functions[endpoint]
         assert inspect.getmodule(func) is web and func.__qualname__ == func.__name__  # not a closure
@@ -67,7 +67,7 @@ def test_two_apps_in_one_process_keep_their_own_settings(project: Path, tmp_path
 
 def test_a_post_without_the_csrf_token_is_refused_and_a_real_one_records(project: Path) -> None:
     client = create_app(project, coder="ana").test_client()
-    page = client.get("/review")
+    page = client.get("/review?per=suggestion")
     assert page.status_code == 200 and "Content-Security-Policy" in page.headers
     html = page.get_data(as_text=True)
     key = re.search(r'name="key" value="([^"]+)"', html).group(1)

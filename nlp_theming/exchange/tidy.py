@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..store.decisions import coding
+from ..store.decisions import coding, nothing_applies
 from ..store.runs import suggestion_table
 from ..suggest import suggestable_segments
 from ..tables import write_table
@@ -31,13 +31,18 @@ def coded_units_table(con: sqlite3.Connection, scheme: str, coders: list[str] | 
     segment of every document a coder coded, with its context (speaker, role, position in the
     document and the turn before it), as ``suggest`` sees them."""
     current = coding(con)
+    # a document where the coder only said "no code applies" was coded all the same
+    nothing = nothing_applies(con)
     if coders:
         current = current[current.coder.isin(coders)]
+        nothing = nothing[nothing.coder.isin(coders)]
     segs = suggestable_segments(con, scheme)
     rows = []
-    for coder, theirs in current.groupby("coder", sort=True):
+    documents = pd.concat([current[["coder", "document_id"]], nothing[["coder", "document_id"]]])
+    for coder, docs in documents.groupby("coder", sort=True):
+        theirs = current[current.coder == coder]
         codes = theirs.groupby("segment_id").code.apply(lambda c: sorted(set(c)))
-        for seg in segs[segs.document_id.isin(theirs.document_id)].itertuples(index=False):
+        for seg in segs[segs.document_id.isin(docs.document_id)].itertuples(index=False):
             rows.append(
                 (f"{seg.document}-{seg.segment_idx:04d}", seg.document, coder, seg.text, codes.get(seg.segment_id, []),
                  seg.speaker, seg.speaker_role, seg.segment_idx, seg.previous_text or None)

@@ -15,9 +15,9 @@ import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..store import transaction
-from ..store.decisions import Decision, DecisionError, last_in_force, record, status_of
+from ..store.decisions import NO_CODE, Decision, DecisionError, last_in_force, record, status_of
 from ..store.documents import segment_exists
-from ..store.runs import latest_run, was_suggested
+from ..store.runs import latest_run, segment_suggestions, was_suggested
 from .queue import review_queue
 
 
@@ -132,6 +132,40 @@ def adjust(
                                     start=int(start), end=int(end)))
 
 
+def no_code(con: sqlite3.Connection, coder: str, segment_id: int) -> int:
+    """Record that no code applies to the segment: a decision on the whole passage (every code
+    the coder had there stops applying; a later accept or add supersedes it)."""
+    with transaction(con):
+        return record_no_code(con, coder, segment_id)
+
+
+def record_no_code(con: sqlite3.Connection, coder: str, segment_id: int, note: str | None = None) -> int:
+    """:func:`no_code` inside the caller's transaction (a sheet import)."""
+    _check_segment(con, int(segment_id))
+    return record(con, Decision(coder=coder, action=NO_CODE, segment_id=int(segment_id), note=note))
+
+
+def reject_rest(con: sqlite3.Connection, coder: str, segment_id: int, run_id: int | None = None) -> list[int]:
+    """Reject every suggestion for the segment (of ``run_id``, default the latest run) that the
+    coder has not decided yet, as one batch (``undo`` cancels them together). Returns the ids;
+    a DecisionError when nothing is left to reject."""
+    segment_id = int(segment_id)
+    _check_segment(con, segment_id)
+    suggested = segment_suggestions(con, segment_id, run_id)
+    batch = f"batch:rest-{uuid.uuid4().hex[:12]}"
+    ids: list[int] = []
+    with transaction(con):
+        decided = status_of(con, coder)
+        done = set(decided.loc[decided.segment_id == segment_id, "code"])
+        for code, rid in suggested:
+            if code not in done:
+                ids.append(record(con, Decision(coder=coder, action="reject", segment_id=segment_id, code=code,
+                                                run_id=rid, note=batch)))
+    if not ids:
+        raise DecisionError("every suggestion for this passage is decided already")
+    return ids
+
+
 def undo(con: sqlite3.Connection, coder: str) -> pd.DataFrame:
     """Cancel the coder's latest action still in force (a whole batch, for a bulk accept).
 
@@ -150,6 +184,22 @@ def bulk_digest(keys: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(keys)).encode("utf-8")).hexdigest()[:16]
 
 
+#: what a bulk decision may do, and the score bound it takes: accept at or above, reject at or below
+BULK_ACTIONS = ("accept", "reject")
+
+
+def bulk_todo(con: sqlite3.Connection, coder: str, theme: str, score: float, action: str = "accept",
+              run_id: int | None = None, **filters: object) -> pd.DataFrame:
+    """The coder's pending suggestions a bulk decision would take: of ``theme`` scoring at least
+    ``score`` (accept) or at most ``score`` (reject), in queue order (highest score first)."""
+    if action not in BULK_ACTIONS:
+        raise DecisionError(f"bulk decisions accept or reject, not {action!r}")
+    bound = {"min_score": score} if action == "accept" else {"max_score": score}
+    order = "score"
+    return review_queue(con, coder, order=order, theme=theme, status="pending", run_id=run_id, per="suggestion",
+                        **bound, **filters)  # type: ignore[arg-type]
+
+
 def bulk_accept(
     con: sqlite3.Connection,
     coder: str,
@@ -166,23 +216,50 @@ def bulk_accept(
     are no longer exactly those, or a newer run finished since the preview (of ``run_id``),
     nothing is recorded and a DecisionError says so.
     """
+    return bulk_decide(con, coder, "accept", theme, min_score, run_id, expected, **filters)
+
+
+def bulk_reject(
+    con: sqlite3.Connection,
+    coder: str,
+    theme: str,
+    max_score: float,
+    run_id: int | None = None,
+    expected: str | None = None,
+    **filters: object,
+) -> list[int]:
+    """Reject every pending suggestion of ``theme`` scoring at most ``max_score``: :func:`bulk_accept`'s twin."""
+    return bulk_decide(con, coder, "reject", theme, max_score, run_id, expected, **filters)
+
+
+def bulk_decide(
+    con: sqlite3.Connection,
+    coder: str,
+    action: str,
+    theme: str,
+    score: float,
+    run_id: int | None = None,
+    expected: str | None = None,
+    **filters: object,
+) -> list[int]:
+    """:func:`bulk_accept` or :func:`bulk_reject` (``action``), one batch in one transaction."""
+    past = "accepted" if action == "accept" else "rejected"
     if expected is not None and run_id is not None and int(run_id) != latest_run(con):
-        raise DecisionError("a newer suggestion run finished since the preview; nothing was accepted: "
+        raise DecisionError(f"a newer suggestion run finished since the preview; nothing was {past}: "
                             "look at the preview again")
     batch = f"batch:bulk-{uuid.uuid4().hex[:12]}"
     # The queue (suggestions, text, metadata) is read before the write lock, so other coders'
     # decisions are not held up meanwhile; only the statuses are read again under the lock.
-    todo = review_queue(con, coder, theme=theme, min_score=min_score, status="pending", run_id=run_id,
-                        **filters)  # type: ignore[arg-type]
+    todo = bulk_todo(con, coder, theme, score, action, run_id, **filters)
     ids: list[int] = []
     with transaction(con):
         decided = status_of(con, coder)
         done = set(zip(decided.segment_id.astype(int), decided.code, strict=True)) if not decided.empty else set()
         todo = todo[[(int(s), c) not in done for s, c in zip(todo.segment_id, todo.code, strict=True)]]
         if expected is not None and bulk_digest(todo.key) != expected:
-            raise DecisionError(f"the suggestions to accept changed since the preview ({len(todo)} now); nothing "
-                                f"was accepted: look at the preview again")
+            raise DecisionError(f"the suggestions to {action} changed since the preview ({len(todo)} now); nothing "
+                                f"was {past}: look at the preview again")
         for row in todo.itertuples(index=False):
-            ids.append(record(con, Decision(coder=coder, action="accept", segment_id=int(row.segment_id),
+            ids.append(record(con, Decision(coder=coder, action=action, segment_id=int(row.segment_id),
                                             code=row.code, run_id=int(row.run_id), note=batch)))
     return ids

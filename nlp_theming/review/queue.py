@@ -2,8 +2,10 @@
 
 One row per (segment, suggested code). The default order puts the least certain first (score
 nearest the 0.5 operating threshold), where a person's judgement changes the most; the
-confident ones at either end can wait, or be bulk-accepted. Status is per coder and derived
-from the decision log.
+confident ones at either end can wait, or be bulk-accepted. By default a segment's suggestions
+stay together (``per="segment"``): a passage is one item of the queue, decided at once (accept
+some, reject the rest, or "no code applies"); ``per="suggestion"`` orders suggestions one by
+one. Status is per coder and derived from the decision log.
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..match.active import uncertainty
-from ..store.decisions import PENDING, REVIEW_STATUSES, status_of
+from ..store.decisions import NO_CODE, PENDING, REVIEW_STATUSES, decided_segments, status_of
 from ..store.documents import attribute_values, current_document_names, documents_stamp
 from ..store.runs import OPERATING_THRESHOLD, require_run, run_row, suggestion_table
 
 ORDERS = ("uncertain", "teach", "theme", "site", "document", "score")
 STATUSES = REVIEW_STATUSES
+#: queue items: a passage with all its suggestions, or each suggestion on its own
+PER = ("segment", "suggestion")
 
 COLUMNS = [
     "key", "run_id", "segment_id", "document_id", "document", "segment_idx", "turn_idx", "speaker", "start", "end",
     "start_time", "end_time", "text", "code", "parent", "meta_theme", "score", "rank", "site", "role", "status",
-    "decision_id", "changed_to",
+    "decision_id", "changed_to", "reviewed_by_anyone",
 ]
 
 
@@ -54,7 +58,8 @@ def describe(decision: pd.Series) -> str:
         return f"{decision['action']} of {code}"
     segment_id = decision.get("segment_id")
     where = f" on segment {int(segment_id)}" if segment_id is not None and pd.notna(segment_id) else ""
-    return f"{decision['action']}{where}"
+    what = "no code applies" if decision["action"] == NO_CODE else decision["action"]
+    return f"{what}{where}"
 
 
 def parse_key(key: str) -> tuple[int, str]:
@@ -99,6 +104,8 @@ class QueueFilter:
     min_score: float | None = None
     max_score: float | None = None
     status: str | tuple[str, ...] | None = None
+    unreviewed: bool = False
+    per: str = "segment"
 
     #: what each filter means, for command-line help and the page's labels
     HELP: ClassVar[dict[str, str]] = {
@@ -112,16 +119,20 @@ class QueueFilter:
         "min_score": "Suggestions scoring at least this.",
         "max_score": "Suggestions scoring at most this.",
         "status": "pending, accepted or rejected.",
+        "unreviewed": "Only passages nobody has decided anything on yet (in blind mode: you).",
+        "per": "segment: a passage with all its suggestions is one item (the default); suggestion: one by one.",
     }
     #: the short names the review page uses in its URLs
     QUERY_KEYS: ClassVar[dict[str, str]] = {
         "order": "order", "theme": "theme", "site": "site", "role": "role", "document": "document",
-        "min_score": "min", "max_score": "max", "status": "status",
+        "min_score": "min", "max_score": "max", "status": "status", "unreviewed": "unreviewed", "per": "per",
     }
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
             raise ValueError(f"unknown queue order {self.order!r}; choose one of {', '.join(ORDERS)}")
+        if self.per not in PER:
+            raise ValueError(f"unknown queue item {self.per!r}; choose one of {', '.join(PER)}")
         for s in _as_list(self.status) or []:
             if s not in STATUSES:
                 raise ValueError(f"unknown status {s!r}; choose one of {', '.join(STATUSES)}")
@@ -149,14 +160,19 @@ class QueueFilter:
             status = default_status
         return cls(order=order, theme=get["theme"] or None, site=get["site"] or None, role=get["role"] or None,
                    document=get["document"] or None, min_score=_number(get["min_score"]),
-                   max_score=_number(get["max_score"]), status=status or None)
+                   max_score=_number(get["max_score"]), status=status or None,
+                   unreviewed=get["unreviewed"].lower() in ("1", "true", "on", "yes"),
+                   per=get["per"] if get["per"] in PER else "segment")
 
     def to_query(self) -> dict[str, str]:
         """The review page's query string for this filter (the inverse of :meth:`from_query`)."""
         out = {}
         for name, key in self.QUERY_KEYS.items():
             value = getattr(self, name)
-            out[key] = "" if value is None else ",".join(value) if isinstance(value, tuple) else str(value)
+            if isinstance(value, bool):
+                out[key] = "1" if value else ""
+            else:
+                out[key] = "" if value is None else ",".join(value) if isinstance(value, tuple) else str(value)
         return out
 
     def replace(self, **changes: object) -> QueueFilter:
@@ -178,9 +194,20 @@ class QueueFilter:
             table = table[table.score >= self.min_score]
         if self.max_score is not None:
             table = table[table.score <= self.max_score]
+        passage_at: dict[int, int] = {}
+        if self.per == "segment":
+            # a passage stands where its most pressing suggestion does, decided or not, so that it
+            # keeps its place while its suggestions are decided one by one
+            seen = _ordered(table, self.order, book).segment_id
+            passage_at = {int(s): i for i, s in enumerate(dict.fromkeys(seen))}
         if statuses:
             table = table[table.status.isin(statuses)]
+        if self.unreviewed:
+            table = table[~table.reviewed_by_anyone.astype(bool)]
         table = _ordered(table, self.order, book)
+        if self.per == "segment":
+            table = table.assign(_passage=table.segment_id.map(passage_at))  # its suggestions best first
+            table = table.sort_values(["_passage", "rank"], kind="stable").drop(columns="_passage")
         rest = [c for c in table.columns if c not in COLUMNS]
         return table[COLUMNS + rest].reset_index(drop=True)
 
@@ -212,12 +239,14 @@ def review_queue(
 
 
 def full_queue(
-    con: sqlite3.Connection, coder: str | None = None, run_id: int | None = None, cache: dict | None = None
+    con: sqlite3.Connection, coder: str | None = None, run_id: int | None = None, cache: dict | None = None,
+    blind: bool = False,
 ) -> tuple[pd.DataFrame, Codebook]:
     """Every suggestion of the run with the coder's status, unordered; and the run's codebook.
 
     ``cache``: a dict kept by a long-running caller (the review server) for the parts that only
     change with a new run or a new document version; the statuses are always read afresh.
+    ``reviewed_by_anyone``: someone (when ``blind``, the coder) decided something on the segment.
     """
     run_id = require_run(con, run_id)
     stamp = (run_id, *documents_stamp(con))
@@ -230,6 +259,8 @@ def full_queue(
     decided = status_of(con, coder)
     table = base.merge(decided.drop(columns=["action"]), on=["segment_id", "code"], how="left")
     table["status"] = table["status"].fillna(PENDING)
+    touched = decided_segments(con, coder if blind else None)
+    table["reviewed_by_anyone"] = table.segment_id.isin(touched)
     table["decision_id"] = table["decision_id"].astype("Int64")
     # changed_to: the code a change replaced this one with; "" otherwise (falsy everywhere, unlike NaN)
     changed = table.pop("new_code").fillna("").astype(str)
@@ -246,6 +277,18 @@ def _base(con: sqlite3.Connection, run_id: int) -> tuple[pd.DataFrame, Codebook]
     table["meta_theme"] = [book.top_level(c) if c in book else c for c in table.code]
     table["key"] = [item_key(s, c) for s, c in zip(table.segment_id, table.code, strict=True)]
     return table, book
+
+
+def passages(view: pd.DataFrame) -> pd.DataFrame:
+    """One row per segment of a queue view, in its order: the first (most pressing) suggestion's
+    row with ``codes`` (the segment's suggested codes in the view, best first) and ``n_pending``."""
+    if view.empty:
+        return view.assign(codes=[], n_pending=[])
+    grouped = view.groupby("segment_id", sort=False)
+    first = grouped.head(1).set_index("segment_id")
+    first["codes"] = grouped.apply(lambda g: g.sort_values("rank").code.tolist(), include_groups=False)
+    first["n_pending"] = grouped.status.apply(lambda s: int((s == PENDING).sum()))
+    return first.reset_index()[[*view.columns.tolist(), "codes", "n_pending"]]
 
 
 def select(table: pd.DataFrame, book: Codebook, queue_filter: QueueFilter | None = None,

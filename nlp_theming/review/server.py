@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import logging
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Flask
 from werkzeug.serving import make_server
 
 from .. import store
+from ..store.documents import current_document, current_document_names
 from ..store.runs import OPERATING_THRESHOLD
 from . import csrf
 from .web import LOCAL_HOSTS, Settings, bp, fmt_time
@@ -42,13 +44,25 @@ def create_app(project: str | Path, coder: str | None = None, blind: bool = Fals
 
 
 def serve(project: str | Path, host: str = "127.0.0.1", port: int = 0, coder: str | None = None,
-          blind: bool = False, ready: object = None) -> None:
-    """Run the review server until interrupted. ``port`` 0 picks a free port; the URL is printed."""
+          blind: bool = False, ready: object = None, document: str | None = None) -> None:
+    """Run the review server until interrupted. ``port`` 0 picks a free port; the URL is printed
+    (``document``: the URL of that document's transcript view; ValueError for an unknown name)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the researcher's terminal
+    path = "/"
+    if document:
+        con = store.open_project(project)
+        try:
+            if current_document(con, document) is None:
+                names = current_document_names(con)
+                raise ValueError(f"no document {document!r} in {project} (documents: {', '.join(names[:10])}"
+                                 f"{', ...' if len(names) > 10 else ''})")
+        finally:
+            con.close()
+        path = f"/document/{quote(document)}"
     app = create_app(project, coder=coder, blind=blind, local_only=host in LOCAL_HOSTS)
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{server.server_port}/"
+    url = f"http://{shown}:{server.server_port}{path}"
     print(f"Reviewing {project} at {url}  (Ctrl+C to stop)", flush=True)
     if host not in LOCAL_HOSTS:
         print("warning: the server is reachable from other machines; transcripts are confidential", flush=True)

@@ -1,7 +1,8 @@
 """Review in a spreadsheet: export the queue with a blank ``decision`` column, import it back.
 
-A decision cell holds ``accept``, ``reject``, ``change:<code>`` or ``add:<code>``; blank means
-undecided. Each row names its segment by id and carries a check of the segment's text, so a
+A decision cell holds ``accept``, ``reject``, ``change:<code>``, ``add:<code>`` or ``none`` (no
+code applies to the passage: a decision on the whole segment, whichever of its rows holds it);
+blank means undecided. Each row names its segment by id and carries a check of the segment's text, so a
 sheet filled in after the transcript changed is refused row by row, with the row named; the
 valid rows are recorded (as one batch, which ``undo`` cancels as a whole).
 """
@@ -19,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..store import transaction
-from ..store.decisions import DecisionError, status_of
+from ..store.decisions import NO_CODE, DecisionError, nothing_applies, status_of
 from ..store.documents import segment_index
 from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
 from ..textio import InputError, header_name, read_text_file, sniff_delimiter
-from .actions import applicable_codes, latest_codebook, record_decision
+from .actions import applicable_codes, latest_codebook, record_decision, record_no_code
 from .queue import QueueFilter, full_queue
 
 SHEET_COLUMNS = [
@@ -35,6 +36,7 @@ HOW_TO = [
     "accept = the code applies to the text; reject = it does not.",
     "change:<code> = the suggested code does not apply but <code> does (e.g. change:Workload).",
     "add:<code> = keep this row's decision open and also apply <code> to the text.",
+    "none = no code applies to this text (on any one row of the segment; its other rows may stay blank).",
     "Codes must be spelled as in the 'codebook' sheet. Do not edit other columns.",
     "Import with: nlp-theming sheet import PROJECT FILE --coder NAME",
 ]
@@ -158,7 +160,7 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-_DECISION = re.compile(r"^\s*(accept|reject|change|add)\s*(?::\s*(.*?))?\s*$", re.IGNORECASE)
+_DECISION = re.compile(r"^\s*(accept|reject|change|add|none)\s*(?::\s*(.*?))?\s*$", re.IGNORECASE)
 
 
 def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> SheetReport:
@@ -171,6 +173,7 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
     leaves = set(applicable_codes(book))
     current = segment_index(con)
     mine = status_of(con, coder).set_index(["segment_id", "code"])
+    nothing = set(nothing_applies(con, coder).segment_id)
     batch = f"batch:sheet-{uuid.uuid4().hex[:12]}"
     todo: list[tuple] = []
     for n, row in enumerate(frame.to_dict("records"), start=2):
@@ -182,7 +185,7 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
         match = _DECISION.match(cell)
         if not match:
             report.problems.append(f"{where}: unknown decision {cell!r} (use accept, reject, change:<code>, "
-                                   f"add:<code>, or leave it blank)")
+                                   f"add:<code>, none, or leave it blank)")
             continue
         action, target = match.group(1).lower(), (match.group(2) or "").strip()
         code = str(row.get("code", "")).strip()
@@ -219,10 +222,14 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
         elif target:
             report.problems.append(f"{where}: {action} takes no code ({cell!r})")
             continue
-        if code not in book and action != "add":
+        if action == NO_CODE:
+            if segment_id in nothing or any(t[2] == segment_id and t[1] == NO_CODE for t in todo):
+                report.unchanged += 1
+                continue
+        elif code not in book and action != "add":
             report.problems.append(f"{where}: unknown code {code!r} in the 'code' column")
             continue
-        if _already(mine, segment_id, code, action, target):
+        if action != NO_CODE and _already(mine, segment_id, code, action, target):
             report.unchanged += 1
             continue
         run = str(row.get("run_id", "")).strip()
@@ -235,7 +242,9 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
     with transaction(con):
         for where, action, segment_id, code, target, run_id in todo:
             try:
-                if action == "add":
+                if action == NO_CODE:
+                    record_no_code(con, coder, segment_id, batch)
+                elif action == "add":
                     record_decision(con, coder, "add", segment_id, target, None, run_id, batch, book)
                 else:
                     record_decision(con, coder, action, segment_id, code, target, run_id, batch, book)

@@ -1,7 +1,9 @@
-"""Review in a terminal, for people working on a server over ssh: one suggestion at a time.
+"""Review in a terminal, for people working on a server over ssh: a passage at a time.
 
-Keys: a accept, r reject, c change to another code, + add a code, n next (decide later),
-u undo, q quit. Each decision is recorded the moment the key is confirmed.
+Keys: a accept, r reject (the suggestion marked ▶), 1-5 accept that suggestion of the passage,
+x reject the rest of the passage, 0 no code applies to the passage, c change to another code,
++ add a code, n next (decide later), u undo, q quit. Each decision is recorded the moment the
+key is confirmed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from . import actions
 from .context import code_definition, nearest_confirmed, segment_context
 from .queue import QueueFilter, decision_item, describe, full_queue
 
-KEYS = ("a", "r", "c", "+", "n", "u", "q", "?")
-HELP = "[a]ccept  [r]eject  [c]hange  [+]add  [n]ext  [u]ndo  [q]uit  [?]help"
+KEYS = ("a", "r", "1", "2", "3", "4", "5", "x", "0", "c", "+", "n", "u", "q", "?")
+HELP = "[a]ccept  [r]eject  [1-5] accept  [x] reject rest  [0] no code  [c]hange  [+]add  [n]ext  [u]ndo  [q]uit  [?]"
 WIDTH = 88
 
 
@@ -58,12 +60,12 @@ def show_item(con: sqlite3.Connection, item: object, siblings: object, position:
                 echo(_wrap(piece.text))
     echo("")
     echo("  suggested for this segment:")
-    for s in siblings.itertuples(index=False):
+    for number, s in enumerate(siblings.itertuples(index=False), start=1):
         mark = "▶" if s.code == row.code else " "
         state = "" if s.status == "pending" else f"  [{s.status}{' -> ' + s.changed_to if s.changed_to else ''}]"
         filled = round(s.score * 10)
         bar = "█" * filled + "·" * (10 - filled)
-        echo(f"  {mark} {s.score:0.2f} {bar}  {s.code}{state}")
+        echo(f"  {mark} {number}  {s.score:0.2f} {bar}  {s.code}{state}")
     mine = coding(con, coder)
     added = sorted(set(mine[mine.segment_id == row.segment_id].code) - set(siblings.code))
     if added:
@@ -128,18 +130,26 @@ def terminal_review(
     """Review the coder's pending suggestions one by one (those a :class:`QueueFilter`, or its
     fields as keyword arguments, selects). Returns counts of what was done."""
     cache: dict = {}
-    table, book = full_queue(con, coder, cache=cache)
+    table, book = full_queue(con, coder, cache=cache, blind=blind)
     queue_filter = (queue_filter or QueueFilter.of(order, **filters)).replace(status=PENDING)
     todo = queue_filter.apply(table, book)
     keys = todo.key.tolist()
-    done = {"accept": 0, "reject": 0, "change": 0, "add": 0, "undo": 0, "skipped": 0}
+    done = {"accept": 0, "reject": 0, "change": 0, "add": 0, "undo": 0, "skipped": 0, "none": 0}
+
+    def past_passage(i: int) -> int:
+        """The position of the next item of another segment (a passage decided as a whole)."""
+        segment = keys[i].split(":", 1)[0]
+        while i < len(keys) and keys[i].split(":", 1)[0] == segment:
+            i += 1
+        return i
+
     if not keys:
         echo("Nothing pending in this queue.")
         return done
     echo(f"{len(keys)} suggestions to review as {coder}. {HELP}")
     i = 0
     while 0 <= i < len(keys):
-        table, _ = full_queue(con, coder, cache=cache)  # fresh statuses: another coder or an undo may change them
+        table, _ = full_queue(con, coder, cache=cache, blind=blind)  # fresh: another coder or an undo changes them
         rows = table[table.key == keys[i]]
         if rows.empty:
             i += 1
@@ -155,6 +165,26 @@ def terminal_review(
                 done[action] += 1
                 echo(click.style(f"  {action}ed {item.code}", fg="green" if key == "a" else "red"))
                 i += 1
+            elif key.isdigit() and key != "0":
+                if int(key) > len(siblings):
+                    echo(f"  this passage has {len(siblings)} suggestions")
+                    continue
+                chosen = siblings.iloc[int(key) - 1]
+                actions.accept(con, coder, int(item.segment_id), chosen.code, int(chosen.run_id))
+                done["accept"] += 1
+                echo(click.style(f"  accepted {chosen.code}", fg="green"))
+                if chosen.code == item.code:
+                    i += 1
+            elif key == "x":
+                rejected = actions.reject_rest(con, coder, int(item.segment_id), int(item.run_id))
+                done["reject"] += len(rejected)
+                echo(click.style(f"  rejected the other {len(rejected)}", fg="red"))
+                i = past_passage(i)
+            elif key == "0":
+                actions.no_code(con, coder, int(item.segment_id))
+                done["none"] += 1
+                echo(click.style("  no code applies", fg="red"))
+                i = past_passage(i)
             elif key in ("c", "+"):
                 code = choose_code(con, prompt, echo)
                 if code is None:
@@ -194,5 +224,6 @@ def terminal_review(
             echo(click.style(f"  not recorded: {exc}", fg="red"))
     decided = done["accept"] + done["reject"] + done["change"]
     echo(f"\n{decided} decided ({done['accept']} accepted, {done['reject']} rejected, {done['change']} changed), "
-         f"{done['add']} added, {done['undo']} undone, {done['skipped']} skipped.")
+         f"{done['none']} passages with no code, {done['add']} added, {done['undo']} undone, "
+         f"{done['skipped']} skipped.")
     return done

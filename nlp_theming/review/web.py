@@ -11,6 +11,7 @@ Content-Security-Policy forbids inline script as a second line of defence.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 import sqlite3
@@ -18,15 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import pandas as pd
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import store
 from ..codebook import Codebook
-from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders
+from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, nothing_applies
+from ..store.documents import segment_with_document
 from ..suggest import rerun_config, run_suggest
 from . import actions, csrf
 from .context import item_details
+from .document import document_view
 from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
 from .status import review_status
 
@@ -175,6 +179,90 @@ def decide() -> Response:
     return redirect(url_for("review.review", **back, item=request.form.get("next") or key))
 
 
+@bp.post("/passage")
+def passage() -> Response | tuple[str, int]:
+    """A decision on a whole passage: ``do`` = ``accept:<code>`` (one of its suggestions), ``rest``
+    (reject every suggestion not decided yet) or ``none`` (no code applies). From the transcript
+    view (``document`` set) or the review page. A fetch() call (header ``X-Requested-With:
+    fetch``) gets the passage's new HTML back instead of a redirect: no page reload."""
+    segment_id = request.form.get("segment_id", type=int)
+    run_id = request.form.get("run_id", type=int)
+    do, document_name = request.form.get("do", ""), request.form.get("document", "")
+    fetched = request.headers.get("X-Requested-With") == "fetch"
+    message, moves_on = "", False
+    try:
+        if segment_id is None:
+            raise DecisionError("no passage named")
+        if do.startswith("accept:"):
+            code = do.split(":", 1)[1]
+            actions.accept(g.con, g.coder, segment_id, code, run_id)
+            message = f"Accepted {code}."
+        elif do == "rest":
+            n = len(actions.reject_rest(g.con, g.coder, segment_id, run_id))
+            message, moves_on = f"Rejected the other {n} suggestion{'' if n == 1 else 's'}.", True
+        elif do == "none":
+            actions.no_code(g.con, g.coder, segment_id)
+            message, moves_on = "No code applies: recorded.", True
+        else:
+            raise DecisionError(f"unknown passage decision {do!r} (accept:<code>, rest, none)")
+    except (DecisionError, ValueError) as exc:
+        if fetched:
+            return _text(str(exc), 409)
+        flash(str(exc), "error")
+        message = ""
+    if fetched:
+        return passage_fragment(segment_id)
+    if message:
+        flash(message, "ok")
+    if document_name:
+        target = request.form.get("next", type=int) if moves_on else segment_id
+        return redirect(url_for("review.document", name=document_name, segment=target or segment_id)
+                        + f"#s-{target or segment_id}")
+    back = filters_from(request.form.get("back", ""))
+    key = request.form.get("key") or None
+    return redirect(url_for("review.review", **back, item=(request.form.get("next") or key) if moves_on else key))
+
+
+@bp.get("/document/<path:name>")
+def document(name: str) -> str | tuple[str, int]:
+    """The whole transcript, its suggestions and codes; ``segment``: the passage in focus."""
+    try:
+        view = document_view(g.con, name, g.coder, g.blind)
+    except KeyError:
+        return _page("message.html", title="No such document",
+                     message=f"There is no document called {name!r} in this project."), 404
+    focus = request.args.get("segment", type=int)
+    passages = view.passages
+    if focus is None or view.passage(focus) is None:
+        focus = next((p.segment_id for p in passages if p.pending), None)
+    return _page("document.html", view=view, focus=focus, next_of=_next_pending(passages))
+
+
+@bp.get("/passage/<int:segment_id>")
+def passage_fragment(segment_id: int) -> str | tuple[str, int]:
+    """One passage of the transcript view, in focus, as an HTML fragment (what fetch() swaps in)."""
+    row = segment_with_document(g.con, segment_id)
+    if row is None:
+        return _text(f"no segment {segment_id}", 404)
+    view = document_view(g.con, row["document"], g.coder, g.blind)
+    found = view.passage(segment_id)
+    if found is None:
+        return _text(f"segment {segment_id} is not in the current version of {row['document']!r}", 404)
+    return render_template("passage.html", view=view, p=found, focus=segment_id,
+                           next_of=_next_pending(view.passages))
+
+
+def _next_pending(passages: list) -> dict[int, int | None]:
+    """Each passage's next passage with a suggestion still to decide (wrapping round), for "move on"."""
+    pending = [i for i, p in enumerate(passages) if p.pending]
+    out: dict[int, int | None] = {}
+    for i, p in enumerate(passages):
+        later = bisect.bisect_right(pending, i)
+        nxt = pending[later] if later < len(pending) else (pending[0] if pending else None)
+        out[p.segment_id] = passages[nxt].segment_id if nxt is not None else None
+    return out
+
+
 @bp.post("/adjust")
 def adjust() -> Response:
     key, back = request.form.get("key", ""), filters_from(request.form.get("back", ""))
@@ -193,45 +281,60 @@ def adjust() -> Response:
 @bp.post("/undo")
 def undo() -> Response:
     back = filters_from(request.form.get("back", ""))
+    document_name = request.form.get("document", "")
     undone = actions.undo(g.con, g.coder)
     if undone.empty:
         flash("Nothing left to undo.", "error")
+        if document_name:
+            return redirect(url_for("review.document", name=document_name))
         return redirect(url_for("review.review", **back, item=request.form.get("key") or None))
     last = undone.iloc[-1]
-    what = f"{len(undone)} decisions (a bulk accept)" if len(undone) > 1 else describe(last)
+    what = f"{len(undone)} decisions (a batch)" if len(undone) > 1 else describe(last)
     flash(f"Undone: {what}.", "ok")
+    if document_name:
+        segment = None if pd.isna(last.get("segment_id")) else int(last["segment_id"])
+        anchor = f"#s-{segment}" if segment is not None else ""
+        return redirect(url_for("review.document", name=document_name, segment=segment) + anchor)
     return redirect(url_for("review.review", **back, item=decision_item(last)))
 
 
 @bp.route("/bulk", methods=["GET", "POST"])
 def bulk() -> Response | str:
+    """Bulk accept (scores at or above) or bulk reject (at or below), always previewed first.
+    The form's ``min_score`` is the bound either way."""
     back = filters_from(request.values.get("back", ""))
     theme = request.values.get("theme", "")
+    action = request.values.get("action", "accept")
+    action = action if action in actions.BULK_ACTIONS else "accept"
     try:
-        min_score = float(request.values.get("min_score", "0.8"))
+        score = float(request.values.get("min_score", "0.8" if action == "accept" else "0.2"))
     except ValueError:
-        min_score = 2.0  # matches nothing; the page says so
+        score = 2.0 if action == "accept" else -1.0  # matches nothing; the page says so
     filters = {k: back.get(k) or None for k in ("site", "role", "document")}
+    past = "Accepted" if action == "accept" else "Rejected"
     if request.method == "POST":
-        # accept exactly what the preview showed: same run, same items, or nothing
+        # decide exactly what the preview showed: same run, same items, or nothing
         run_id, digest = request.form.get("run_id", type=int), request.form.get("digest", "")
         count = request.form.get("count", type=int)
         try:
             if not theme or run_id is None or not digest:
-                raise DecisionError("the bulk accept came without its preview; open the preview again")
-            ids = actions.bulk_accept(g.con, g.coder, theme, min_score, run_id=run_id, expected=digest, **filters)
+                raise DecisionError(f"the bulk {action} came without its preview; open the preview again")
+            ids = actions.bulk_decide(g.con, g.coder, action, theme, score, run_id=run_id, expected=digest, **filters)
         except DecisionError as exc:
             flash(f"{exc}" + (f" (the preview showed {count})." if count is not None else "."), "error")
             return redirect(url_for("review.bulk", theme=theme, min_score=request.form.get("min_score", ""),
-                                    back=urlencode(back)))
-        flash(f"Accepted {len(ids)} suggestions of {theme} scoring at least {min_score:.2f} (u undoes them all).",
-              "ok")
+                                    action=action, back=urlencode(back)))
+        bound = "at least" if action == "accept" else "at most"
+        flash(f"{past} {len(ids)} suggestions of {theme} scoring {bound} {score:.2f} (u undoes them all).", "ok")
         return redirect(url_for("review.review", **back))
     table, book = full_queue(g.con, g.coder, cache=settings().cache)
-    todo = QueueFilter.of("score", theme=theme, min_score=min_score, status=PENDING, **filters).apply(table, book)
+    bound = {"min_score": score} if action == "accept" else {"max_score": score}
+    todo = QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion", **bound, **filters).apply(table, book)
+    if action == "reject":
+        todo = todo.iloc[::-1]  # the lowest scores, the surest rejections, first
     run_id = int(table.run_id.iloc[0]) if not table.empty else None
-    return _page("bulk.html", theme=theme, min_score=min_score, todo=todo, back=urlencode(back), filters=filters,
-                 run_id=run_id, digest=actions.bulk_digest(todo.key))
+    return _page("bulk.html", theme=theme, min_score=score, action=action, todo=todo, back=urlencode(back),
+                 filters=filters, run_id=run_id, digest=actions.bulk_digest(todo.key))
 
 
 @bp.post("/resuggest")
@@ -319,9 +422,10 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     in_view = item is not None and item.key in keys
     active = {k: v for k, v in filters.items() if v or k == "status"}
     back = urlencode(active)
+    per_segment = queue_filter.per == "segment"
     ctx = dict(filters=filters, back=back, active=active, options=filter_values(con), orders=ORDERS,
                statuses=STATUSES, total=total, decided=decided, view_count=len(keys), tree=codebook_tree(book),
-               item=None)
+               item=None, n_passages=view.segment_id.nunique() if per_segment else None)
     if item is None:
         return _page("review.html", **ctx)
 
@@ -329,6 +433,25 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     if next_key == item.key:
         next_key = None
     prev_key = keys[pos - 1] if in_view and pos > 0 else None
+    nav_next, nav_prev, next_passage = next_key, prev_key, next_key
+    if per_segment:
+        # n and p move a passage at a time; a and r go on to the passage's next suggestion
+        segments = view.segment_id.tolist()
+        here = int(item.segment_id)
+        after = range(pos + 1, len(keys)) if in_view else range(len(keys))
+        next_passage = next((keys[i] for i in after if segments[i] != here), None)
+        same = [keys[i] for i in after if segments[i] == here] if in_view else []
+        next_key = same[0] if same else next_passage
+        nav_next = next_passage
+        nav_prev = None
+        if in_view:
+            first = segments.index(here)
+            if first > 0:
+                before = segments[first - 1]
+                nav_prev = keys[segments.index(before)]
+    nothing = not nothing_applies(con, g.coder, int(item.document_id)).query(
+        f"segment_id == {int(item.segment_id)}").empty
     ctx.update(item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
+               nav_next=nav_next, nav_prev=nav_prev, next_passage=next_passage, nothing=nothing,
                **item_details(con, item, table, g.coder, g.blind))
     return _page("review.html", **ctx)

@@ -76,3 +76,8 @@ def code_names(con: sqlite3.Connection, version: int | None = None) -> list[str]
     version = latest_version(con) if version is None else version
     return [r[0] for r in con.execute(
         "SELECT code FROM codes WHERE codebook_version = ? ORDER BY position", (version,))]
+
+
+def all_code_names(con: sqlite3.Connection) -> list[str]:
+    """Every code of every codebook version, each once (a decision may outlive a version)."""
+    return [r[0] for r in con.execute("SELECT DISTINCT code FROM codes ORDER BY code")]

@@ -2,7 +2,9 @@
 
 The current coding is derived from the log, never stored: for each (coder, segment, code)
 the latest decision that has not been undone says whether the code applies. An ``undo``
-cancels one earlier decision (undoing an undo restores it).
+cancels one earlier decision (undoing an undo restores it). A ``none`` decision ("no code
+applies") speaks of a whole segment: every code the coder had there stops applying, and the
+segment counts as coded with nothing; a later accept or add on the segment supersedes it.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .codebooks import all_code_names
 from .schema import now
 
-ACTIONS = ("accept", "reject", "change", "add", "adjust", "undo", "import")
+ACTIONS = ("accept", "reject", "change", "add", "adjust", "undo", "import", "none")
+#: the action meaning "no code applies to this segment" (a coded unit with an empty code set)
+NO_CODE = "none"
 MACHINE_CODERS = {"machine", "nlp-theming"}
 #: Review status of a suggestion, derived from this log: one word each, everywhere.
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
@@ -57,6 +62,8 @@ def record(con: sqlite3.Connection, d: Decision) -> int:
             raise DecisionError("a coder can only undo their own decisions")
     elif d.action in ("accept", "reject", "change", "add", "import") and not d.code:
         raise DecisionError(f"{d.action} needs a code")
+    if d.action == NO_CODE and (d.segment_id is None or d.code):
+        raise DecisionError("'no code applies' names a segment and no code")
     if d.action == "change" and not d.new_code:
         raise DecisionError("change needs the new code")
     if d.action == "adjust":
@@ -102,9 +109,15 @@ def _check_adjust(con: sqlite3.Connection, d: Decision) -> None:
                                 f"select text inside the highlighted turn")
 
 
-def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
+                    document_id: int | None = None) -> pd.DataFrame:
+    """The log (of ``coder``, up to decision ``upto``, on ``document_id``: with every undo, which
+    names no document, so that :func:`effective` still resolves them)."""
     sql = "SELECT * FROM decisions WHERE 1=1"
     args: list = []
+    if document_id is not None:
+        sql += " AND (document_id = ? OR action = 'undo')"
+        args.append(int(document_id))
     if coder is not None:
         sql += " AND coder = ?"
         args.append(coder)
@@ -128,7 +141,8 @@ def effective(decisions: pd.DataFrame) -> pd.DataFrame:
     return keep
 
 
-def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None) -> pd.DataFrame:
+def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
+           document_id: int | None = None) -> pd.DataFrame:
     """The current coding: one row per (coder, segment, code) that applies, and one per span
     where imported coding put several spans of one code in one segment.
 
@@ -136,7 +150,7 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
     made it so). ``start``/``end`` are the coded span: the imported or adjusted one, else the
     segment's. Count distinct (segment, code) pairs, not rows, when counting coded segments.
     """
-    log = effective(decisions_frame(con, coder, upto))
+    log = effective(decisions_frame(con, coder, upto, document_id))
     cols = ["coder", "segment_id", "document_id", "code", "start", "end", "decision_id"]
     if log.empty:
         return pd.DataFrame(columns=cols)
@@ -166,6 +180,9 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
         elif row.action == "change":
             put((*key_base, row.code), False, rid, [])
             put((*key_base, row.new_code), True, rid)
+        elif row.action == NO_CODE:
+            for k in [k for k in state if k[:3] == key_base]:
+                put(k, False, rid, [])
         elif row.action == "adjust" and not pd.isna(row.start):
             # an adjustment applies to the named code (even one decided later), or to all the
             # coder's codes on the segment so far
@@ -214,24 +231,61 @@ def imports_in_force(con: sqlite3.Connection) -> set[tuple[str, int, str, int, i
     }
 
 
-def reviewed(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
+def reviewed(con: sqlite3.Connection, coder: str | None = None, document_id: int | None = None) -> pd.DataFrame:
     """Every (coder, segment, code) with a decision in force, and whether it applies.
 
     ``imported``: the segment has imported coding in force (a coder coded the whole passage
     there, so a code they did not apply does not apply; a review decision speaks of one code).
+    A "no code applies" decision is a row saying "does not apply" for every code in the
+    project's codebooks (a later accept of one code outweighs it, being later).
     """
-    log = effective(decisions_frame(con, coder))
-    log = log[log.segment_id.notna() & log.action.isin(["accept", "reject", "change", "add", "import"])]
+    log = effective(decisions_frame(con, coder, document_id=document_id))
+    if log.empty:
+        return pd.DataFrame(columns=["coder", "segment_id", "code", "applies", "decision_id", "imported"])
+    log = log[log.segment_id.notna() & log.action.isin(["accept", "reject", "change", "add", "import", NO_CODE])]
     whole = {int(s) for s in log[log.action == "import"].segment_id}
+    # "no code applies" decides every code: those of any codebook version the project has had
+    every_code = all_code_names(con) if (log.action == NO_CODE).any() else []
     rows = []
     for row in log.itertuples(index=False):
-        applies = row.action in ("accept", "add", "import")
         segment_id = int(row.segment_id)
+        if row.action == NO_CODE:
+            rows.extend((row.coder, segment_id, c, False, int(row.id), segment_id in whole) for c in every_code)
+            continue
+        applies = row.action in ("accept", "add", "import")
         rows.append((row.coder, segment_id, row.code, applies, int(row.id), segment_id in whole))
         if row.action == "change":
             rows.append((row.coder, segment_id, row.new_code, True, int(row.id), segment_id in whole))
     out = pd.DataFrame(rows, columns=["coder", "segment_id", "code", "applies", "decision_id", "imported"])
     return out.drop_duplicates(["coder", "segment_id", "code"], keep="last").reset_index(drop=True)
+
+
+def nothing_applies(con: sqlite3.Connection, coder: str | None = None, document_id: int | None = None,
+                    applied: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Segments coded with nothing: the coder said "no code applies" (in force) and has applied
+    no code there since. Columns: coder, segment_id, document_id, decision_id. ``applied``: the
+    :func:`coding` of the same coder and document when the caller has it already."""
+    cols = ["coder", "segment_id", "document_id", "decision_id"]
+    log = effective(decisions_frame(con, coder, document_id=document_id))
+    if log.empty:
+        return pd.DataFrame(columns=cols)
+    nothing = log[log.action == NO_CODE]
+    if nothing.empty:
+        return pd.DataFrame(columns=cols)
+    nothing = nothing.sort_values("id").drop_duplicates(["coder", "segment_id"], keep="last")
+    applied = coding(con, coder, document_id=document_id) if applied is None else applied
+    applied = applied[applied.segment_id.notna()]
+    coded = {(c, int(s)) for c, s in zip(applied.coder, applied.segment_id, strict=True)}
+    keep = [(c, int(s)) not in coded for c, s in zip(nothing.coder, nothing.segment_id, strict=True)]
+    out = nothing[keep].rename(columns={"id": "decision_id"})
+    out = out.astype({"segment_id": "int64", "document_id": "int64", "decision_id": "int64"})
+    return out[cols].reset_index(drop=True)
+
+
+def decided_segments(con: sqlite3.Connection, coder: str | None = None) -> set[int]:
+    """Segments with a decision in force (by ``coder``, or by anyone): reviewed by someone."""
+    log = effective(decisions_frame(con, coder))
+    return {int(s) for s in log.segment_id.dropna()} if not log.empty else set()
 
 
 def visible(decisions: pd.DataFrame, viewer: str | None, blind: bool) -> pd.DataFrame:

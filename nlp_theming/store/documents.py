@@ -409,6 +409,23 @@ def segment_index(con: sqlite3.Connection) -> dict[int, tuple[str, str, bool]]:
     }
 
 
+def current_document(con: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    """The current version of the document called ``name`` (id, name, version, source_format, text), or None."""
+    return con.execute("SELECT id, name, version, source_format, text FROM current_documents WHERE name = ?",
+                       (name,)).fetchone()
+
+
+def document_turns(con: sqlite3.Connection, document_id: int) -> list[sqlite3.Row]:
+    """Every turn of one document version, in order."""
+    return con.execute("SELECT * FROM turns WHERE document_id = ? ORDER BY idx", (int(document_id),)).fetchall()
+
+
+def document_segments(con: sqlite3.Connection, document_id: int, scheme: str) -> list[sqlite3.Row]:
+    """Every segment of ``scheme`` in one document version, in order (no text: slice the document's)."""
+    return con.execute("SELECT * FROM segments WHERE document_id = ? AND scheme = ? ORDER BY idx",
+                       (int(document_id), scheme)).fetchall()
+
+
 def document_text(con: sqlite3.Connection, document_id: int) -> str:
     """The text of one stored document version."""
     row = con.execute("SELECT text FROM documents WHERE id = ?", (int(document_id),)).fetchone()

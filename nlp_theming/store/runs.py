@@ -146,6 +146,22 @@ def was_suggested(con: sqlite3.Connection, segment_id: int, code: str, run_id: i
     return con.execute(sql, args).fetchone() is not None
 
 
+def segment_suggestions(con: sqlite3.Connection, segment_id: int, run_id: int | None = None) -> list[tuple[str, int]]:
+    """(code, run id) of each suggestion for the segment in ``run_id`` (default: the latest run), best first."""
+    run_id = latest_run(con) if run_id is None else int(run_id)
+    rows = con.execute("SELECT code, run_id FROM suggestions WHERE segment_id = ? AND run_id = ? ORDER BY rank",
+                       (int(segment_id), run_id))
+    return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def document_suggestions(con: sqlite3.Connection, run_id: int, document_id: int) -> list[sqlite3.Row]:
+    """A run's suggestions on one document's segments: segment_id, code, score, rank (best first)."""
+    return con.execute(
+        "SELECT g.segment_id, g.code, g.score, g.rank FROM suggestions g JOIN segments s ON s.id = g.segment_id"
+        " WHERE g.run_id = ? AND s.document_id = ? ORDER BY g.segment_id, g.rank", (int(run_id), int(document_id)),
+    ).fetchall()
+
+
 def likely_codes(con: sqlite3.Connection, run_id: int, threshold: float = OPERATING_THRESHOLD,
                  role: str | None = "participant") -> pd.DataFrame:
     """A run's suggestions at or above ``threshold`` (segments of ``role``): the machine as a

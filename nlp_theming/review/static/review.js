@@ -17,6 +17,11 @@
     form.requestSubmit(button || undefined);
   }
 
+  function pressButton(selector) {
+    const button = $(selector);
+    if (button) submit(button.form, button);
+  }
+
   function go(link) {
     if (!link || busy) return;
     busy = true;
@@ -151,8 +156,131 @@
     }
   });
 
+  // ---- the transcript view: focus a passage, decide it in place with fetch() ----
+  const transcript = $("#transcript");
+  let focused = transcript ? $(".passage.focus") : null;
+
+  function swap(el, html) {
+    // the server's own rendering of one passage (autoescaped by Jinja): parsed, never built from data
+    const fresh = new DOMParser().parseFromString(html, "text/html").body.firstElementChild;
+    el.replaceWith(fresh);
+    return fresh;
+  }
+
+  function countPending() {
+    const strong = $("#doc-counts strong");
+    if (strong) strong.textContent = String(document.querySelectorAll(".passage.pending").length);
+  }
+
+  let wanted = null; // a passage clicked while a request was on its way: focused when it is back
+
+  function later() {
+    const next = wanted;
+    wanted = null;
+    if (next && next !== focused) focusOn(next);
+  }
+
+  async function focusOn(el) {
+    if (!el) return;
+    if (busy) {
+      wanted = el;
+      return;
+    }
+    busy = true;
+    try {
+      const reply = await fetch("/passage/" + el.dataset.segment, { headers: { "X-Requested-With": "fetch" } });
+      if (!reply.ok) return say(await reply.text());
+      if (focused && focused !== el) {
+        focused.classList.remove("focus");
+        const controls = focused.querySelector(".controls");
+        if (controls) controls.remove();
+      }
+      focused = swap(el, await reply.text());
+      focused.scrollIntoView({ block: "nearest" });
+      history.replaceState(null, "", "?segment=" + focused.dataset.segment + "#s-" + focused.dataset.segment);
+    } finally {
+      busy = false;
+    }
+    later();
+  }
+
+  async function decideHere(button) {
+    if (!button || busy || !focused) return;
+    busy = true;
+    let moveTo = null;
+    try {
+      const form = button.form;
+      const reply = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form, button),
+        headers: { "X-Requested-With": "fetch" },
+      });
+      if (!reply.ok) return say(await reply.text());
+      focused = swap(focused, await reply.text());
+      countPending();
+      say(button.value === "none" ? "No code applies: recorded." : button.value === "rest"
+        ? "Rejected the rest." : "Accepted " + button.value.slice(7) + ".", "ok");
+      if (button.value === "rest" || button.value === "none") moveTo = focused.dataset.next;
+    } finally {
+      busy = false;
+    }
+    if (wanted) later();
+    else if (moveTo && moveTo !== focused.dataset.segment) focusOn(document.getElementById("s-" + moveTo));
+  }
+
+  function step(direction) {
+    const all = Array.from(document.querySelectorAll(".passage.suggested"));
+    if (!all.length) return;
+    const order = Array.from(document.querySelectorAll(".passage"));
+    const here = focused ? order.indexOf(focused) : -1;
+    const pick = direction > 0 ? all.find((p) => order.indexOf(p) > here)
+      : all.reverse().find((p) => order.indexOf(p) < here);
+    if (pick) focusOn(pick);
+  }
+
+  if (transcript) {
+    transcript.addEventListener("submit", (e) => {
+      e.preventDefault();
+      decideHere(e.submitter);
+    });
+    transcript.addEventListener("click", (e) => {
+      const target = e.target instanceof Element ? e.target : null;
+      if (!target || target.closest("button, form")) return;
+      const passage = target.closest(".passage");
+      if (!passage || window.getSelection().toString()) return; // a selection is not a click
+      if (target.closest("a.open")) e.preventDefault();
+      if (passage !== focused) focusOn(passage);
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing || typing(document.activeElement)) return;
+      if (document.querySelector("dialog[open]")) return;
+      const form = focused && focused.querySelector(".controls");
+      const passageKeys = {
+        x: () => form && decideHere(form.querySelector("#btn-rest")),
+        0: () => form && decideHere(form.querySelector("#btn-none")),
+        j: () => step(1), n: () => step(1), ArrowDown: () => step(1),
+        k: () => step(-1), p: () => step(-1), ArrowUp: () => step(-1),
+        u: () => submit($("#undo-form")),
+        "?": () => openDialog("help"),
+      };
+      let action = passageKeys[e.key];
+      if (/^[1-5]$/.test(e.key)) action = () => form && decideHere(form.querySelector('[data-n="' + e.key + '"]'));
+      if (!action) return;
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      action();
+    }, true);
+  }
+
   // ---- the keys ----
   const keys = {
+    1: () => pressButton('#passage-form [data-n="1"]'),
+    2: () => pressButton('#passage-form [data-n="2"]'),
+    3: () => pressButton('#passage-form [data-n="3"]'),
+    4: () => pressButton('#passage-form [data-n="4"]'),
+    5: () => pressButton('#passage-form [data-n="5"]'),
+    x: () => pressButton("#btn-rest"),
+    0: () => pressButton("#btn-none"),
     a: () => submit($("#decide-form"), $("#btn-accept")),
     r: () => submit($("#decide-form"), $("#btn-reject")),
     c: () => openPicker("change"),
