@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import math
 import os
 import re
 import unicodedata
@@ -144,11 +145,13 @@ def dict_rows(text: str, delimiter: str) -> csv.DictReader:
 
 
 def _env_number(name: str, default: float) -> float:
+    """A positive, finite number from the environment; anything else leaves the default."""
     value = os.environ.get(name, "").strip()
     try:
-        return float(value) if value else default
+        number = float(value) if value else default
     except ValueError:
         return default
+    return number if math.isfinite(number) and number > 0 else default
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ LIMITS = Limits.from_env()
 # Members smaller than this are not judged by their ratio: a short run of repeated XML compresses
 # far past any ratio and costs nothing.
 RATIO_FLOOR = 1024 * 1024
-XML_HEAD = 4096  # bytes of an XML member read to find a DOCTYPE before any parser sees it
+XML_CHUNK = 1024 * 1024  # an XML member is searched for a DOCTYPE in chunks of this size
 
 
 def check_size(size: int, limits: Limits = LIMITS) -> None:
@@ -203,9 +206,11 @@ def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipF
     if len(members) > limits.zip_members:
         raise InputError(f"{kind} archive has {len(members)} members (the limit is {limits.zip_members})")
     names = [m.filename for m in members]
-    if len(set(names)) != len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise InputError(f"{kind} archive holds {twice!r} twice (a damaged or crafted file)")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{kind} archive holds {name!r} twice (a damaged or crafted file)")
+        seen.add(name)
     for name in names:
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name):
@@ -222,17 +227,33 @@ def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipF
                 f" (the limit is {limits.zip_ratio:.0f} to 1): refused as a possible zip bomb"
             )
     for m in members:
-        if m.filename.lower().endswith((".xml", ".rels", ".qde")):
-            try:
-                with archive.open(m) as fh:
-                    head = fh.read(XML_HEAD)
-            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
-                raise InputError(f"{kind} archive member {m.filename!r} cannot be read ({exc})") from exc
-            if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                raise InputError(
-                    f"{kind} archive member {m.filename!r} declares a DOCTYPE: refused (entity expansion)"
-                )
+        if m.filename.lower().endswith((".xml", ".rels", ".qde")) and declares_doctype(archive, m):
+            raise InputError(f"{kind} archive member {m.filename!r} declares a DOCTYPE: refused (entity expansion)")
     return archive
+
+
+# "<!DOCTYPE" and "<!ENTITY" as UTF-8 (and ASCII-compatible encodings) and as UTF-16 either way.
+_DTD_MARKERS = tuple(
+    marker.encode(codec) for marker in ("<!DOCTYPE", "<!ENTITY") for codec in ("utf-8", "utf-16-le", "utf-16-be")
+)
+
+
+def declares_doctype(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
+    """Whether an XML member holds a DOCTYPE or an entity declaration anywhere, read in chunks
+    (the declared sizes are checked already, so this is bounded). Outside markup, "<!" is
+    always escaped, so a marker in the bytes is a declaration (or, rarely, inside a comment)."""
+    overlap = max(len(m) for m in _DTD_MARKERS) - 1
+    tail = b""
+    try:
+        with archive.open(member) as fh:
+            while chunk := fh.read(XML_CHUNK):
+                window = tail + chunk
+                if any(m in window for m in _DTD_MARKERS):
+                    return True
+                tail = window[-overlap:]
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError, EOFError) as exc:
+        raise InputError(f"archive member {member.filename!r} cannot be read ({exc})") from exc
+    return False
 class OffsetMap:
     """Positions in a text before :func:`clean_text` to positions in the text after it.
 

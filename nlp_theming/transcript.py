@@ -143,10 +143,16 @@ class TimedPiece:
     where: str = ""  # the place in the file ("cue 3 (line 12)", "row 7") for error lines
 
 
+# Recognisers and caption editors let a cue start a little before the one above it (overlapping
+# speech, rounding); a clock that runs back further than this is a damaged file.
+BACKWARDS_TOLERANCE = 1.0
+
+
 def check_pieces(pieces: list[TimedPiece]) -> None:
-    """Times finite, non-negative, each piece ending after it starts and starting no earlier
-    than the one before; confidences probabilities. One bad value refuses the file, naming the
-    place: a transcript whose clock runs backwards would misplace every segment's time."""
+    """Times finite, non-negative, each piece ending after it starts and starting no more than
+    :data:`BACKWARDS_TOLERANCE` seconds before the one above; confidences probabilities. One bad
+    value refuses the file, naming the place: a transcript whose clock runs backwards would
+    misplace every segment's time."""
     last: float | None = None
     for i, p in enumerate(pieces):
         where = p.where or f"piece {i + 1}"
@@ -158,9 +164,9 @@ def check_pieces(pieces: list[TimedPiece]) -> None:
         if p.confidence is not None and not (math.isfinite(p.confidence) and 0.0 <= p.confidence <= 1.0):
             raise IngestError(f"{where}: confidence {p.confidence!r} is not between 0 and 1")
         if p.start_time is not None:
-            if last is not None and p.start_time < last:
+            if last is not None and p.start_time < last - BACKWARDS_TOLERANCE:
                 raise IngestError(f"{where}: starts at {p.start_time:g} s, before the one above it ({last:g} s)")
-            last = p.start_time
+            last = p.start_time if last is None else max(last, p.start_time)
 
 
 def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break: float = 2.0) -> Transcript:

@@ -81,3 +81,47 @@ def test_a_batch_with_hostile_files_goes_on(tmp_path: Path, fixture_files: dict[
         report = p.ingest([folder])
         assert list(p.documents().document) == ["good"]
     assert len(report.failed) == 1 and "bomb.docx" in report.failed[0][0] and "zip bomb" in report.failed[0][1]
+
+
+def test_a_doctype_after_a_long_comment_is_still_found(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    source = fixture_files["typed.odt"]
+    with zipfile.ZipFile(source) as z:
+        body = z.read("content.xml")
+    declaration, rest = body.split(b"?>", 1)
+    hidden = (declaration + b"?>\n<!-- " + b"padding " * 2000 + b"-->\n"
+              + b'<!DOCTYPE x [<!ENTITY lol "lol">]>\n' + rest)
+    evil = _rezip(source, tmp_path / "late.odt", replace={"content.xml": hidden})
+    with pytest.raises(IngestError, match="DOCTYPE"):
+        read_transcript(evil)
+
+
+def test_many_members_are_checked_in_linear_time(fixture_files: dict[str, Path]) -> None:
+    """Duplicate names are found with a set, not by counting each name (20,000 members)."""
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for i in range(20_000):
+            z.writestr(f"m{i}.bin", b"")
+        with pytest.warns(UserWarning):
+            z.writestr("m0.bin", b"")
+    with pytest.raises(IngestError, match="twice"):
+        open_archive(buffer.getvalue(), ".docx")
+
+
+def test_limits_from_the_environment_ignore_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("nan", "inf", "-5", "0", "lots"):
+        monkeypatch.setenv("NLP_THEMING_MAX_FILE_MB", value)
+        assert Limits.from_env().file_bytes == Limits().file_bytes
+    monkeypatch.setenv("NLP_THEMING_MAX_FILE_MB", "2")
+    assert Limits.from_env().file_bytes == 2 * 1024 * 1024
+
+
+def test_cues_a_little_out_of_order_are_kept_and_a_clock_running_back_is_refused(tmp_path: Path) -> None:
+    jitter = tmp_path / "jitter.srt"
+    jitter.write_text("1\n00:00:05,000 --> 00:00:06,000\nA: one\n\n2\n00:00:04,900 --> 00:00:07,000\nB: two\n")
+    assert len(read_transcript(jitter).cues) == 2
+    back = tmp_path / "back.srt"
+    back.write_text("1\n00:00:05,000 --> 00:00:06,000\nA: one\n\n2\n00:00:01,000 --> 00:00:02,000\nB: two\n")
+    with pytest.raises(IngestError, match=r"subtitle 2 \(line 6\): starts at 1 s"):
+        read_transcript(back)

@@ -362,9 +362,13 @@ def test_folder_without_manifest_skips_files_that_are_plainly_not_transcripts(
     (folder / "coded.csv").write_text("unit_id,document,coder,text,codes\n1,typed,ana,Busy,Staffing\n")
     (folder / "sites.csv").write_text("file,site\ntyped.txt,A\n")
     (folder / "~$typed.docx").write_bytes(b"\x00lock")
+    # real transcripts that merely look like the above: a name that starts like one, a batch CSV
+    # of turns with a file column
+    (folder / "authors_interview_01.txt").write_text("Interviewer: Who wrote it?\nP2: We all did.\n")
+    (folder / "batch.csv").write_text("file,start,end,speaker,text\nrec1.wav,0,2,A,Hello there.\n")
     with Project.init(tmp_path / "proj") as p:
         report = p.ingest([folder])
-        assert sorted(p.documents().document) == ["turns", "typed"]
+        assert sorted(p.documents().document) == ["authors_interview_01", "batch", "turns", "typed"]
     skipped = dict(report.skipped)
     assert set(map(lambda s: Path(s).name, skipped)) == {
         "README.md", "LICENSE.txt", "themes.csv", "coded.csv", "sites.csv", "~$typed.docx"

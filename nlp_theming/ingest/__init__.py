@@ -148,12 +148,13 @@ def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
     return rows
 
 
-# Files a folder of transcripts often holds beside them: about the transcripts, not one of them.
+# Files a folder of transcripts often holds beside them, by their whole name (any case, any
+# extension): about the transcripts, not one of them.
 NOT_TRANSCRIPT_NAMES = re.compile(
-    r"^(readme|license|licence|copying|changelog|notice|contributing|authors|citation|codebook|manifest)"
-    r"(?![a-z])", re.IGNORECASE)
-# Columns of the tables researchers keep beside transcripts (codebooks, manifests, coding tables):
-# a CSV with any of them is one of those, even when it also has a text column.
+    r"(readme|license|licence|copying|changelog|changes|notice|contributing|authors|citation)", re.IGNORECASE
+)
+# Columns of the tables researchers keep beside transcripts (codebooks, manifests, coding tables).
+# A CSV with a text column and a speaker or time column is a table of turns whatever else it has.
 OTHER_TABLE_COLUMNS = {
     "code": "a codebook or coding table", "codes": "a coding table", "theme": "a codebook",
     "definition": "a codebook", "description": "a codebook", "meta_theme": "a codebook",
@@ -170,7 +171,7 @@ def not_a_transcript(path: Path) -> str | None:
     name = path.name
     if name.startswith(("~$", "._", ".")):
         return "a hidden, temporary or lock file"
-    if named := NOT_TRANSCRIPT_NAMES.match(path.stem):
+    if named := NOT_TRANSCRIPT_NAMES.fullmatch(path.stem):
         return f"named like a {named.group(1).lower()} file, not a transcript"
     if path.suffix.lower() != ".csv":
         return None
@@ -181,10 +182,14 @@ def not_a_transcript(path: Path) -> str | None:
     except (OSError, InputError):
         return None  # the reader reports it properly
     names = header_names(text, sniff_delimiter(text))
-    other = next((OTHER_TABLE_COLUMNS[n] for n in names if n in OTHER_TABLE_COLUMNS), None)
+    has_text = any(n in TURN_COLUMNS["text"] for n in names)
+    turn_like = any(n in TURN_COLUMNS[k] for k in ("speaker", "start", "end") for n in names)
+    if has_text and turn_like:
+        return None
+    other = next((n for n in names if n in OTHER_TABLE_COLUMNS), None)
     if other:
-        return f"a table with a {next(n for n in names if n in OTHER_TABLE_COLUMNS)!r} column: {other}, not turns"
-    if not any(n in TURN_COLUMNS["text"] for n in names):
+        return f"a table with a {other!r} column and no speaker or time column: {OTHER_TABLE_COLUMNS[other]}"
+    if not has_text:
         return "a table without a text column, not turns of a transcript"
     return None
 
