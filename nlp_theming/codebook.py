@@ -59,20 +59,41 @@ class Codebook:
         return [c for c in self.codes if c.code not in parents]
 
     def resolve_leaf(self, name: str) -> str | None:
-        """The leaf code a code name from another tool means, or ``None``.
+        """The leaf code a code name from another tool means, or ``None`` (unknown or ambiguous).
 
         QDA packages write a code with its parents (MAXQDA ``Meta\\Theme``, NVivo
         ``Codes\\Meta\\Theme``, ``Meta > Theme``, ATLAS.ti's ``Meta::Theme`` convention): the
-        last part names the code. Compared as written, then ignoring case and runs of spaces.
+        last part names the code and the parts before it its parents, which decide between
+        leaves of the same name (an import keeps those apart as ``Theme (Meta)``). Names are
+        compared as written, then ignoring case and runs of spaces.
         """
+
+        def loose(text: str) -> str:
+            return " ".join(str(text).split()).casefold()
+
         leaves = [c.code for c in self.leaves]
         name = str(name).strip()
-        last = re.split(r"\s*(?:\\|>|::)\s*", name)[-1].strip()
-        for candidate in (name, last):
-            if candidate in leaves:
-                return candidate
-        loose = {" ".join(c.split()).casefold(): c for c in leaves}
-        return next((loose[k] for k in (" ".join(n.split()).casefold() for n in (name, last)) if k in loose), None)
+        if name in leaves:
+            return name
+        parts = [p.strip() for p in re.split(r"\s*(?:\\|>|::)\s*", name) if p.strip()]
+        if not parts:
+            return None
+        last, parents = loose(parts[-1]), [loose(p) for p in parts[:-1]]
+
+        def base(code: str) -> str:  # "Theme (Meta)" as an import renamed a second "Theme"
+            return loose(re.sub(r"\s*\([^()]*\)$", "", code))
+
+        named = [c for c in leaves if last in (loose(c), base(c))]
+        if parents:
+            # the stated parents and the leaf's ancestors agree, nearest first, as far as both go
+            # (a root such as NVivo's "Codes" may sit above the codebook's own top level)
+            def fits(code: str) -> bool:
+                ours, theirs = [loose(a) for a in self.ancestors(code)], parents[::-1]
+                depth = min(len(ours), len(theirs))
+                return depth > 0 and ours[:depth] == theirs[:depth]
+
+            named = [c for c in named if fits(c)] or (named if len(named) == 1 else [])
+        return named[0] if len(named) == 1 else None
 
     def ancestors(self, code: str) -> list[str]:
         out, seen = [], set()

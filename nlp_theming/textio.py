@@ -187,6 +187,16 @@ def check_size(size: int, limits: Limits = LIMITS) -> None:
         raise InputError(f"file is too large ({size / 1e6:.0f} MB; the limit is {limits.file_bytes / 1e6:.0f} MB)")
 
 
+def checked_archive(path: str | Path, kind: str, limits: Limits = LIMITS) -> bytes:
+    """The bytes of a zip-based file (.xlsx, say) once its size and contents pass
+    :func:`open_archive`: hand them to the library that reads the format."""
+    path = Path(path)
+    check_size(path.stat().st_size, limits)
+    raw = path.read_bytes()
+    open_archive(raw, kind, limits).close()
+    return raw
+
+
 def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipFile:
     """Open a zip container (.docx, .odt, .qdpx) after checking what it claims to hold.
 

@@ -125,3 +125,26 @@ def test_cues_a_little_out_of_order_are_kept_and_a_clock_running_back_is_refused
     back.write_text("1\n00:00:05,000 --> 00:00:06,000\nA: one\n\n2\n00:00:01,000 --> 00:00:02,000\nB: two\n")
     with pytest.raises(IngestError, match=r"subtitle 2 \(line 6\): starts at 1 s"):
         read_transcript(back)
+
+
+def test_a_workbook_bomb_is_refused_by_the_table_importers(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    from nlp_theming.exchange.qda_tables import read_qda_table
+    from nlp_theming.review.sheet import read_sheet
+
+    book = Workbook()
+    book.active.append(["Document name", "Code", "Beginning", "End", "Segment"])
+    book.active.append(["Interview 1", "Rota", "1", "1", "a" * 1000])
+    plain = tmp_path / "plain.xlsx"
+    book.save(plain)
+    with zipfile.ZipFile(plain) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    # the cell grown to 4 MB in the file itself (spreadsheet programs stop at 32,767 characters)
+    bomb = _rezip(plain, tmp_path / "Coded_Segments.xlsx",
+                  replace={"xl/worksheets/sheet1.xml": sheet.replace(b"a" * 1000, b"a" * (4 << 20))})
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(IngestError, match="zip bomb"):
+        read_qda_table(bomb)
+    with pytest.raises(ValueError, match="zip bomb"):
+        read_sheet(bomb)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from nlp_theming import Project
 from nlp_theming.cli import main
-from nlp_theming.codebook import load_codebook
+from nlp_theming.codebook import Code, Codebook, load_codebook
 from nlp_theming.exchange.imports import guess_kind
 from nlp_theming.exchange.qda_tables import find_layout, read_qda_table
 from nlp_theming.review import coding
@@ -224,3 +224,27 @@ def test_a_file_of_no_known_layout_is_one_clear_line(qda_project: Path, tmp_path
     result = CliRunner().invoke(main, ["import", str(qda_project), str(other), "--kind", "qda"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith("error: other.csv: not a coded-segment table")
+
+
+def test_a_code_path_decides_between_themes_of_the_same_name() -> None:
+    """Two meta-themes each with a "Positive" theme (an import keeps the second as "Positive (Staff)"):
+    the path picks the right one, and a bare name that could be either is not guessed."""
+    book = Codebook("two", [Code("Experience"), Code("Staff"), Code("Positive", "Experience"),
+                            Code("Positive (Staff)", "Staff")])
+    for written in ("Staff\\Positive", "Codes\\Staff\\Positive", "Staff::Positive", "Staff > Positive"):
+        assert book.resolve_leaf(written) == "Positive (Staff)", written
+    assert book.resolve_leaf("Experience\\Positive") == "Positive"
+    assert book.resolve_leaf("Positive") == "Positive"  # written exactly as a code
+    assert book.resolve_leaf("POSITIVE") is None  # either of two: reported, not guessed
+
+
+def test_a_repeated_short_answer_is_taken_at_its_stated_paragraph() -> None:
+    from nlp_theming.review.locate import find_passage, paragraph_region
+
+    text = ("Interviewer: Did you wait long?\nKim: Yes.\nInterviewer: Was it cold?\nKim: Yes.\n"
+            "Interviewer: And then?\nKim: Yes.\n")
+    starts = [i for i in range(len(text)) if text.startswith("Yes.", i)]
+    for paragraph, expected in ((2, starts[0]), (4, starts[1]), (6, starts[2])):
+        found = find_passage(text, "Yes.", paragraph_region(text, paragraph, paragraph),
+                             paragraph_region(text, paragraph, paragraph, slack=0))
+        assert found is not None and found.start == expected, paragraph

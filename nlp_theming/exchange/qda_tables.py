@@ -31,7 +31,7 @@ import pandas as pd
 from ..codebook import load_stored_codebook
 from ..review.locate import find_passage, matches_at, paragraph_region, resolve_document
 from ..store.documents import current_texts
-from ..textio import InputError, header_name, read_text_file, sniff_delimiter
+from ..textio import InputError, check_size, checked_archive, header_name, read_text_file, sniff_delimiter
 
 #: How many rows at the top of a sheet are searched for the header (a title row may come first).
 HEADER_SEARCH_ROWS = 10
@@ -247,6 +247,7 @@ def table_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         yield from _xlsx_rows(path)
         return
+    check_size(path.stat().st_size)
     text = read_text_file(path)
     delimiter = sniff_delimiter(text, accept=lambda names: find_layout(names) is not None)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -256,8 +257,9 @@ def table_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
+    raw = checked_archive(path, ".xlsx")  # a workbook is a zip: the same limits as any archive
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a file that is not a workbook
         raise InputError(f"not a readable XLSX workbook ({exc.__class__.__name__})") from None
     try:
@@ -414,14 +416,14 @@ def _locate(text: str, p: Passage) -> tuple[tuple[int, int] | None, str, float]:
         for start, end in ((p.first, p.last), (p.first - 1, p.last), (p.first, p.last + 1), (p.first - 1, p.last - 1)):
             if matches_at(text, p.text, start, end):
                 return (start, end), "at the stated characters", 1.0
-        prefer = (p.first - CHAR_SLACK, p.last + CHAR_SLACK)
+        prefer, stated = (p.first - CHAR_SLACK, p.last + CHAR_SLACK), (p.first, p.last)
     elif p.unit in ("paragraph", "line") and p.first is not None:
-        prefer = paragraph_region(text, p.first, p.last)
+        prefer, stated = paragraph_region(text, p.first, p.last), paragraph_region(text, p.first, p.last, slack=0)
     else:
-        prefer = None
+        prefer = stated = None
     if not p.text:
         return None, "no passage text to look for", 0.0
-    found = find_passage(text, p.text, prefer)
+    found = find_passage(text, p.text, prefer, stated)
     if found is None:
         return None, "passage not found", 0.0
     if found.how == "fuzzy":

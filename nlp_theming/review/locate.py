@@ -108,9 +108,13 @@ def words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), index[m.start()], index[m.end() - 1] + 1) for m in _WORD.finditer(folded)]
 
 
-def find_passage(text: str, passage: str, prefer: tuple[int, int] | None = None) -> Found | None:
+def find_passage(
+    text: str, passage: str, prefer: tuple[int, int] | None = None, stated: tuple[int, int] | None = None
+) -> Found | None:
     """Find ``passage`` in ``text`` (see the module's description), looking in the ``prefer``
-    region (character offsets) first; ``None`` when it is not there."""
+    region (character offsets) first; ``None`` when it is not there. Of several occurrences in
+    the region, the one inside the ``stated`` position (the region before widening), else the
+    nearest to it, wins; without one, the first."""
     passage = passage.strip()
     if not passage:
         return None
@@ -118,12 +122,12 @@ def find_passage(text: str, passage: str, prefer: tuple[int, int] | None = None)
     lo, hi = max(0, lo), min(len(text), hi)
     hits = _all(text, passage)
     if hits:
-        return _nearest(hits, len(passage), lo, hi, "exact")
+        return _nearest(hits, len(passage), lo, hi, "exact", stated)
     folded, index = _document_folded(text)
     needle, _ = normalise(passage)
     hits = _all(folded, needle)
     if hits:
-        return _nearest([(index[h], index[h + len(needle) - 1] + 1) for h in hits], None, lo, hi, "normalised")
+        return _nearest([(index[h], index[h + len(needle) - 1] + 1) for h in hits], None, lo, hi, "normalised", stated)
     return _fuzzy(text, passage, lo, hi)
 
 
@@ -145,11 +149,18 @@ def _all(haystack: str, needle: str) -> list[int]:
     return out
 
 
-def _nearest(hits: list, length: int | None, lo: int, hi: int, how: str) -> Found:
-    """The hit inside [lo, hi) if any (the first), else the one nearest to it."""
+def _nearest(hits: list, length: int | None, lo: int, hi: int, how: str,
+             stated: tuple[int, int] | None = None) -> Found:
+    """The hit inside [lo, hi) if any (the first, or the one nearest the stated position), else
+    the one nearest to the region."""
     spans = [(h, h + length) if length is not None else h for h in hits]
     inside = [s for s in spans if s[0] >= lo and s[1] <= hi]
     if inside:
+        if stated is not None:
+            a, b = stated
+            # inside the stated position first, then by distance from it
+            return Found(*min(inside, key=lambda s: (not (a <= s[0] and s[1] <= b), max(a - s[0], s[0] - b, 0))),
+                         how=how)
         return Found(*inside[0], how=how)
     start, end = min(spans, key=lambda s: min(abs(s[0] - lo), abs(s[0] - hi)))
     return Found(start, end, how=how, in_region=False)

@@ -23,7 +23,7 @@ from ..store import transaction
 from ..store.decisions import NO_CODE, DecisionError, nothing_applies, status_of
 from ..store.documents import segment_index
 from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
-from ..textio import InputError, header_name, read_text_file, sniff_delimiter
+from ..textio import InputError, checked_archive, header_name, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision, record_no_code
 from .queue import QueueFilter, full_queue
 
@@ -138,10 +138,14 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such sheet")
     if path.suffix.lower() == ".xlsx":
-        with pd.ExcelFile(path, engine="openpyxl") as xl:
+        try:
+            raw = checked_archive(path, ".xlsx")  # a workbook is a zip: the same limits as any archive
+        except InputError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        with pd.ExcelFile(io.BytesIO(raw), engine="openpyxl") as xl:
             names = xl.sheet_names
-        name = "queue" if "queue" in names else names[0]
-        frame = pd.read_excel(path, sheet_name=name, dtype=str, keep_default_na=False, engine="openpyxl")
+            name = "queue" if "queue" in names else names[0]
+            frame = pd.read_excel(xl, sheet_name=name, dtype=str, keep_default_na=False)
     elif path.suffix.lower() == ".csv":
         # any encoding and separator a spreadsheet program saves (European Excel writes ';')
         try:
