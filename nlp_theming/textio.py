@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import os
 import re
@@ -19,6 +20,7 @@ import zipfile
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 # The csv module refuses a field over 131,072 characters; one long answer in a transcript table
@@ -264,6 +266,28 @@ def declares_doctype(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError, EOFError) as exc:
         raise InputError(f"archive member {member.filename!r} cannot be read ({exc})") from exc
     return False
+@lru_cache(maxsize=1)
+def _composing_starters() -> frozenset[str]:
+    """Characters of combining class 0 that NFC can still join to the character before them:
+    the second half of a canonical pair (Indic two-part vowels, ...) and Hangul medial vowels
+    and final consonants."""
+    found = {chr(c) for c in range(0x1161, 0x1176)} | {chr(c) for c in range(0x11A8, 0x11C3)}
+    for code in range(0x20000):  # every two-part canonical decomposition lies below U+20000
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            second = chr(int(parts[1], 16))
+            if unicodedata.combining(second) == 0:
+                found.add(second)
+    return frozenset(found)
+
+
+def _pieces(raw: str) -> list[str]:
+    """``raw`` cut before every character NFC never joins to what precedes it."""
+    joins = _composing_starters()
+    cuts = [i for i, ch in enumerate(raw) if i and not unicodedata.combining(ch) and ch not in joins]
+    return [raw[a:b] for a, b in itertools.pairwise([0, *cuts, len(raw)])]
+
+
 class OffsetMap:
     """Positions in a text before :func:`clean_text` to positions in the text after it.
 
@@ -274,9 +298,10 @@ class OffsetMap:
     what cleaning removed.
     """
 
-    # NFC is applied piece by piece: an ASCII character never combines with what precedes it,
-    # so the text can be cut before each one. A changed piece longer than this maps its inner
-    # positions in proportion rather than normalising every prefix.
+    # NFC is applied piece by piece, the text cut before each character that never composes
+    # with what precedes it (see _pieces), so pieces are a character and its marks and every
+    # position maps exactly. A changed piece longer than this (a pile of hundreds of marks)
+    # maps its inner positions in proportion rather than normalising every prefix.
     _EXACT = 256
 
     def __init__(self, raw: str) -> None:
@@ -284,9 +309,7 @@ class OffsetMap:
         nfc = raw
         if not unicodedata.is_normalized("NFC", raw):
             parts, start, out = [], 0, 0
-            for piece in re.findall(r"[\x00-\x7f]?[^\x00-\x7f]*", raw):
-                if not piece:
-                    continue
+            for piece in _pieces(raw):
                 done = unicodedata.normalize("NFC", piece)
                 if done != piece:
                     n = len(piece)

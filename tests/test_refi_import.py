@@ -584,3 +584,41 @@ def test_a_fresh_project_takes_the_exported_projects_coding_units(tmp_path: Path
     assert json.dumps(a.report.to_dict(), sort_keys=True, default=str) == json.dumps(
         b.report.to_dict(), sort_keys=True, default=str)
     pd.testing.assert_frame_equal(a.disagreements.reset_index(drop=True), b.disagreements.reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------------- found in review
+
+
+def test_positions_in_long_decomposed_text_map_exactly() -> None:
+    """Japanese written decomposed (as some Macs save it) has no ASCII for whole paragraphs; every
+    position must still land on the same characters after NFC (no proportional guessing)."""
+    para = "がぎぐげごだぢづでどばびぶべぼ" * 40  # SYNTHETIC
+    raw = unicodedata.normalize("NFD", "はじめに、" + para + "おわり。\r\n한국어 텍스트")
+    mapping, clean = OffsetMap(raw), clean_text(raw)
+    for word in ("おわり", "ぶべぼがぎ", "한국어"):
+        target = unicodedata.normalize("NFD", word)
+        for a in (raw.index(target), raw.rindex(target)):
+            b = a + len(target)
+            assert clean[mapping(a):mapping(b)] == unicodedata.normalize("NFC", raw[a:b]), word
+
+
+def test_inline_text_keeps_the_line_ends_its_positions_count(tmp_path: Path) -> None:
+    """An XML parser turns CRLF inside PlainTextContent into LF; the exporter counted the CRs."""
+    raw = "Kim: one.\r\nAna: two.\r\nKim: three four.\r\n"
+    a = raw.index("three four")
+    qde = (HEAD + USERS + BOOK + f'<Sources><TextSource guid="{G(40)}" name="inline">'
+           f"<PlainTextContent>{raw}</PlainTextContent>" + _selection(50, a, a + 10, _coding(51, 1, 13))
+           + "</TextSource></Sources></Project>")
+    content = read_qdpx(_qdpx(tmp_path / "inline.qdpx", qde.encode("utf-8")))
+    span = content.spans.iloc[0]
+    assert content.sources[0].text[span.start:span.end] == "three four"
+
+
+def test_a_source_that_cannot_be_stored_is_skipped_before_anything_is_stored(tmp_path: Path) -> None:
+    files = {f"sources/{G(41)}.txt": b"Kim: hello there.", f"sources/{G(43)}.txt": b"[00:75:00] Kim: bad clock."}
+    bad = (f'<TextSource guid="{G(42)}" name="clock.txt" plainTextPath="internal://{G(43)}.txt"/>')
+    path = _qdpx(tmp_path / "clock.qdpx", _valid_qde(extra_source=bad), files)
+    with Project.init(tmp_path / "proj") as p:
+        result = p.import_coding(path)
+        assert list(p.documents().document) == ["kim.txt"]
+    assert any("clock.txt" in w and "bad timestamp" in w and "skipped" in w for w in result.warnings)

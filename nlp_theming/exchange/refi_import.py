@@ -26,6 +26,7 @@ import sqlite3
 import zipfile
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +35,7 @@ from lxml import etree
 
 from ..codebook import Codebook, load_stored_codebook, store_codebook
 from ..ingest import ingest_text
+from ..ingest.text import parse_labelled_text
 from ..review.imports import import_spans
 from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
@@ -233,7 +235,8 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
     if qde_name is None:
         raise zipped.error(f"no {QDE_NAME} at the top of the archive: not a REFI-QDA project")
     try:
-        root = parse_xml(zipped.read(qde_name, LIMITS.unzipped_bytes))
+        qde = zipped.read(qde_name, LIMITS.unzipped_bytes)
+        root = parse_xml(qde)
     except XmlError as exc:
         raise zipped.error(f"{QDE_NAME} {exc}") from exc
     ns = f"{{{NAMESPACE}}}"
@@ -250,6 +253,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
 
     out = QdpxContent(path, root.get("name") or path.stem)
     warn = out.warnings.append
+    inline = iter(_INLINE_TEXT.findall(qde))  # each PlainTextContent as written, line ends and all
     if (root.get("origin") or "").startswith("nlp-theming"):
         said = re.search(re.escape(UNITS_NOTE) + r"([\w:.-]+?)\.(?:\s|$)", root.findtext(f"{ns}Description") or "")
         out.scheme = said.group(1) if said else None
@@ -319,7 +323,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
             continue
         if kind != "TextSource":
             continue
-        text = _source_text(zipped, source, where)
+        text = _source_text(zipped, source, where, inline)
         if text is None:
             n_cod = len(source.findall(f".//{ns}Coding"))
             out.skipped_sources.append(label)
@@ -335,6 +339,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
         offsets = OffsetMap(text)
         try:
             clean = clean_text(text)
+            parse_labelled_text(clean, "qdpx")  # what storing it will do: a failure here stores nothing
         except InputError as exc:
             out.skipped_sources.append(label)
             warn(f"{where}: {exc}, skipped")
@@ -393,13 +398,33 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
     return out
 
 
-def _source_text(zipped: _Zip, source: etree._Element, where: str) -> str | None:
-    """A TextSource's plain text: ``PlainTextContent``, else its ``plainTextPath`` file inside the
-    archive (UTF-8; a leading byte-order mark is not part of the text). None when it has neither."""
+# An element's content as written in project.qde: an XML parser turns every CRLF or lone CR in
+# it into LF, but positions into inline text count the characters as the exporter wrote them.
+_INLINE_TEXT = re.compile(rb"<(?:[\w.-]+:)?PlainTextContent(?:\s[^>]*)?>(.*?)</(?:[\w.-]+:)?PlainTextContent\s*>",
+                          re.S)
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def _inline_text(parsed: str, raw: bytes | None) -> str:
+    """``parsed`` with the line ends ``raw`` (the element as written) had, where the two agree."""
+    if raw is None or b"\r" not in raw:
+        return parsed
+    breaks = [b.decode() for b in _LINE_BREAK.findall(raw)]
+    lines = parsed.split("\n")
+    if len(lines) != len(breaks) + 1:  # escaped line breaks (&#10;) as well: leave it parsed
+        return parsed
+    return "".join(line + brk for line, brk in zip(lines, [*breaks, ""], strict=True))
+
+
+def _source_text(zipped: _Zip, source: etree._Element, where: str, inline: Iterator[bytes]) -> str | None:
+    """A TextSource's plain text: ``PlainTextContent`` (its line ends as written), else its
+    ``plainTextPath`` file inside the archive (UTF-8; a leading byte-order mark is not part of the
+    text). None when it has neither."""
     ns = f"{{{NAMESPACE}}}"
     content = source.find(f"{ns}PlainTextContent")
+    raw = next(inline, None) if content is not None else None
     if content is not None and content.text:
-        return content.text
+        return _inline_text(content.text, raw)
     target = source.get("plainTextPath")
     if not target:
         return None
