@@ -15,7 +15,7 @@ from .exchange.refi_import import read_qdc_file
 from .exchange.refi_qda import QdcReport, QdpxReport, export_qdc, export_qdpx
 from .exchange.tidy import export_suggestions
 from .ingest import AsrOptions, IngestReport, ingest_paths, speaker_warnings
-from .ingest.speakers import SpeakerNaming, name_speakers
+from .ingest.naming import SpeakerNaming, name_speakers
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.documents import document_table, segment_table

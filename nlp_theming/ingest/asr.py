@@ -185,20 +185,26 @@ def load_asr_model(model_dir: Path, compute_type: str, threads: int):
 # ---------------------------------------------------------------------- decoding
 
 
-def recording_duration(path: Path) -> float | None:
-    """The duration a container declares, in seconds (None when it does not say)."""
-    import av
-
+def probe_recording(path: Path) -> float | None:
+    """Check that ``path`` is audio or video with a sound track, before any model is loaded;
+    returns the duration its audio track (else its container) declares, None when neither says.
+    Raises :class:`InputError` with one line otherwise."""
+    try:
+        import av
+    except ImportError as exc:
+        raise AsrUnavailable(f"speech recognition is not installed (av is missing): {HOW_TO_GET_ONE}") from exc
+    if path.stat().st_size == 0:
+        raise InputError("file is empty")
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
-            if container.duration:
-                return container.duration / av.time_base
-            stream = container.streams.audio[0] if container.streams.audio else None
-            if stream is not None and stream.duration and stream.time_base:
+            if not container.streams.audio:
+                raise InputError("has no audio track")
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base:
                 return float(stream.duration * stream.time_base)
-    except (av.FFmpegError, OSError, IndexError):
-        return None
-    return None
+            return container.duration / av.time_base if container.duration else None
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable audio or video file ({_av_reason(exc)})") from exc
 
 
 def decode_samples(path: Path) -> Iterator[np.ndarray]:
@@ -345,12 +351,12 @@ def transcription_steps(
     Each window's segments are saved to the partial JSON before the next window starts, and a
     partial JSON of the same recording and settings is resumed. When the stream ends, the
     finished JSON and WebVTT are written and the partial one removed."""
+    duration = probe_recording(recording)
     model_dir = find_asr_model(options.model)
     model = load_asr_model(model_dir, options.compute_type, options.threads)
     sha256 = sha256 or file_hash(recording)
     done_path, vtt_path, partial_path = transcript_paths(folder, name)
     folder.mkdir(parents=True, exist_ok=True)
-    duration = recording_duration(recording)
     meta = {
         "format_version": FORMAT_VERSION,
         "recording": recording.name,
