@@ -747,6 +747,7 @@ def queue_options(func):
             click.option("--document", default=None, help=help_of["document"]),
             click.option("--min-score", type=float, default=None, help=help_of["min_score"]),
             click.option("--max-score", type=float, default=None, help=help_of["max_score"]),
+            click.option("--max-confidence", type=float, default=None, help=help_of["max_confidence"]),
         ]
     ):
         func = opt(func)

@@ -108,6 +108,12 @@ def test_recording_ingested_segmented_suggested(asr_copy: Path) -> None:
         top = suggestions.sort_values("rank").groupby("segment_id").first()
         assert set(top["code"]) == {"Staffing", "Patient care"}
 
+        # the passages the recogniser was least sure of, to check before coding
+        answers = suggestions.drop_duplicates("segment_id")
+        unsure = answers["confidence"].min()
+        queue = p.queue(max_confidence=unsure)
+        assert set(queue["segment_id"]) == set(answers.loc[answers["confidence"] == unsure, "segment_id"])
+
         # what the transcript view reads: the stored transcript, its cues timed and scored
         doc_id = int(docs["document_id"].iloc[0])
         stored = load_transcript(p.con, doc_id)

@@ -2,7 +2,7 @@
 
 Nothing is sent anywhere and nothing is downloaded: the model is a CTranslate2 Whisper folder on
 disk (``find_asr_model``). A recording is decoded as a stream (PyAV, no ffmpeg binary) and
-transcribed in windows of about ten minutes cut at the quietest moment near each window's end, so
+transcribed in windows of about five minutes cut at the quietest moment near each window's end, so
 memory stays bounded for a three-hour interview: faster-whisper itself would hold the whole
 recording as float32 and its whole spectrogram. After each window the words so far are written
 to ``<name>.partial.json``; a killed run resumes from there, and a finished transcript
@@ -61,7 +61,7 @@ class AsrOptions:
     beam_size: int = 5
     compute_type: str = "int8"
     threads: int = 0  # 0: all cores, at most 4
-    window_seconds: float = 600.0  # audio transcribed at once: bounds memory
+    window_seconds: float = 300.0  # audio transcribed at once: bounds memory
     search_seconds: float = 20.0  # where, before a window's end, the quietest cut is sought
 
     def settings(self, model_dir: Path) -> dict:

@@ -99,6 +99,7 @@ class QueueFilter:
     min_score: float | None = None
     max_score: float | None = None
     status: str | tuple[str, ...] | None = None
+    max_confidence: float | None = None  # the recogniser's: words to check before coding
 
     #: what each filter means, for command-line help and the page's labels
     HELP: ClassVar[dict[str, str]] = {
@@ -112,11 +113,12 @@ class QueueFilter:
         "min_score": "Suggestions scoring at least this.",
         "max_score": "Suggestions scoring at most this.",
         "status": "pending, accepted or rejected.",
+        "max_confidence": "Speech recognised with at most this confidence (recordings): words to check first.",
     }
     #: the short names the review page uses in its URLs
     QUERY_KEYS: ClassVar[dict[str, str]] = {
         "order": "order", "theme": "theme", "site": "site", "role": "role", "document": "document",
-        "min_score": "min", "max_score": "max", "status": "status",
+        "min_score": "min", "max_score": "max", "status": "status", "max_confidence": "conf",
     }
 
     def __post_init__(self) -> None:
@@ -149,7 +151,8 @@ class QueueFilter:
             status = default_status
         return cls(order=order, theme=get["theme"] or None, site=get["site"] or None, role=get["role"] or None,
                    document=get["document"] or None, min_score=_number(get["min_score"]),
-                   max_score=_number(get["max_score"]), status=status or None)
+                   max_score=_number(get["max_score"]), status=status or None,
+                   max_confidence=_number(get["max_confidence"]))
 
     def to_query(self) -> dict[str, str]:
         """The review page's query string for this filter (the inverse of :meth:`from_query`)."""
@@ -180,6 +183,8 @@ class QueueFilter:
             table = table[table.score <= self.max_score]
         if statuses:
             table = table[table.status.isin(statuses)]
+        if self.max_confidence is not None and "confidence" in table.columns:
+            table = table[table.confidence <= self.max_confidence]  # typed text has none: left out
         table = _ordered(table, self.order, book)
         rest = [c for c in table.columns if c not in COLUMNS]
         return table[COLUMNS + rest].reset_index(drop=True)
