@@ -171,8 +171,8 @@ def test_corrected_transcript_becomes_a_new_version_with_its_naming(asr_copy: Pa
 def test_a_killed_transcription_resumes_and_gives_the_same_transcript(tmp_path: Path) -> None:
     need_espeak()
     need_asr()
-    clip = write_wav(tmp_path / "rec" / "synthetic-long.wav", conversation(INTERVIEW + INTERVIEW[:2]))
-    options = AsrOptions(window_seconds=12.0, search_seconds=4.0)
+    clip = write_wav(tmp_path / "rec" / "synthetic-long.wav", conversation(INTERVIEW))
+    options = AsrOptions(window_seconds=8.0, search_seconds=3.0)
     killed = tmp_path / "killed"
     steps = transcription_steps(clip, killed, "synthetic-long", options)
     _, _, partial = transcript_paths(killed, "synthetic-long")
@@ -183,7 +183,7 @@ def test_a_killed_transcription_resumes_and_gives_the_same_transcript(tmp_path: 
     saved = json.loads(partial.read_text())
     assert saved["nlp_theming"]["complete"] is False
     first_window = saved["nlp_theming"]["resume_sample"]
-    assert 8 * SAMPLE_RATE <= first_window <= 12 * SAMPLE_RATE
+    assert 5 * SAMPLE_RATE <= first_window <= 8 * SAMPLE_RATE
 
     seen = []
     for seconds, _ in transcription_steps(clip, killed, "synthetic-long", options):
@@ -235,6 +235,17 @@ def test_a_missing_model_says_how_to_provide_one(tmp_path: Path) -> None:
 
     with pytest.raises(AsrUnavailable, match=r"--asr-model .*: not a CTranslate2 Whisper model folder"):
         find_asr_model(str(tmp_path))
+
+
+def test_the_packaged_model_is_put_together(tmp_path: Path) -> None:
+    from nlp_theming.ingest.asr import PACKAGED_MODEL_BYTES, assemble_packaged_model, is_model_dir, packaged_model_parts
+
+    if packaged_model_parts() is None:
+        pytest.skip("the audio extra's model packages are not installed")
+    folder = assemble_packaged_model(tmp_path / "whisper-base")
+    assert is_model_dir(folder) and (folder / "model.bin").stat().st_size == PACKAGED_MODEL_BYTES
+    assert not (folder / "model.bin.partial").exists()
+    assert json.loads((folder / "config.json").read_text())  # a CTranslate2 model's config
 
 
 def test_recordings_have_their_own_size_limit() -> None:
