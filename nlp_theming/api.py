@@ -14,7 +14,8 @@ from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguet
 from .exchange.refi_import import read_qdc_file
 from .exchange.refi_qda import QdcReport, QdpxReport, export_qdc, export_qdpx
 from .exchange.tidy import export_suggestions
-from .ingest import IngestReport, ingest_paths, speaker_warnings
+from .ingest import AsrOptions, IngestReport, ingest_paths, speaker_warnings
+from .ingest.naming import SpeakerNaming, name_speakers
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.documents import document_table, segment_table
@@ -51,13 +52,15 @@ class Project:
         manifest: str | Path | None = None,
         segmenter: Segmenter | None = None,
         progress: bool = False,
+        asr: AsrOptions | None = None,
     ) -> IngestReport:
         """Read transcripts (and a manifest of their metadata) and segment new documents.
 
         ``segmenter``: None for the project's scheme (the default one for a new project); one
-        given becomes the project's scheme, which every later command reads.
+        given becomes the project's scheme, which every later command reads. ``asr``: how
+        recordings are transcribed (the default model, language detected).
         """
-        report = ingest_paths(self.con, paths, manifest, progress=progress)
+        report = ingest_paths(self.con, paths, manifest, progress=progress, asr=asr)
         paths_of = {doc_id: f.path for doc_id, f in zip(report.document_ids, report.files, strict=False)}
         for doc_id, name, problem in segment_documents(
             self.con, segmenter, None if segmenter is not None else report.document_ids
@@ -130,6 +133,19 @@ class Project:
     def queue(self, coder: str | None = None, **kwargs: object) -> pd.DataFrame:
         """Suggestions to review, least certain first; keyword arguments as :func:`review.review_queue`."""
         return review_queue(self.con, coder, **kwargs)  # type: ignore[arg-type]
+
+    def name_speakers(
+        self,
+        document: str,
+        interviewer: str | None = None,
+        names: dict[str, str] | None = None,
+        turns: dict[int, str] | None = None,
+        alternate: list[str] | None = None,
+    ) -> SpeakerNaming:
+        """Name a document's speakers (``names``: old label to new; ``turns``: turn number to
+        name; ``alternate``: names for the turns in turn) and mark the interviewer, kept like
+        the manifest's ``interviewer`` column. Without arguments: its turns, to decide from."""
+        return name_speakers(self.con, document, interviewer, names, turns, alternate)
 
     def speaker_warnings(self) -> list[str]:
         """Documents ingested with no speaker or only one, a line each."""

@@ -17,6 +17,7 @@ from .evaluate import evaluate as run_evaluation
 from .evaluate_discovery import evaluate_discovery as run_discovery_evaluation
 from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
+from .ingest import AsrOptions
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
 from .match.themes import DEFAULT_STRATEGY, STRATEGIES
 from .review.queue import ORDERS, PER, QueueFilter
@@ -99,6 +100,9 @@ def init(project: str) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--manifest", type=click.Path(dir_okay=False), help="CSV: file, site, participant, role, ...")
 @segmenter_options
+@click.option("--asr-model", type=click.Path(file_okay=False), default=None,
+              help="Recordings: a CTranslate2 Whisper model folder [default: whisper-base, installed locally].")
+@click.option("--language", default=None, help="Recordings: the language spoken, e.g. en [default: detected].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
 def ingest(
@@ -109,17 +113,23 @@ def ingest(
     max_sentences: int,
     max_words: int,
     spacy_model: str | None,
+    asr_model: str | None,
+    language: str | None,
     quiet: bool,
 ) -> None:
-    """Read transcripts (files or folders) into PROJECT.
+    """Read transcripts and recordings (files or folders) into PROJECT.
 
-    Formats: .txt .md .docx .odt .vtt .srt, Whisper JSON (.json), CSV of turns (.csv).
+    Formats: .txt .md .docx .odt .vtt .srt, Whisper JSON (.json), CSV of turns (.csv); recordings
+    .wav .mp3 .m4a .ogg .flac .mp4 .webm are transcribed on this machine first, into
+    PROJECT/transcripts/ (Whisper JSON and WebVTT, to correct and ingest again).
     The exit status is the number of files that failed (at most 100).
     """
     if not paths and not manifest:
         raise click.UsageError("give transcript files or folders, or --manifest")
+    asr = AsrOptions(model=asr_model, language=language)
     with _project(project) as p:
-        report = p.ingest(paths, manifest, _segmenter(unit, max_sentences, max_words, spacy_model), progress=not quiet)
+        report = p.ingest(paths, manifest, _segmenter(unit, max_sentences, max_words, spacy_model),
+                          progress=not quiet, asr=asr)
     for line in report.skipped_lines():
         click.echo(f"note: {line}")
     for line in report.file_lines():
@@ -134,6 +144,45 @@ def ingest(
         + (f", {len(report.skipped)} skipped" if report.skipped else "")
     )
     sys.exit(min(len(report.failed), 100))
+
+
+def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, name = value.partition("=")
+        if not sep or not key.strip() or not name.strip():
+            raise click.UsageError(f"{what} {value!r}: expected KEY=NAME")
+        pairs.append((key.strip(), name.strip()))
+    return pairs
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("document")
+@click.option("--interviewer", default=None, help="The interviewer's speaker label(s), separated by |.")
+@click.option("--name", "names", multiple=True, help="Rename a speaker: SPEAKER_01=P3 (repeatable).")
+@click.option("--turn", "turns", multiple=True, help="Name one turn: 4=P3, turn numbers as listed (repeatable).")
+@click.option("--alternate", default=None, help="Name the turns in turn: Interviewer,P3 (then fix with --turn).")
+@friendly
+def speakers(project: str, document: str, interviewer: str | None, names: tuple[str, ...],
+             turns: tuple[str, ...], alternate: str | None) -> None:
+    """Name DOCUMENT's speakers and mark its interviewer; lists its turns.
+
+    For a recording transcribed without a diariser, turns are unnamed: --alternate
+    Interviewer,P3 --interviewer Interviewer names a question-and-answer interview in one go.
+    The naming is kept with the document and carried to its new versions.
+    """
+    turn_names = {}
+    for key, name in _pairs(turns, "--turn"):
+        if not key.isdigit():
+            raise click.UsageError(f"--turn {key}={name}: the turn must be a number")
+        turn_names[int(key)] = name
+    with _project(project) as p:
+        naming = p.name_speakers(document, interviewer, dict(_pairs(names, "--name")), turn_names,
+                                 alternate.split(",") if alternate else None)
+    for turn in naming.turns:
+        click.echo(turn.line())
+    click.echo(f"{naming.document}: {naming.changed} turns renamed; interviewer: {naming.interviewer or 'none'}")
 
 
 @main.command()
@@ -700,6 +749,7 @@ def queue_options(func):
             click.option("--max-score", type=float, default=None, help=help_of["max_score"]),
             click.option("--unreviewed", is_flag=True, default=None, help=help_of["unreviewed"]),
             click.option("--per", type=click.Choice(PER), default=None, help=help_of["per"]),
+            click.option("--max-confidence", type=float, default=None, help=help_of["max_confidence"]),
         ]
     ):
         func = opt(func)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import itertools
 import math
@@ -166,6 +167,9 @@ class Limits:
     unzipped_bytes: int = 200 * 1024 * 1024  # NLP_THEMING_MAX_UNZIPPED_MB: all members of an archive together
     zip_ratio: float = 100.0  # NLP_THEMING_MAX_ZIP_RATIO: a member's size over its compressed size
     zip_members: int = 100_000
+    # A recording is streamed, never read whole, so its limit is its own and far larger: three
+    # hours of uncompressed stereo WAV is about 1.9 GB, of video several GB.
+    recording_bytes: int = 20 * 1024 * 1024 * 1024  # NLP_THEMING_MAX_RECORDING_MB
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -174,6 +178,7 @@ class Limits:
             file_bytes=int(_env_number("NLP_THEMING_MAX_FILE_MB", cls.file_bytes / mb) * mb),
             unzipped_bytes=int(_env_number("NLP_THEMING_MAX_UNZIPPED_MB", cls.unzipped_bytes / mb) * mb),
             zip_ratio=_env_number("NLP_THEMING_MAX_ZIP_RATIO", cls.zip_ratio),
+            recording_bytes=int(_env_number("NLP_THEMING_MAX_RECORDING_MB", cls.recording_bytes / mb) * mb),
         )
 
 
@@ -184,9 +189,24 @@ RATIO_FLOOR = 1024 * 1024
 XML_CHUNK = 1024 * 1024  # an XML member is searched for a DOCTYPE in chunks of this size
 
 
-def check_size(size: int, limits: Limits = LIMITS) -> None:
-    if size > limits.file_bytes:
-        raise InputError(f"file is too large ({size / 1e6:.0f} MB; the limit is {limits.file_bytes / 1e6:.0f} MB)")
+def check_size(size: int, limits: Limits = LIMITS, recording: bool = False) -> None:
+    """Refuse a file past the limit: a transcript's, or with ``recording`` an audio or video file's."""
+    limit, variable = (
+        (limits.recording_bytes, "NLP_THEMING_MAX_RECORDING_MB") if recording
+        else (limits.file_bytes, "NLP_THEMING_MAX_FILE_MB")
+    )
+    if size > limit:
+        raise InputError(f"file is too large ({size / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB, set by"
+                         f" {variable})")
+
+
+def file_hash(path: str | Path, chunk: int = 1024 * 1024) -> str:
+    """The SHA-256 of a file, read in chunks (a recording can be gigabytes)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def checked_archive(path: str | Path, kind: str, limits: Limits = LIMITS) -> bytes:

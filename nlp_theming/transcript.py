@@ -169,11 +169,15 @@ def check_pieces(pieces: list[TimedPiece]) -> None:
             last = p.start_time if last is None else max(last, p.start_time)
 
 
-def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break: float = 2.0) -> Transcript:
+def from_timed_pieces(
+    pieces: list[TimedPiece], source_format: str, pause_break: float = 2.0, break_after_question: bool = False
+) -> Transcript:
     """Lay timed cues out as readable text: consecutive cues of one speaker form a turn,
     written ``Speaker: text`` with turns separated by a blank line.
 
-    Without speaker labels a long pause starts a new paragraph, so turns still follow the talk.
+    Without speaker labels a long pause starts a new paragraph, so turns still follow the talk;
+    with ``break_after_question`` so does a cue that ends in a question (in an interview the
+    answer is usually someone else's).
     """
     check_pieces(pieces)
     pieces = [p for p in pieces if p.text.strip()]
@@ -187,7 +191,8 @@ def from_timed_pieces(pieces: list[TimedPiece], source_format: str, pause_break:
             gap = (
                 piece.start_time - prev.end_time if piece.start_time is not None and prev.end_time is not None else 0.0
             )
-            if same and (piece.speaker is not None or gap < pause_break):
+            asked = break_after_question and prev.text.rstrip().endswith("?")
+            if same and (piece.speaker is not None or (gap < pause_break and not asked)):
                 groups[-1].append(piece)
                 continue
         groups.append([piece])
@@ -254,3 +259,60 @@ def parse_timestamp(value: str) -> float:
     if frac:
         total += int(frac.ljust(3, "0")) / 1000
     return float(total)
+
+
+# ---------------------------------------------------------------------- naming speakers
+
+#: Separates the entries of a document's ``speaker_names`` attribute (as in ``interviewer``).
+NAMES_SEPARATOR = "|"
+
+
+def speaker_names_applied(labels: list[str | None], spec: str) -> list[str | None]:
+    """Turn labels after the naming ``spec`` (a document's ``speaker_names`` attribute), whose
+    entries, separated by ``|``, apply in the order written:
+
+    * ``OLD=NEW`` renames a label (``SPEAKER_01=P3``);
+    * ``#N=NAME`` names turn N (counted from 0), e.g. an unlabelled turn of a recording;
+    * ``#*=A,B`` names the turns A, B, A, B, ... from the first (a question-and-answer
+      interview cut at pauses), for ``#N`` entries after it to correct.
+    """
+    labels = list(labels)
+    for entry in (e.strip() for e in spec.split(NAMES_SEPARATOR)):
+        if not entry:
+            continue
+        key, sep, value = entry.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise InputError(f"speaker names: {entry!r} is not OLD=NEW, #N=NAME or #*=A,B")
+        if key == "#*":
+            cycle = [v.strip() for v in value.split(",") if v.strip()]
+            labels = [cycle[i % len(cycle)] for i in range(len(labels))]
+        elif key.startswith("#"):
+            if not key[1:].isdigit():
+                raise InputError(f"speaker names: {key!r} is not a turn number (#0, #1, ...)")
+            if int(key[1:]) < len(labels):  # a later version may have fewer turns
+                labels[int(key[1:])] = value
+        else:
+            labels = [value if label == key else label for label in labels]
+    return labels
+
+
+def name_transcript_speakers(transcript: Transcript, spec: str | None) -> None:
+    """Apply a ``speaker_names`` spec to a transcript's turns (before it is stored)."""
+    if spec:
+        for turn, label in zip(transcript.turns, speaker_names_applied([t.speaker for t in transcript.turns], spec),
+                               strict=True):
+            turn.speaker = label
+
+
+def merge_speaker_names(old: str | None, new: list[str]) -> str:
+    """A ``speaker_names`` spec with ``new`` entries added: an entry replaces an earlier one of
+    the same key, and ``#*`` replaces every earlier turn entry."""
+    entries = [e.strip() for e in (old or "").split(NAMES_SEPARATOR) if e.strip()]
+    for entry in new:
+        key = entry.partition("=")[0].strip()
+        if key == "#*":
+            entries = [e for e in entries if not e.startswith("#")]
+        entries = [e for e in entries if e.partition("=")[0].strip() != key]
+        entries.append(entry.strip())
+    return NAMES_SEPARATOR.join(entries)

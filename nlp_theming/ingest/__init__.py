@@ -1,7 +1,9 @@
 """Ingest stage: read transcript files into the project store.
 
 One reader per format, looked up by file extension (``READERS``). Each returns a
-:class:`Transcript`; :func:`ingest_paths` stores it with its manifest metadata. A file that
+:class:`Transcript`; :func:`ingest_paths` stores it with its manifest metadata. Recordings
+(``RECORDING_FORMATS``: audio and video) are transcribed on this machine first (``asr``), into
+the project's ``transcripts/`` folder as Whisper-style JSON and WebVTT. A file that
 cannot be read gives one line naming the file and the problem, and the batch goes on.
 """
 
@@ -10,28 +12,35 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store.documents import document_speakers, store_transcript
+from ..store.schema import project_folder
 from ..textio import (
     InputError,
     check_size,
     clean_text,
     decode_bytes,
     dict_rows,
+    file_hash,
     header_name,
     header_names,
     sniff_delimiter,
 )
 from ..transcript import Cue, IngestError, Transcript, Turn, recognise_interviewer, speaker_warning, speakers
+from .asr import RECORDING_FORMATS, AsrOptions, AsrUnavailable, read_recording
 from .documents import read_docx, read_odt
 from .text import parse_labelled_text, read_text
 from .timed import TURN_COLUMNS, read_csv_turns, read_srt, read_vtt, read_whisper_json
 
 __all__ = [
     "READERS",
+    "RECORDING_FORMATS",
+    "AsrOptions",
+    "AsrUnavailable",
     "Cue",
     "FileSpeakers",
     "IngestError",
@@ -58,16 +67,34 @@ READERS: dict[str, Reader] = {
     ".csv": read_csv_turns,
 }
 
-def read_transcript(path: str | Path) -> Transcript:
-    """Read one transcript file. Raises :class:`IngestError` with a one-line reason."""
+
+def is_known_format(path: Path) -> bool:
+    """A transcript format of ``READERS`` or a recording to transcribe."""
+    return path.suffix.lower() in READERS or path.suffix.lower() in RECORDING_FORMATS
+
+
+def read_transcript(path: str | Path, asr: AsrOptions | None = None) -> Transcript:
+    """Read one transcript file, or transcribe one recording (its transcript files go to a
+    temporary folder: in a project, ingest keeps them). Raises :class:`IngestError` with a
+    one-line reason."""
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise IngestError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(sorted(READERS))}")
+    if reader is None and path.suffix.lower() not in RECORDING_FORMATS:
+        known = sorted(READERS) + sorted(RECORDING_FORMATS)
+        raise IngestError(f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(known)}")
     if not path.is_file():
         raise IngestError("file not found")
+    if reader is None:
+        with tempfile.TemporaryDirectory(prefix="nlp-theming-asr-") as folder:
+            return read_recording(path, folder, options=asr)[0]
     check_size(path.stat().st_size)
     return reader(path.read_bytes())
+
+
+def transcripts_folder(con: sqlite3.Connection) -> Path:
+    """Where a project keeps the transcripts it made of recordings: ``PROJECT/transcripts/``."""
+    folder = project_folder(con)
+    return folder / "transcripts" if folder is not None else Path(tempfile.mkdtemp(prefix="nlp-theming-asr-"))
 
 
 # How the ingest report says which rule recognised the interviewer (transcript.recognise_interviewer).
@@ -206,7 +233,7 @@ def _expand(
             files.append(p)
             continue
         for f in sorted(p.rglob("*")):
-            if not f.is_file() or f.suffix.lower() not in READERS:
+            if not f.is_file() or not is_known_format(f):
                 continue
             why = keep(f)
             if why is None:
@@ -221,8 +248,13 @@ def ingest_paths(
     paths: Iterable[str | Path],
     manifest: str | Path | None = None,
     progress: bool = False,
+    asr: AsrOptions | None = None,
 ) -> IngestReport:
-    """Read files (folders are searched for known formats) and store new or changed ones."""
+    """Read files (folders are searched for known formats) and store new or changed ones.
+
+    A recording is transcribed with ``asr`` into ``PROJECT/transcripts/`` unless a transcript
+    of the same bytes is there already (finished, or corrected by hand since): a batch killed
+    halfway keeps the recordings it finished, and the one it was on resumes where it stopped."""
     report = IngestReport()
     meta: dict[Path, dict[str, str]] = {}
     paths = list(paths)
@@ -263,8 +295,11 @@ def ingest_paths(
             continue
         seen[name] = resolved
         try:
-            raw_hash = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
-            transcript = read_transcript(path)
+            if path.suffix.lower() in RECORDING_FORMATS and path.is_file():
+                transcript, raw_hash = read_recording(path, transcripts_folder(con), name, asr, progress)
+            else:
+                raw_hash = file_hash(path) if path.is_file() else ""
+                transcript = read_transcript(path)
             if attrs.get("interviewer"):
                 recognise_interviewer(transcript, attrs["interviewer"])
             # one transaction per file: a failure here rolls back this file only

@@ -209,6 +209,11 @@ def _json_speaker(value: object, i: int) -> str | None:
     raise IngestError(f"segment {i}: speaker must be text or a number, not {type(value).__name__}")
 
 
+#: Seconds of silence between recognised segments that start a new turn in a transcript this
+#: tool made from a recording (no diariser: see docs/audio.md).
+ASR_PAUSE_BREAK = 1.0
+
+
 def read_whisper_json(raw: bytes) -> Transcript:
     """Whisper, faster-whisper and WhisperX output: ``{"segments": [...]}`` or a bare list."""
     try:
@@ -239,6 +244,10 @@ def read_whisper_json(raw: bytes) -> Transcript:
         pieces.append(TimedPiece(str(seg["text"]).strip(), start, end, speaker, _confidence(seg), f"segment {i}"))
     if not pieces:
         raise IngestError("JSON has no segments")
+    if isinstance(data, dict) and isinstance(data.get("nlp_theming"), dict):
+        # made by this tool from a recording, with no speakers: turns cut at shorter pauses and
+        # after questions, whether the recording or its (corrected) transcript is ingested
+        return from_timed_pieces(pieces, "whisper_json", ASR_PAUSE_BREAK, break_after_question=True)
     return from_timed_pieces(pieces, "whisper_json")
 
 

@@ -106,6 +106,7 @@ class QueueFilter:
     status: str | tuple[str, ...] | None = None
     unreviewed: bool = False
     per: str = "segment"
+    max_confidence: float | None = None  # the recogniser's: words to check before coding
 
     #: what each filter means, for command-line help and the page's labels
     HELP: ClassVar[dict[str, str]] = {
@@ -121,11 +122,13 @@ class QueueFilter:
         "status": "pending, accepted or rejected.",
         "unreviewed": "Only passages nobody has decided anything on yet (in blind mode: you).",
         "per": "segment: a passage with all its suggestions is one item (the default); suggestion: one by one.",
+        "max_confidence": "Speech recognised with at most this confidence (recordings): words to check first.",
     }
     #: the short names the review page uses in its URLs
     QUERY_KEYS: ClassVar[dict[str, str]] = {
         "order": "order", "theme": "theme", "site": "site", "role": "role", "document": "document",
         "min_score": "min", "max_score": "max", "status": "status", "unreviewed": "unreviewed", "per": "per",
+        "max_confidence": "conf",
     }
 
     def __post_init__(self) -> None:
@@ -162,7 +165,8 @@ class QueueFilter:
                    document=get["document"] or None, min_score=_number(get["min_score"]),
                    max_score=_number(get["max_score"]), status=status or None,
                    unreviewed=get["unreviewed"].lower() in ("1", "true", "on", "yes"),
-                   per=get["per"] if get["per"] in PER else "segment")
+                   per=get["per"] if get["per"] in PER else "segment",
+                   max_confidence=_number(get["max_confidence"]))
 
     def to_query(self) -> dict[str, str]:
         """The review page's query string for this filter (the inverse of :meth:`from_query`)."""
@@ -204,6 +208,8 @@ class QueueFilter:
             table = table[table.status.isin(statuses)]
         if self.unreviewed:
             table = table[~table.reviewed_by_anyone.astype(bool)]
+        if self.max_confidence is not None and "confidence" in table.columns:
+            table = table[table.confidence <= self.max_confidence]  # typed text has none: left out
         table = _ordered(table, self.order, book)
         if self.per == "segment":
             table = table.assign(_passage=table.segment_id.map(passage_at))  # its suggestions best first

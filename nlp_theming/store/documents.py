@@ -14,7 +14,15 @@ from typing import Protocol
 
 import pandas as pd
 
-from ..transcript import Cue, Transcript, Turn, interviewer_labels, recognise_interviewer
+from ..transcript import (
+    Cue,
+    Transcript,
+    Turn,
+    interviewer_labels,
+    name_transcript_speakers,
+    recognise_interviewer,
+    speaker_names_applied,
+)
 from .schema import META_SCHEME, get_meta, now, set_meta, transaction
 
 
@@ -47,11 +55,15 @@ def store_transcript(
             # metadata carries over to a new version unless the manifest says otherwise
             old = document_attributes(con, row["id"])
         interviewer = attrs.get("interviewer", old.get("interviewer"))
+        names = attrs.get("speaker_names", old.get("speaker_names"))
         if row is not None and row["content_hash"] == raw_hash:
             set_attributes(con, row["id"], attrs)
-            # the manifest may name a different interviewer for the same bytes
+            # the manifest may name the speakers or a different interviewer for the same bytes
+            rename_speakers(con, row["id"], names)
             remark_interviewer(con, row["id"], interviewer)
             return "unchanged", int(row["id"])
+        # speakers named by a person carry over to a new version, as the interviewer does
+        name_transcript_speakers(t, names)
         if interviewer:
             recognise_interviewer(t, interviewer)
         version = 1 if row is None else row["version"] + 1
@@ -136,6 +148,32 @@ def remark_interviewer(con: sqlite3.Connection, doc_id: int, labels: str | None)
     if changes:
         con.executemany("UPDATE turns SET is_interviewer = ? WHERE document_id = ? AND idx = ?", changes)
         update_roles(con, doc_id)
+
+
+def rename_speakers(con: sqlite3.Connection, doc_id: int, spec: str | None) -> int:
+    """Apply a ``speaker_names`` spec (``transcript.speaker_names_applied``) to a stored
+    document's turns and segments, in place: no new version, segment ids kept. Runs in the
+    caller's transaction; returns how many turns changed speaker."""
+    if not spec:
+        return 0
+    rows = con.execute("SELECT idx, speaker FROM turns WHERE document_id = ? ORDER BY idx", (doc_id,)).fetchall()
+    labels = speaker_names_applied([r["speaker"] for r in rows], spec)
+    changes = [(label, doc_id, r["idx"]) for r, label in zip(rows, labels, strict=True) if label != r["speaker"]]
+    if changes:
+        con.executemany("UPDATE turns SET speaker = ? WHERE document_id = ? AND idx = ?", changes)
+        con.executemany("UPDATE segments SET speaker = ? WHERE document_id = ? AND turn_idx = ?", changes)
+        update_roles(con, doc_id)
+    return len(changes)
+
+
+def document_turns(con: sqlite3.Connection, doc_id: int) -> list[sqlite3.Row]:
+    """A stored document's turns in order: idx, speaker, is_interviewer, offsets, times, confidence."""
+    return con.execute("SELECT * FROM turns WHERE document_id = ? ORDER BY idx", (doc_id,)).fetchall()
+
+
+def current_document_id(con: sqlite3.Connection, name: str) -> int | None:
+    row = con.execute("SELECT id FROM current_documents WHERE name = ?", (name,)).fetchone()
+    return int(row["id"]) if row is not None else None
 
 
 def segment_role(is_interviewer: bool, speaker: str | None, turn_idx: int | None, labelled: bool) -> str:
@@ -413,11 +451,6 @@ def current_document(con: sqlite3.Connection, name: str) -> sqlite3.Row | None:
     """The current version of the document called ``name`` (id, name, version, source_format, text), or None."""
     return con.execute("SELECT id, name, version, source_format, text FROM current_documents WHERE name = ?",
                        (name,)).fetchone()
-
-
-def document_turns(con: sqlite3.Connection, document_id: int) -> list[sqlite3.Row]:
-    """Every turn of one document version, in order."""
-    return con.execute("SELECT * FROM turns WHERE document_id = ? ORDER BY idx", (int(document_id),)).fetchall()
 
 
 def document_segments(con: sqlite3.Connection, document_id: int, scheme: str) -> list[sqlite3.Row]:
