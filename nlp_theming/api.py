@@ -13,13 +13,12 @@ from .codebook import load_codebook, load_stored_codebook, store_codebook
 from .exchange.imports import ImportResult, TaguetteUnits, import_coding, taguette_units, write_project_units
 from .exchange.refi_import import read_qdc_file
 from .exchange.refi_qda import QdcReport, QdpxReport, export_qdc, export_qdpx
-from .exchange.tidy import export_suggestions
+from .exchange.tidy import export_memos, export_suggestions, memos_table, suggestions_with_memos
 from .ingest import AsrOptions, IngestReport, ingest_paths, speaker_warnings
 from .ingest.naming import SpeakerNaming, name_speakers
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.documents import document_table, segment_table
-from .store.runs import suggestion_table
 from .suggest import RunSummary, SuggestConfig, run_suggest
 from .summarize import Freshness, Summary, check_summary, summarize
 
@@ -102,7 +101,8 @@ class Project:
         return load_stored_codebook(self.con, version)[1].to_frame()
 
     def suggestions(self, run_id: int | None = None) -> pd.DataFrame:
-        return suggestion_table(self.con, run_id)
+        """One row per segment and suggested code (the tidy table ``export`` writes, memos included)."""
+        return suggestions_with_memos(self.con, run_id)
 
     def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None) -> Path:
         """Write the suggestions table (csv, xlsx, parquet); ``qdpx`` writes :meth:`export_qdpx` instead."""
@@ -146,6 +146,14 @@ class Project:
         name; ``alternate``: names for the turns in turn) and mark the interviewer, kept like
         the manifest's ``interviewer`` column. Without arguments: its turns, to decide from."""
         return name_speakers(self.con, document, interviewer, names, turns, alternate)
+
+    def memos(self, q: str = "", history: bool = False, out: str | Path | None = None) -> pd.DataFrame:
+        """Memos (notes by coders on the project, documents, passages, codes and decisions), newest
+        first: those holding every word of ``q``; ``history``: every version; ``out``: also written
+        to that CSV, XLSX or Parquet file."""
+        if out is not None:
+            export_memos(self.con, out, q, history)
+        return memos_table(self.con, q, history)
 
     def speaker_warnings(self) -> list[str]:
         """Documents ingested with no speaker or only one, a line each."""

@@ -316,6 +316,25 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
     click.echo(f"note: {NOT_EXPORTED}", err=True)
 
 
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write them to a .csv, .xlsx or .parquet.")
+@click.option("-q", "--search", "q", default="", help="Only memos holding every word of this.")
+@click.option("--history", is_flag=True, help="Every version of every memo, not just those in force.")
+@friendly
+def memos(project: str, out: str | None, q: str, history: bool) -> None:
+    """List the memos (coders' notes on the project, documents, passages, codes and decisions)."""
+    with _project(project) as p:
+        table = p.memos(q, history, out)
+    if out:
+        click.echo(f"wrote {len(table)} memos to {out}")
+        return
+    if table.empty:
+        click.echo("no memos" + (f" holding {q!r}" if q else ""))
+    for m in table.itertuples(index=False):
+        click.echo(f"{m.at}  {m.coder} on {m.about}: {' '.join(str(m.text).split())}")
+
+
 @main.command("import")
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))

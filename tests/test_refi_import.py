@@ -403,8 +403,8 @@ def test_a_foreign_project_imports_what_it_can_and_warns_of_the_rest(tmp_path: P
         "1 codings by 'machine', a name reserved for the machine: not carried",
         "1 codings of a code not in the file's codebook: not carried",
         "1 codings of a whole source (only passages are carried): not carried",
-        "1 notes on selections: not carried",
-        "1 notes are not carried",
+            "1 descriptions of selections: not carried",
+            "1 notes with no inline text or on nothing carried: not carried",
         "codings of codes that have sub-codes ('Waiting')",
     ):
         assert expected in warnings, expected

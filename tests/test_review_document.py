@@ -67,7 +67,7 @@ def test_the_transcript_view_shows_people_times_and_suggestions(project: Path) -
     assert html.count('class="chip sugg pending" title="suggested') == 2 * 3  # two on each answer
     # the first passage with something to decide is in focus, with its form (no JavaScript needed)
     first = _participant_segments(project)[0]
-    assert f'id="s-{first}" data-segment="{first}"' in html and html.count('class="controls"') == 1
+    assert f'id="s-{first}" data-segment="{first}"' in html and html.count('id="passage-form"') == 1
     assert client.get("/document/no-such-thing").status_code == 404
 
 
@@ -107,14 +107,14 @@ def test_fetch_gets_the_passage_back_instead_of_a_reload(project: Path) -> None:
     reply = client.post("/passage", data={"csrf_token": token, "segment_id": one, "do": "accept:Units"}, headers=fetch)
     assert reply.status_code == 200
     fragment = reply.get_data(as_text=True)
-    assert fragment.lstrip().startswith('<div class="passage') and f'data-next="{two}"' in fragment
+    assert fragment.lstrip().startswith('<div id="fragments"') and f'data-next="{two}"' in fragment
     assert 'class="chip sugg accepted"' in fragment and "<html" not in fragment
     again = client.post("/passage", data={"csrf_token": token, "segment_id": one, "do": "rest"}, headers=fetch)
     assert again.status_code == 200
     refused = client.post("/passage", data={"csrf_token": token, "segment_id": one, "do": "rest"}, headers=fetch)
     assert refused.status_code == 409 and "decided already" in refused.get_data(as_text=True)
     focus = client.get(f"/passage/{two}").get_data(as_text=True)
-    assert 'class="controls"' in focus and "Accept Boards" in focus
+    assert 'id="passage-form"' in focus and "Accept Boards" in focus
     assert client.get("/passage/999999").status_code == 404
 
 
@@ -187,4 +187,4 @@ def test_a_three_hour_interview_is_read_in_a_fixed_number_of_queries(tmp_path: P
         assert len(view.passages) == 3000 and view.counts["pending"] == 1499
         assert len(queries) < 25  # none per segment
     html = create_app(tmp_path / "p", coder="ana").test_client().get("/document/long").get_data(as_text=True)
-    assert html.count('class="passage') == 3000 and html.count('class="controls"') == 1
+    assert html.count('class="passage') == 3000 and html.count('id="passage-form"') == 1

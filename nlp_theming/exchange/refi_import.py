@@ -37,6 +37,7 @@ from ..codebook import Codebook, load_stored_codebook, store_codebook
 from ..ingest import ingest_text
 from ..ingest.text import parse_labelled_text
 from ..review.imports import import_spans
+from ..review.memos import UNKNOWN_AUTHOR, import_memos
 from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
 from ..store.decisions import MACHINE_CODERS
@@ -94,6 +95,8 @@ class QdpxContent:
     skipped_sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scheme: str | None = None  # the coding units of the nlp-theming project the file came from
+    # memos from the file's Notes: (target, coder, text, at, document, start, end, code)
+    notes: list[tuple] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +113,7 @@ class QdpxImport:
     spans: int = 0
     decisions: int = 0
     already: int = 0  # codings an earlier import of the same file recorded
+    memos: int = 0  # notes stored as memos
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scheme_note: str | None = None
@@ -122,7 +126,8 @@ class QdpxImport:
             f"users: {', '.join(self.users) or 'none'}; {book}",
             f"documents: {len(self.added)} added, {len(self.updated)} updated (new version),"
             f" {len(self.unchanged)} unchanged, {len(self.skipped_sources)} sources skipped",
-        ] + ([self.scheme_note] if self.scheme_note else [])
+        ] + ([self.scheme_note] if self.scheme_note else []) + ([f"memos: {self.memos} notes stored"]
+                                                                 if self.memos else [])
 
 
 # ---------------------------------------------------------------------------- the zip
@@ -306,6 +311,29 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
         if case.findall(f"{ns}SelectionRef"):
             warn(f"case {name!r}: selections as case members are not carried (only whole sources)")
 
+    # notes: their text and author here; where each hangs is read with what it hangs on
+    note_of: dict[str, tuple[str, str]] = {}
+    for note in root.iterfind(f"{ns}Notes/*"):  # Note elements (some tools write TextSource there)
+        body = (note.findtext(f"{ns}PlainTextContent") or "").strip()
+        if not body:
+            continue  # counted below as not carried (an external file, or empty)
+        who = out.users.get(norm_guid(note.get("creatingUser"))) or UNKNOWN_AUTHOR
+        note_of[norm_guid(note.get("guid"))] = (who, body)
+    carried: set[str] = set()
+
+    def noted(el: etree._Element, *where: object) -> None:
+        for ref in el.findall(f"{ns}NoteRef"):
+            guid = norm_guid(ref.get("targetGUID"))
+            if guid in note_of:
+                who, body = note_of[guid]
+                out.notes.append((where[0], who, body, None, *where[1:]))
+                carried.add(guid)
+
+    noted(root, "project", None, None, None, None)
+    for code_el in root.iter(f"{ns}Code"):
+        if codes.get(norm_guid(code_el.get("guid"))):
+            noted(code_el, "code", None, None, None, codes[norm_guid(code_el.get("guid"))])
+
     # sources
     sources_el = root.find(f"{ns}Sources")
     rows: list[tuple[str, int, int, str, str]] = []
@@ -352,6 +380,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
             if len(cases) > 1:
                 warn(f"{where}: in {len(cases)} cases ({', '.join(cases)}): {CASE_ATTRIBUTE} lists them all")
         out.sources.append(SourceText(name, clean, attrs))
+        noted(source, "document", name, None, None, None)
         if source.findall(f"{ns}Coding"):
             lost["codings of a whole source (only passages are carried)"] += len(source.findall(f"{ns}Coding"))
         for sel in source.findall(f"{ns}PlainTextSelection"):
@@ -368,8 +397,9 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
             if a == b:
                 lost["codings of empty selections"] += n_cod
                 continue
-            if sel.find(f"{ns}Description") is not None or sel.findall(f"{ns}NoteRef"):
-                lost["notes on selections"] += 1
+            if sel.find(f"{ns}Description") is not None:
+                lost["descriptions of selections"] += 1
+            noted(sel, "segment", name, a, b, None)
             for cod in sel.findall(f"{ns}Coding"):
                 user = cod.get("creatingUser") or sel.get("creatingUser")
                 who = out.users.get(norm_guid(user))
@@ -383,7 +413,13 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
                     lost["codings of a code not in the file's codebook"] += 1
                 elif coder is None or who == coder:
                     rows.append((name, a, b, code, who))
-    for thing in ("Notes", "Links", "Sets", "Graphs"):
+                    noted(cod, "decision", name, a, b, code)
+    n_notes = len(root.findall(f"{ns}Notes/*"))
+    if n_notes > len(carried):
+        lost["notes with no inline text or on nothing carried"] += n_notes - len(carried)
+    if coder is not None:  # one coder's import: their memos only
+        out.notes = [n for n in out.notes if n[1] == coder]
+    for thing in ("Links", "Sets", "Graphs"):
         el = root.find(f"{ns}{thing}")
         if el is not None and len(el):
             warn(f"{len(el)} {thing.lower()} are not carried (nlp-theming has no {thing.lower()})")
@@ -483,15 +519,19 @@ def import_qdpx(con: sqlite3.Connection, path: str | Path, coder: str | None = N
         getattr(result, status).append(source.name)
     if content.sources:
         segment_documents(con, units_for(con, content, result))
-    if content.spans.empty:
-        return result
-    if latest_version(con) is None:
-        result.problems.append(f"{path.name}: the project has no codebook and the file has none: no coding imported")
-        return result
-    known = {c.code for c in load_stored_codebook(con)[1].codes}
-    report = import_spans(con, content.spans, project_segmenter(con).scheme, known, source=f"{path.name}: ")
-    result.spans, result.decisions, result.already = report.spans, report.decisions, report.already
-    result.problems += report.problems
+    if not content.spans.empty:
+        if latest_version(con) is None:
+            result.problems.append(f"{path.name}: the project has no codebook and the file has none: no coding "
+                                   "imported")
+        else:
+            known = {c.code for c in load_stored_codebook(con)[1].codes}
+            report = import_spans(con, content.spans, project_segmenter(con).scheme, known, source=f"{path.name}: ")
+            result.spans, result.decisions, result.already = report.spans, report.decisions, report.already
+            result.problems += report.problems
+    if content.notes:
+        stored, problems = import_memos(con, content.notes, project_segmenter(con).scheme)
+        result.memos = stored
+        result.problems += [f"{path.name}: {p}" for p in problems]
     return result
 
 

@@ -13,7 +13,11 @@ REFI-QDA 1.5, schema ``Project-mrt2019.xsd``) and a flat ``sources/`` folder. We
   ``sources/<guid>.txt`` (UTF-8, no byte-order mark), with its attributes as ``VariableValue``;
 * one ``PlainTextSelection`` per (coder, document, span) in the current coding, carrying one
   ``Coding`` per code that coder applied to it. Positions are Unicode code points from 0, the end
-  exclusive (as in the spec's examples): ``text[startPosition:endPosition]`` is the passage.
+  exclusive (as in the spec's examples): ``text[startPosition:endPosition]`` is the passage;
+* ``Notes``: each memo in force as a ``Note`` (its text inline), referred to by a ``NoteRef``
+  where it belongs: the project, a ``TextSource`` (document memos), a ``Code``, the coder's
+  ``Coding`` (a memo on a decision whose code applies) or a ``PlainTextSelection`` of the passage
+  (passage memos; one without codings when the coder coded nothing there).
 
 Only the coding derived from the decision log goes in (:func:`nlp_theming.review.coding`):
 machine suggestions, rejected and undone decisions are never exported. Every GUID is a uuid5 of
@@ -40,8 +44,15 @@ import pandas as pd
 from lxml import etree
 
 from ..codebook import Code, CodebookError, load_stored_codebook
-from ..store.decisions import coding, decision_times, human_coders
-from ..store.documents import current_attributes, current_documents_frame, document_versions, recorded_scheme
+from ..store.decisions import coding, decision_row, decision_times, human_coders
+from ..store.documents import (
+    current_attributes,
+    current_documents_frame,
+    document_versions,
+    recorded_scheme,
+    segment_with_document,
+)
+from ..store.memos import memos_frame
 from ..store.schema import get_meta
 from ..version import __version__
 from .refi_codebook import XmlError, build_qdc, parse_xml, write_codes, xml_text
@@ -89,6 +100,7 @@ class QdpxReport:
     codings: int = 0
     variables: int = 0
     cases: int = 0
+    notes: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -96,7 +108,7 @@ class QdpxReport:
         return (
             f"wrote {self.path}: {self.sources} sources, {self.codes} codes, {self.selections} coded passages"
             f" ({self.codings} codings) by {len(self.users)} coders ({who}), {self.variables} variables,"
-            f" {self.cases} cases"
+            f" {self.cases} cases, {self.notes} notes (memos)"
         )
 
 
@@ -186,6 +198,10 @@ class _Builder:
         self.report = QdpxReport(path=Path())
         self.project_name = project_name
         current, self.users = _current_coding(con, None if coders is None else list(coders))
+        memos = memos_frame(con)
+        self.memos = memos[memos.coder.isin(self.users)] if coders is not None else memos
+        # a memo's author is a user of the file even with no coding of their own
+        self.users = sorted(set(self.users) | set(self.memos.coder))
         self.report.users = self.users
         docs = current_documents_frame(con)
         self.docs = {int(d.id): d for d in docs.itertuples(index=False)}
@@ -212,6 +228,7 @@ class _Builder:
         names = {doc_id: name for doc_id, (name, _) in document_versions(self.con).items()}
         stale: dict[tuple[str, str], int] = defaultdict(int)
         out = []
+        self.span_of: dict[tuple[str, int, str], tuple[int, int]] = {}  # (coder, segment, code) -> its span
         for row in current.itertuples(index=False):
             doc_id = None if pd.isna(row.document_id) else int(row.document_id)
             doc = self.docs.get(doc_id) if doc_id is not None else None
@@ -227,6 +244,8 @@ class _Builder:
                 )
                 continue
             out.append(_Passage(row.coder, doc_id, start, end, row.code, _stamp(at.get(int(row.decision_id)))))
+            if start is not None and not pd.isna(row.segment_id):
+                self.span_of.setdefault((row.coder, int(row.segment_id), row.code), (start, end))
         for (coder, name), n in sorted(stale.items()):
             self.report.warnings.append(
                 f"{n} codings by {coder} on an earlier version of {name!r} (re-ingested since): not exported"
@@ -247,12 +266,15 @@ class _Builder:
         self.variables_section(root)
         self.cases_section(root, case_by)
         self.sources_section(root)
+        notes = self.notes_section(root)
         who = ", ".join(self.users) or "none"
         _sub(root, "Description", text=(
             f"Exported by nlp-theming {__version__}: the confirmed coding of {len(self.users)} human coders"
             f" ({who}); machine suggestions are not included. Codebook: {self.book_label}."
             + (f" {UNITS_NOTE}{self.scheme}." if self.scheme else "")
         ))
+        for guid in notes:  # the project's own notes come last, after its Description
+            _sub(root, "NoteRef", {"targetGUID": guid})
         # the declaration as the spec's examples write it (lxml's own has single quotes)
         return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="UTF-8", pretty_print=True)
 
@@ -377,6 +399,96 @@ class _Builder:
         })
         _sub(coding_el, "CodeRef", {"targetGUID": self.code_guid[code]})
         self.report.codings += 1
+
+
+    def notes_section(self, root: etree._Element) -> list[str]:
+        """Every memo in force as a Note, and a NoteRef where it belongs; returns the project's notes."""
+        if self.memos.empty:
+            return []
+        by_guid = {el.get("guid"): el for el in root.iter() if isinstance(el.tag, str) and el.get("guid")}
+        sources = {d.name: (doc_id, d) for doc_id, d in self.docs.items()}
+        notes_el = etree.Element(f"{{{NAMESPACE}}}Notes")
+        project_notes: list[str] = []
+        for m in self.memos.itertuples(index=False):
+            guid = self.guid("note", m.memo)
+            note_el = _sub(notes_el, "Note", {"guid": guid, "name": f"Memo by {m.coder}: {_excerpt(m.text, 40)}",
+                                              "creatingUser": self.user_guid[m.coder],
+                                              "creationDateTime": _stamp(m.at)})
+            _sub(note_el, "PlainTextContent", text=m.text)
+            self.report.notes += 1
+            if m.target == "project":
+                project_notes.append(guid)
+                continue
+            holder = self._note_holder(m, by_guid, sources)
+            if holder is None:
+                self.report.warnings.append(f"{m.coder}'s memo on {m.target} ({_excerpt(m.text, 30)!r}) is about "
+                                            "something not in this export (an earlier version?): kept as a note only")
+                continue
+            _insert_ref(holder, guid)
+        # the schema's order: ... Sources, Notes, Links, ...
+        anchor = root.find(f"{{{NAMESPACE}}}Sources")
+        if anchor is not None:
+            anchor.addnext(notes_el)
+        else:
+            root.append(notes_el)
+        return project_notes
+
+    def _note_holder(self, m: Any, by_guid: dict, sources: dict) -> etree._Element | None:
+        """The element a memo's NoteRef goes in (None when it is not in the export)."""
+        if m.target == "code":
+            return by_guid.get(self.code_guid.get(m.code))
+        if m.document not in sources:
+            return None
+        doc_id, doc = sources[m.document]
+        if m.target == "document":
+            return by_guid.get(self.source_guid[doc_id])
+        segment = None if pd.isna(m.segment_id) else int(m.segment_id)
+        if m.target == "decision":
+            row = decision_row(self.con, int(m.decision_id))
+            code = row["code"] if row is not None else None
+            span = self.span_of.get((m.coder, segment, code)) if segment is not None else None
+            if span is not None:
+                coding_el = by_guid.get(self.guid("coding", doc.name, m.coder, *span, code))
+                if coding_el is not None:
+                    return coding_el
+        seg = segment_with_document(self.con, segment) if segment is not None else None
+        if seg is None or int(seg["document_id"]) != doc_id:
+            return None
+        start, end = int(seg["start"]), int(seg["end"])
+        guid = self.guid("selection", doc.name, m.coder, start, end)
+        if guid not in by_guid:
+            # a passage the coder noted but did not code: a selection with no coding
+            source_el = by_guid[self.source_guid[doc_id]]
+            sel_el = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
+            for key, value in (("guid", guid), ("name", _excerpt(doc.text[start:end])), ("startPosition", start),
+                               ("endPosition", end), ("creatingUser", self.user_guid[m.coder]),
+                               ("creationDateTime", _stamp(m.at))):
+                if value is not None:
+                    sel_el.set(key, xml_text(value))
+            later = [c for c in source_el if _local_name(c) in ("Coding", "NoteRef", "VariableValue")]
+            if later:
+                later[0].addprevious(sel_el)
+            else:
+                source_el.append(sel_el)
+            by_guid[guid] = sel_el
+            self.report.selections += 1
+        return by_guid[guid]
+
+
+def _local_name(el: etree._Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _insert_ref(holder: etree._Element, guid: str) -> None:
+    """A NoteRef in ``holder`` where the schema wants it: after Description, CodeRef, selections
+    and codings; before nested codes and variable values."""
+    ref = etree.Element(f"{{{NAMESPACE}}}NoteRef")
+    ref.set("targetGUID", guid)
+    before = [c for c in holder if _local_name(c) in ("Code", "VariableValue")]
+    if before:
+        before[0].addprevious(ref)
+    else:
+        holder.append(ref)
 
 
 def _first_of_each(passages: Iterable[_Passage]) -> dict[tuple[str, str], str | None]:

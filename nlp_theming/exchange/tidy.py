@@ -1,7 +1,8 @@
 """Tidy tables out of the store: suggestions and the human coding as long tables and files.
 
-One row per (segment, suggested code), with the segment's text, offsets, speaker, times and
-its document's metadata as plain columns, so pandas and R read it as it is. Files are written
+One row per (segment, suggested code), with the segment's text, offsets, speaker, times, its
+document's metadata and the memos on it as plain columns, so pandas and R read it as it is.
+The memos themselves are a table too (:func:`memos_table`). Files are written
 by :mod:`nlp_theming.tables` (CSV, XLSX, Parquet), so no cell becomes a spreadsheet formula.
 """
 
@@ -12,18 +13,67 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..review.memos import search_memos
 from ..store.decisions import coding, nothing_applies
+from ..store.documents import segment_texts
+from ..store.memos import memos_frame
 from ..store.runs import suggestion_table
 from ..suggest import suggestable_segments
 from ..tables import write_table
 
-__all__ = ["coded_units_table", "export_suggestions", "suggestion_table"]
+__all__ = ["coded_units_table", "export_memos", "export_suggestions", "memos_table", "suggestion_table",
+           "suggestions_with_memos"]
+
+#: how several memos share one cell: "ana: text | bo: text"
+MEMO_SEPARATOR = " | "
 
 
 def export_suggestions(con: sqlite3.Connection, out: str | Path, fmt: str | None = None,
                        run_id: int | None = None) -> Path:
-    """Write a run's suggestions table (default: the latest run) as CSV, XLSX or Parquet."""
-    return write_table(suggestion_table(con, run_id), out, fmt, sheet="suggestions")
+    """Write a run's suggestions table (default: the latest run) as CSV, XLSX or Parquet, with a
+    ``memo`` column (:func:`suggestions_with_memos`)."""
+    return write_table(suggestions_with_memos(con, run_id), out, fmt, sheet="suggestions")
+
+
+def suggestions_with_memos(con: sqlite3.Connection, run_id: int | None = None) -> pd.DataFrame:
+    """The suggestion table with ``memo``: the memos in force on each row's passage and on
+    decisions about its code there, as ``coder: text`` joined by :data:`MEMO_SEPARATOR`."""
+    table = suggestion_table(con, run_id)
+    memos = memos_frame(con)
+    memos = memos[memos.segment_id.notna() & memos.target.isin(["segment", "decision"])]
+    on_segment: dict[int, list[str]] = {}
+    on_code: dict[tuple[int, str], list[str]] = {}
+    for m in memos.itertuples(index=False):
+        line = f"{m.coder}: {m.text}"
+        if m.target == "segment" or not isinstance(m.code, str):
+            on_segment.setdefault(int(m.segment_id), []).append(line)
+        else:
+            on_code.setdefault((int(m.segment_id), m.code), []).append(line)
+    table["memo"] = [MEMO_SEPARATOR.join(on_segment.get(int(s), []) + on_code.get((int(s), c), []))
+                     for s, c in zip(table.segment_id, table.code, strict=True)]
+    return table
+
+
+def memos_table(con: sqlite3.Connection, q: str = "", history: bool = False) -> pd.DataFrame:
+    """Every memo in force (``history``: every version), newest first; ``q``: those holding every
+    word of it. Columns: memo, version, at, coder, target, about, document, segment_id, code,
+    decision_id, text, and ``passage`` (the text of the passage it is on, if any)."""
+    if history:
+        frame = memos_frame(con, history=True).iloc[::-1].reset_index(drop=True)
+        frame["about"] = frame.target
+    else:
+        frame = search_memos(con, q)
+    ids = [int(s) for s in frame.segment_id.dropna()]
+    texts = segment_texts(con, ids) if ids else {}
+    frame["passage"] = [texts.get(int(s), "") if not pd.isna(s) else "" for s in frame.segment_id]
+    cols = ["memo", "version", "at", "coder", "target", "about", "document", "segment_id", "code", "decision_id",
+            "text", "passage"]
+    return frame[cols]
+
+
+def export_memos(con: sqlite3.Connection, out: str | Path, q: str = "", history: bool = False) -> Path:
+    """Write :func:`memos_table` as CSV, XLSX or Parquet (by the file's extension)."""
+    return write_table(memos_table(con, q, history), out, None, sheet="memos")
 
 
 def coded_units_table(con: sqlite3.Connection, scheme: str, coders: list[str] | None = None) -> pd.DataFrame:

@@ -171,6 +171,10 @@ def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
         if file_key is None or not row.get(file_key):
             continue
         target = (path.parent / row.pop(file_key)).resolve()
+        media_key = next((k for k in row if header_name(k) == "media"), None)
+        if media_key and row.get(media_key):
+            # a recording is named relative to the manifest, like the transcript: stored absolute
+            row["media"] = str((path.parent / row.pop(media_key)).resolve())
         rows[target] = {k: v for k, v in row.items() if k and v != ""}
     return rows
 

@@ -15,9 +15,10 @@ import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..store import transaction
-from ..store.decisions import NO_CODE, Decision, DecisionError, last_in_force, record, status_of
-from ..store.documents import segment_exists
+from ..store.decisions import NO_CODE, Decision, DecisionError, coding, last_in_force, record, status_of
+from ..store.documents import segment_exists, segment_with_document, turn_segments
 from ..store.runs import latest_run, segment_suggestions, was_suggested
+from .imports import span_segments
 from .queue import review_queue
 
 
@@ -130,6 +131,83 @@ def adjust(
         _check_segment(con, segment_id)
         return record(con, Decision(coder=coder, action="adjust", segment_id=int(segment_id), code=code,
                                     start=int(start), end=int(end)))
+
+
+def _span_targets(con: sqlite3.Connection, segment_id: int, start: int, end: int) -> list[int]:
+    """The segments of ``segment_id``'s turn that a selection [start, end) covers, by the rule
+    imports use (:func:`~nlp_theming.review.imports.span_segments`), so that ``compare`` and the
+    coded units read a freely coded passage as they read an imported one."""
+    _check_segment(con, segment_id)
+    if not 0 <= start < end:
+        raise DecisionError(f"select some text first (got {start}-{end})")
+    targets = span_segments(turn_segments(con, segment_id), start, end)
+    if not targets:
+        raise DecisionError(f"the selection {start}-{end} is not in the speaker's turn of this passage; "
+                            "select text inside one speaker turn")
+    return targets
+
+
+def code_span(con: sqlite3.Connection, coder: str, segment_id: int, start: int, end: int, code: str) -> list[int]:
+    """Apply ``code`` to a free selection [start, end) of the text (character offsets into the
+    document), inside the speaker turn of ``segment_id``: one ``add`` per segment the selection
+    covers, each carrying the selection, as one batch (``undo`` takes it back whole). Any code of
+    the codebook, suggested or not. Returns the decision ids."""
+    code = check_code(con, code)
+    segment_id, start, end = int(segment_id), int(start), int(end)
+    batch = f"batch:span-{uuid.uuid4().hex[:12]}"
+    with transaction(con):
+        targets = _span_targets(con, segment_id, start, end)
+        return [record(con, Decision(coder=coder, action="add", segment_id=s, code=code, start=start, end=end,
+                                     note=batch if len(targets) > 1 else None)) for s in targets]
+
+
+def _same_span(con: sqlite3.Connection, coder: str, segment_id: int, code: str) -> tuple[list[int], tuple | None]:
+    """The segments where the coder's ``code`` has the same span as on ``segment_id`` (a selection
+    over several passages is one coded span), and that span; ([], None) when the code does not
+    apply there."""
+    row = segment_with_document(con, segment_id)
+    if row is None:
+        raise DecisionError(f"no segment {segment_id}")
+    mine = coding(con, coder, document_id=int(row["document_id"]))
+    mine = mine[mine.code == code]
+    here = mine[mine.segment_id == segment_id]
+    if here.empty:
+        return [], None
+    span = (int(here.start.iloc[0]), int(here.end.iloc[0]))
+    same = mine[(mine.start == span[0]) & (mine.end == span[1])]
+    return sorted({int(s) for s in same.segment_id}), span
+
+
+def adjust_span(con: sqlite3.Connection, coder: str, segment_id: int, code: str, start: int, end: int) -> list[int]:
+    """Move the span of the coder's ``code`` on ``segment_id`` to [start, end) (inside its turn):
+    an ``adjust`` on each segment that keeps the code, an ``add`` on each the new span reaches
+    newly, a ``reject`` of the code on each it no longer covers; one batch. Returns the ids."""
+    segment_id, start, end = int(segment_id), int(start), int(end)
+    batch = f"batch:adjust-{uuid.uuid4().hex[:12]}"
+    with transaction(con):
+        old, span = _same_span(con, coder, segment_id, code)
+        if span is None:
+            raise DecisionError(f"you have not applied {code!r} to this passage: nothing to adjust")
+        new = _span_targets(con, segment_id, start, end)
+        ids = []
+        for s in sorted(set(old) | set(new)):
+            action = "adjust" if s in old and s in new else ("add" if s in new else "reject")
+            where = (start, end) if action != "reject" else (None, None)
+            ids.append(record(con, Decision(coder=coder, action=action, segment_id=s, code=code, start=where[0],
+                                            end=where[1], note=batch)))
+        return ids
+
+
+def remove_code(con: sqlite3.Connection, coder: str, segment_id: int, code: str) -> list[int]:
+    """Take the coder's ``code`` off the passage: a ``reject`` on it, and on every other passage the
+    same coded span covers (one batch). Returns the ids; a DecisionError when it does not apply."""
+    batch = f"batch:remove-{uuid.uuid4().hex[:12]}"
+    with transaction(con):
+        segments, _ = _same_span(con, coder, int(segment_id), code)
+        if not segments:
+            raise DecisionError(f"you have not applied {code!r} to this passage")
+        return [record(con, Decision(coder=coder, action="reject", segment_id=s, code=code,
+                                     note=batch if len(segments) > 1 else None)) for s in segments]
 
 
 def no_code(con: sqlite3.Connection, coder: str, segment_id: int) -> int:

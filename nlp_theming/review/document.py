@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from ..segment import project_segmenter
 from ..store.decisions import PENDING, coding, nothing_applies, reviewed
 from ..store.documents import current_document, document_attributes, document_segments, document_turns
 from ..store.runs import document_suggestions, latest_run, run_row
+from .memos import memo_records, memo_table
+
+#: manifest attribute naming a document's audio or video recording (a local file)
+MEDIA_ATTRIBUTE = "media"
 
 
 @dataclass
@@ -42,6 +47,22 @@ class Passage:
     others: list[tuple[str, str]] = field(default_factory=list)  # (coder, code) of other coders; none when blind
     nothing: bool = False  # the viewer said no code applies
     nothing_others: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int, str]] = field(default_factory=list)  # the viewer's coded spans narrower than it
+    memos: list[dict] = field(default_factory=list)  # memos on the passage and on decisions about it
+    last_decision: int | None = None  # the viewer's latest decision in force here (a memo may be written on it)
+
+    @property
+    def pieces(self) -> list[tuple[int, str, list[str]]]:
+        """The text cut where the viewer's coded spans begin and end: (offset, text, codes over it)."""
+        cuts = {self.start, self.end}
+        for a, b, _ in self.spans:
+            cuts.update(x for x in (a, b) if self.start < x < self.end)
+        bounds = sorted(cuts)
+        out = []
+        for a, b in pairwise(bounds):
+            codes = sorted({c for s, e, c in self.spans if s < b and e > a})
+            out.append((a, self.text[a - self.start:b - self.start], codes))
+        return out
 
     @property
     def pending(self) -> bool:
@@ -70,6 +91,12 @@ class DocumentView:
     attributes: dict[str, str]
     run_id: int | None
     turns: list[TurnView]
+    memos: list[dict] = field(default_factory=list)  # memos on the document itself
+
+    @property
+    def media(self) -> str | None:
+        """The recording the manifest names for this document, if any."""
+        return self.attributes.get(MEDIA_ATTRIBUTE) or None
 
     @property
     def passages(self) -> list[Passage]:
@@ -143,6 +170,16 @@ def document_view(con: sqlite3.Connection, name: str, viewer: str | None, blind:
     none_by: dict[int, list[str]] = {}
     for r in nothing.itertuples(index=False):
         none_by.setdefault(int(r.segment_id), []).append(r.coder)
+    spans: dict[int, list[tuple[int, int, str]]] = {}
+    for r in applied[(applied.coder == viewer) & applied.segment_id.notna() & applied.start.notna()].itertuples():
+        spans.setdefault(int(r.segment_id), []).append((int(r.start), int(r.end), str(r.code)))
+    last: dict[int, int] = {}
+    for r in decided[decided.coder == viewer].itertuples(index=False):
+        last[int(r.segment_id)] = max(last.get(int(r.segment_id), 0), int(r.decision_id))
+    memos = memo_table(con, viewer, blind, document=str(doc["name"]))
+    on_passage: dict[int, list[dict]] = {}
+    for r in memo_records(memos[memos.segment_id.notna()]):
+        on_passage.setdefault(int(r["segment_id"]), []).append(r)
 
     names = speaker_names(turns, attributes)
     views: dict[int | None, TurnView] = {
@@ -157,10 +194,13 @@ def document_view(con: sqlite3.Connection, name: str, viewer: str | None, blind:
                           [Suggestion(n, code, score, status.get((sid, code), PENDING))
                            for n, (code, score) in enumerate(suggestions.get(sid, []), start=1)],
                           sorted(mine.get(sid, [])), sorted(others.get(sid, [])),
-                          viewer in none_by.get(sid, []), sorted(c for c in none_by.get(sid, []) if c != viewer))
+                          viewer in none_by.get(sid, []), sorted(c for c in none_by.get(sid, []) if c != viewer),
+                          [x for x in spans.get(sid, []) if (x[0], x[1]) != (int(s["start"]), int(s["end"]))],
+                          on_passage.get(sid, []), last.get(sid))
         turn_idx = None if s["turn_idx"] is None else int(s["turn_idx"])
         if turn_idx not in views:  # text before any speaker label, or a transcript without turns
             views[turn_idx] = TurnView(turn_idx, s["speaker"], s["speaker"] or "", False, s["start_time"])
         views[turn_idx].passages.append(passage)
     ordered = sorted(views.values(), key=lambda t: (t.passages[0].start if t.passages else 0, t.idx or -1))
-    return DocumentView(doc_id, str(doc["name"]), attributes, run_id, [t for t in ordered if t.passages])
+    return DocumentView(doc_id, str(doc["name"]), attributes, run_id, [t for t in ordered if t.passages],
+                        memo_records(memos[memos.target == "document"]))

@@ -22,13 +22,15 @@ import pandas as pd
 from ..store import transaction
 from ..store.decisions import NO_CODE, DecisionError, nothing_applies, status_of
 from ..store.documents import segment_index
+from ..store.memos import memos_frame
 from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
 from ..textio import InputError, checked_archive, header_name, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision, record_no_code
+from .memos import MemoError, set_memo
 from .queue import QueueFilter, full_queue
 
 SHEET_COLUMNS = [
-    "decision", "code", "score", "text", "document", "segment", "speaker", "time", "meta_theme", "status",
+    "decision", "code", "score", "text", "document", "segment", "speaker", "time", "meta_theme", "status", "memo",
     "segment_id", "run_id", "text_check",
 ]
 HOW_TO = [
@@ -37,12 +39,14 @@ HOW_TO = [
     "change:<code> = the suggested code does not apply but <code> does (e.g. change:Workload).",
     "add:<code> = keep this row's decision open and also apply <code> to the text.",
     "none = no code applies to this text (on any one row of the segment; its other rows may stay blank).",
+    "memo = your note on the passage (shown in the review page); edit it to save a new version of it.",
     "Codes must be spelled as in the 'codebook' sheet. Do not edit other columns.",
     "Import with: nlp-theming sheet import PROJECT FILE --coder NAME",
 ]
 @dataclass
 class SheetReport:
     recorded: int = 0
+    memos: int = 0  # memos written or given a new version
     unchanged: int = 0  # the coder had already decided the same way (a sheet imported twice)
     blank: int = 0
     problems: list[str] = field(default_factory=list)
@@ -63,8 +67,12 @@ def sheet_frame(con: sqlite3.Connection, coder: str, order: str = "document", st
     table, book = full_queue(con, coder)
     queue_filter = queue_filter or QueueFilter.of(order, status=status, **filters)
     rows = queue_filter.apply(table, book)
+    mine = memos_frame(con, coder)
+    mine = mine[mine.target == "segment"]
+    memo_of = {int(s): t for s, t in zip(mine.segment_id, mine.text, strict=True)}  # the latest wins
     out = pd.DataFrame({
         "decision": "",
+        "memo": [memo_of.get(int(s), "") for s in rows.segment_id],
         "code": rows.code,
         "score": rows.score.round(3),
         "text": rows.text,
@@ -110,7 +118,8 @@ def _write_xlsx(con: sqlite3.Connection, frame: pd.DataFrame, out: Path, coder: 
     from openpyxl.styles import PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    widths = {"decision": 22, "code": 30, "score": 7, "text": 80, "document": 18, "segment": 8, "speaker": 14,
+    widths = {"decision": 22, "memo": 30, "code": 30, "score": 7, "text": 80, "document": 18, "segment": 8,
+              "speaker": 14,
               "time": 9, "meta_theme": 26, "status": 14, "segment_id": 10, "run_id": 7, "text_check": 16}
     wb = new_workbook()
     ws = add_sheet(wb, "queue", frame, widths, wrap_from=80)
@@ -180,8 +189,21 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
     nothing = set(nothing_applies(con, coder).segment_id)
     batch = f"batch:sheet-{uuid.uuid4().hex[:12]}"
     todo: list[tuple] = []
+    memo_cells: dict[int, list[tuple[str, str]]] = {}  # segment -> (row, its memo cell) of each of its rows
     for n, row in enumerate(frame.to_dict("records"), start=2):
         where = f"row {n}"
+        note = str(row.get("memo", "") or "").strip()
+        if note:
+            try:
+                seg_id = int(float(str(row.get("segment_id", "")).strip()))
+            except (ValueError, OverflowError):
+                seg_id = -1
+            seg = current.get(seg_id)
+            if seg is None or not seg[2] or text_check(seg[0]) != str(row.get("text_check", "")).strip():
+                report.problems.append(f"{where}: memo not stored: the row's segment is not in this project as it "
+                                       f"was exported")
+            else:
+                memo_cells.setdefault(seg_id, []).append((where, note))
         cell = str(row.get("decision", "")).strip()
         if not cell:
             report.blank += 1
@@ -256,6 +278,16 @@ def import_sheet(con: sqlite3.Connection, path: str | Path, coder: str) -> Sheet
                 report.problems.append(f"{where}: {exc}")
                 continue
             report.recorded += 1
+    for segment_id, cells in memo_cells.items():
+        # a passage's rows all carry its memo: the first cell that differs from it is the edit
+        for where, note in cells:
+            try:
+                if set_memo(con, coder, "segment", note, segment_id=segment_id) is not None:
+                    report.memos += 1
+                    break
+            except MemoError as exc:
+                report.problems.append(f"{where}: memo not stored: {exc}")
+                break
     report.problems.sort(key=lambda p: int(p.split(":")[0].split()[1]))
     return report
 

@@ -20,17 +20,19 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pandas as pd
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from .. import store
 from ..codebook import Codebook
-from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, nothing_applies
-from ..store.documents import segment_with_document
+from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, decisions_frame, nothing_applies
+from ..store.documents import current_document, document_attributes, segment_with_document
+from ..store.memos import MemoError
 from ..suggest import rerun_config, run_suggest
 from . import actions, csrf
 from .context import item_details
-from .document import document_view
+from .document import MEDIA_ATTRIBUTE, document_view
+from .memos import memo, memo_records, memo_table, search_memos
 from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
 from .status import review_status
 
@@ -42,9 +44,15 @@ ONE_YEAR = 365 * 24 * 3600
 # Browsers drop tabs and newlines inside a URL (and trim spaces), so "/\t/evil.com" is "//evil.com".
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none';"
-    " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self';"
+    " object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# What /media serves: a recording's type by its extension; any other file is refused.
+MEDIA_TYPES = {
+    ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".wav": "audio/wav", ".ogg": "audio/ogg",
+    ".oga": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac", ".weba": "audio/webm",
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", ".mov": "video/quicktime",
+}
 
 
 @dataclass
@@ -180,38 +188,64 @@ def decide() -> Response:
 
 
 @bp.post("/passage")
-def passage() -> Response | tuple[str, int]:
-    """A decision on a whole passage: ``do`` = ``accept:<code>`` (one of its suggestions), ``rest``
-    (reject every suggestion not decided yet) or ``none`` (no code applies). From the transcript
-    view (``document`` set) or the review page. A fetch() call (header ``X-Requested-With:
-    fetch``) gets the passage's new HTML back instead of a redirect: no page reload."""
+def passage() -> Response | tuple[str, int] | str:
+    """A decision on one passage, from the transcript view (``document`` set) or the review page.
+
+    ``do``: ``accept:<code>`` or ``reject:<code>`` (one suggestion), ``rest`` (reject every
+    suggestion not decided yet), ``none`` (no code applies), ``code:<code>`` (apply any code to the
+    selection ``start``-``end``, or to the whole passage without one), ``adjust:<code>`` (move that
+    code's span to ``start``-``end``), ``remove:<code>`` (take the code off). A fetch() call
+    (header ``X-Requested-With: fetch``) gets the changed passages' HTML back instead of a
+    redirect: no page reload."""
     segment_id = request.form.get("segment_id", type=int)
     run_id = request.form.get("run_id", type=int)
     do, document_name = request.form.get("do", ""), request.form.get("document", "")
+    verb, _, code = do.partition(":")
+    code = code or request.form.get("code", "")
     fetched = request.headers.get("X-Requested-With") == "fetch"
-    message, moves_on = "", False
+    start, end = request.form.get("start", type=int), request.form.get("end", type=int)
+    message, moves_on, touched = "", False, [segment_id]
     try:
         if segment_id is None:
             raise DecisionError("no passage named")
-        if do.startswith("accept:"):
-            code = do.split(":", 1)[1]
+        if verb == "accept" and code:
             actions.accept(g.con, g.coder, segment_id, code, run_id)
             message = f"Accepted {code}."
+        elif verb == "reject" and code:
+            actions.reject(g.con, g.coder, segment_id, code, run_id)
+            message = f"Rejected {code}."
         elif do == "rest":
             n = len(actions.reject_rest(g.con, g.coder, segment_id, run_id))
             message, moves_on = f"Rejected the other {n} suggestion{'' if n == 1 else 's'}.", True
         elif do == "none":
             actions.no_code(g.con, g.coder, segment_id)
             message, moves_on = "No code applies: recorded.", True
+        elif verb == "code" and code:
+            if start is None or end is None:
+                actions.add(g.con, g.coder, segment_id, code, run_id)
+                message = f"Coded the passage {code}."
+            else:
+                ids = actions.code_span(g.con, g.coder, segment_id, start, end, code)
+                touched = _segments_of(ids)
+                message = f"Coded the selection {code}" + (f" ({len(ids)} passages)." if len(ids) > 1 else ".")
+        elif verb == "adjust" and code:
+            if start is None or end is None:
+                raise DecisionError("select the new span in the text first")
+            touched = _segments_of(actions.adjust_span(g.con, g.coder, segment_id, code, start, end))
+            message = f"Span of {code} adjusted."
+        elif verb == "remove" and code:
+            touched = _segments_of(actions.remove_code(g.con, g.coder, segment_id, code))
+            message = f"Removed {code}."
         else:
-            raise DecisionError(f"unknown passage decision {do!r} (accept:<code>, rest, none)")
+            raise DecisionError(f"unknown passage decision {do!r} (accept:<code>, reject:<code>, rest, none, "
+                                "code:<code>, adjust:<code>, remove:<code>)")
     except (DecisionError, ValueError) as exc:
         if fetched:
             return _text(str(exc), 409)
         flash(str(exc), "error")
         message = ""
     if fetched:
-        return passage_fragment(segment_id)
+        return fragments(touched, message, segment_id, request.form.get("next", type=int) if moves_on else None)
     if message:
         flash(message, "ok")
     if document_name:
@@ -221,6 +255,30 @@ def passage() -> Response | tuple[str, int]:
     back = filters_from(request.form.get("back", ""))
     key = request.form.get("key") or None
     return redirect(url_for("review.review", **back, item=(request.form.get("next") or key) if moves_on else key))
+
+
+def _segments_of(decision_ids: list[int]) -> list[int]:
+    """The segments the decisions of one batch name, in order."""
+    log = decisions_frame(g.con, g.coder)
+    return sorted({int(s) for s in log[log.id.isin(decision_ids)].segment_id.dropna()})
+
+
+def fragments(segment_ids: list[int | None], message: str, focus: int | None,
+              move_to: int | None = None) -> str | tuple[str, int]:
+    """The changed passages of one document, rendered as the page renders them, in one wrapper that
+    says what happened (``data-message``), which passage is in focus and where to move on."""
+    ids = [int(s) for s in segment_ids if s is not None]
+    row = segment_with_document(g.con, ids[0]) if ids else None
+    if row is None:
+        return _text("no such passage", 404)
+    view = document_view(g.con, row["document"], g.coder, g.blind)
+    found = [p for p in view.passages if p.segment_id in ids]
+    if not found:
+        return _text(f"the passage is not in the current version of {row['document']!r}", 404)
+    focus = focus if focus in {p.segment_id for p in found} else found[0].segment_id
+    return render_template("fragments.html", view=view, found=found, focus=focus, message=message,
+                           move_to=move_to, next_of=_next_pending(view.passages),
+                           counts=view.counts)
 
 
 @bp.get("/document/<path:name>")
@@ -235,7 +293,13 @@ def document(name: str) -> str | tuple[str, int]:
     passages = view.passages
     if focus is None or view.passage(focus) is None:
         focus = next((p.segment_id for p in passages if p.pending), None)
-    return _page("document.html", view=view, focus=focus, next_of=_next_pending(passages))
+    try:
+        tree = codebook_tree(actions.latest_codebook(g.con))
+    except ValueError:  # no codebook yet: nothing to code with
+        tree = []
+    kind = MEDIA_TYPES.get(Path(view.media).suffix.lower(), "") if view.media else ""
+    return _page("document.html", view=view, focus=focus, next_of=_next_pending(passages), tree=tree,
+                 media_kind=kind.split("/")[0])
 
 
 @bp.get("/passage/<int:segment_id>")
@@ -248,8 +312,11 @@ def passage_fragment(segment_id: int) -> str | tuple[str, int]:
     found = view.passage(segment_id)
     if found is None:
         return _text(f"segment {segment_id} is not in the current version of {row['document']!r}", 404)
-    return render_template("passage.html", view=view, p=found, focus=segment_id,
-                           next_of=_next_pending(view.passages))
+    # ``also``: the passage that had the focus, rendered again without its focus controls
+    also = view.passage(request.args.get("also", type=int) or -1)
+    return render_template("fragments.html", view=view, found=[found] + ([also] if also and also is not found else []),
+                           focus=segment_id, message="", move_to=None, next_of=_next_pending(view.passages),
+                           counts=view.counts)
 
 
 def _next_pending(passages: list) -> dict[int, int | None]:
@@ -283,6 +350,15 @@ def undo() -> Response:
     back = filters_from(request.form.get("back", ""))
     document_name = request.form.get("document", "")
     undone = actions.undo(g.con, g.coder)
+    if request.headers.get("X-Requested-With") == "fetch":
+        # the transcript view: the passages the undone decisions were on, as they are now
+        if undone.empty:
+            return _text("Nothing left to undo.", 409)
+        what = f"{len(undone)} decisions (a batch)" if len(undone) > 1 else describe(undone.iloc[-1])
+        segments = [int(x) for x in undone.segment_id.dropna()]
+        if not segments:
+            return _text(f"Undone: {what} (not on a passage).", 200)
+        return fragments(segments, f"Undone: {what}.", segments[-1])
     if undone.empty:
         flash("Nothing left to undo.", "error")
         if document_name:
@@ -307,7 +383,7 @@ def bulk() -> Response | str:
     action = request.values.get("action", "accept")
     action = action if action in actions.BULK_ACTIONS else "accept"
     try:
-        score = float(request.values.get("min_score", "0.8" if action == "accept" else "0.2"))
+        score = float(request.values.get("min_score") or ("0.8" if action == "accept" else "0.2"))
     except ValueError:
         score = 2.0 if action == "accept" else -1.0  # matches nothing; the page says so
     filters = {k: back.get(k) or None for k in ("site", "role", "document")}
@@ -351,7 +427,64 @@ def resuggest() -> Response:
 @bp.get("/status")
 def status() -> str:
     figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=settings().cache)
-    return _page("status.html", s=figures)
+    memos = memo_table(g.con, g.coder, g.blind)
+    return _page("status.html", s=figures, memos=memo_records(memos[memos.target == "project"]))
+
+
+@bp.post("/memo")
+def write_memo() -> Response | str | tuple[str, int]:
+    """Write a memo, or a new version of one of yours (``edits``: its key; an empty text withdraws
+    it): on the project, a document, a passage (``segment_id``), a code or a decision. A fetch()
+    call from the transcript view gets the passage back; a form goes back to ``back``."""
+    form = request.form
+    target = form.get("target", "")
+    decision_id = None
+    if target.startswith("decision:"):  # the passage's memo box offers "your latest decision here"
+        target, decision_id = "decision", int(target.split(":", 1)[1]) if target[9:].isdigit() else None
+    segment_id = form.get("segment_id", type=int)
+    fetched = request.headers.get("X-Requested-With") == "fetch"
+    try:
+        memo(g.con, g.coder, target, form.get("text", ""), document=form.get("document") or None,
+             segment_id=segment_id if target == "segment" else None, code=form.get("code") or None,
+             decision_id=decision_id, edits=(form.get("edits") or None) if target != "decision" else None)
+        message = "Memo saved." if (form.get("text") or "").strip() else "Memo withdrawn."
+    except (MemoError, ValueError) as exc:
+        if fetched:
+            return _text(str(exc), 409)
+        flash(str(exc), "error")
+        return redirect(safe_next(form.get("back")))
+    if fetched and segment_id is not None:
+        return fragments([segment_id], message, segment_id)
+    flash(message, "ok")
+    return redirect(safe_next(form.get("back")))
+
+
+@bp.get("/memos")
+def memos() -> str:
+    """Every memo you may see, newest first; ``q`` keeps those holding every word of it."""
+    q = request.args.get("q", "")
+    found = search_memos(g.con, q, g.coder, g.blind)
+    return _page("memos.html", q=q, memos=memo_records(found))
+
+
+@bp.get("/media/<path:name>")
+def media(name: str) -> Response:
+    """The recording the manifest names for document ``name`` (its ``media`` attribute), and nothing
+    else: the URL names a document, never a path, so no other file can be reached through it."""
+    doc = current_document(g.con, name)
+    named = document_attributes(g.con, int(doc["id"])).get(MEDIA_ATTRIBUTE) if doc is not None else None
+    if not named:
+        return _text("no recording is named for this document", 404)
+    path = Path(named)
+    if not path.is_absolute():  # stored by an older ingest: relative to the transcript's folder
+        path = Path(doc["path"]).parent / path
+    kind = MEDIA_TYPES.get(path.suffix.lower())
+    if kind is None:
+        return _text(f"{path.name}: not an audio or video file this page plays", 404)
+    if not path.is_file():
+        return _text(f"{path.name}: the recording is not on this machine", 404)
+    # conditional: answers Range requests, so the player can seek to a passage's time
+    return send_file(path, mimetype=kind, conditional=True, max_age=0)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -451,6 +584,9 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
                 nav_prev = keys[segments.index(before)]
     nothing = not nothing_applies(con, g.coder, int(item.document_id)).query(
         f"segment_id == {int(item.segment_id)}").empty
+    memos = memo_table(con, g.coder, g.blind)
+    ctx.update(code_memos=memo_records(memos[(memos.target == "code") & (memos.code == item.code)]),
+               here=request.full_path)
     ctx.update(item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
                nav_next=nav_next, nav_prev=nav_prev, next_passage=next_passage, nothing=nothing,
                **item_details(con, item, table, g.coder, g.blind))

@@ -66,8 +66,8 @@ def record(con: sqlite3.Connection, d: Decision) -> int:
         raise DecisionError("'no code applies' names a segment and no code")
     if d.action == "change" and not d.new_code:
         raise DecisionError("change needs the new code")
-    if d.action == "adjust":
-        _check_adjust(con, d)
+    if d.action == "adjust" or (d.action == "add" and (d.start is not None or d.end is not None)):
+        _check_span(con, d)
     document_id = d.document_id
     if d.segment_id is not None and document_id is None:
         row = con.execute("SELECT document_id FROM segments WHERE id = ?", (d.segment_id,)).fetchone()
@@ -84,11 +84,11 @@ def record(con: sqlite3.Connection, d: Decision) -> int:
     return int(cur.lastrowid)
 
 
-def _check_adjust(con: sqlite3.Connection, d: Decision) -> None:
-    """New boundaries must overlap the segment and stay inside its own speaker turn (else
-    inside the document): a coded span never takes in another speaker's words."""
+def _check_span(con: sqlite3.Connection, d: Decision) -> None:
+    """An adjusted or freely coded span must overlap the segment and stay inside its own speaker
+    turn (else inside the document): a coded span never takes in another speaker's words."""
     if d.segment_id is None or d.start is None or d.end is None:
-        raise DecisionError("adjust needs a segment and the new start and end")
+        raise DecisionError(f"{d.action} of a span needs a segment and the span's start and end")
     row = con.execute(
         "SELECT s.start, s.end, length(d.text) AS n, t.start AS turn_start, t.end AS turn_end"
         " FROM segments s JOIN documents d ON d.id = s.document_id"
@@ -173,6 +173,9 @@ def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None =
                 span = (int(row.start), int(row.end))
                 if span not in state[(*key_base, row.code)][2]:
                     state[(*key_base, row.code)][2].append(span)
+        elif row.action == "add" and not pd.isna(row.start):
+            # a freely coded selection: the span the coder selected, carried by each segment it covers
+            put((*key_base, row.code), True, rid, [(int(row.start), int(row.end))])
         elif row.action in ("accept", "add"):
             put((*key_base, row.code), True, rid)
         elif row.action == "reject":
@@ -378,3 +381,10 @@ def decisions_learned(con: sqlite3.Connection, mark: int, coders: list[str], doc
     sql = (f"SELECT COUNT(*) FROM decisions WHERE id <= ? AND action != 'undo'"
            f" AND coder IN ({','.join('?' * len(coders))}) AND document_id IN ({docs})")
     return int(con.execute(sql, (mark, *coders)).fetchone()[0])
+
+
+def decision_row(con: sqlite3.Connection, decision_id: int) -> sqlite3.Row | None:
+    """One decision with its document's name (``document``), or None."""
+    return con.execute(
+        "SELECT x.*, d.name AS document FROM decisions x LEFT JOIN documents d ON d.id = x.document_id WHERE x.id = ?",
+        (int(decision_id),)).fetchone()

@@ -448,8 +448,8 @@ def segment_index(con: sqlite3.Connection) -> dict[int, tuple[str, str, bool]]:
 
 
 def current_document(con: sqlite3.Connection, name: str) -> sqlite3.Row | None:
-    """The current version of the document called ``name`` (id, name, version, source_format, text), or None."""
-    return con.execute("SELECT id, name, version, source_format, text FROM current_documents WHERE name = ?",
+    """The current version of the document called ``name`` (id, name, version, path, source_format, text), or None."""
+    return con.execute("SELECT id, name, version, path, source_format, text FROM current_documents WHERE name = ?",
                        (name,)).fetchone()
 
 
@@ -473,3 +473,12 @@ def segment_schemes(con: sqlite3.Connection, segment_ids: Iterable[int]) -> dict
     if not ids:
         return {}
     return {int(k): str(v) for k, v in con.execute(f"SELECT id, scheme FROM segments WHERE id IN ({ids})").fetchall()}
+
+
+def turn_segments(con: sqlite3.Connection, segment_id: int) -> pd.DataFrame:
+    """The segments of ``segment_id``'s speaker turn (same document version and scheme), in order,
+    as segment_id, start, end: where a free selection that starts or ends there may fall."""
+    return pd.read_sql_query(
+        "SELECT o.id AS segment_id, o.start, o.end FROM segments s JOIN segments o ON o.document_id = s.document_id"
+        " AND o.scheme = s.scheme AND o.turn_idx IS s.turn_idx WHERE s.id = ? ORDER BY o.idx", con,
+        params=[int(segment_id)])

@@ -1,8 +1,10 @@
 """The project store's schema and connections: one SQLite database per project folder.
 
 Everything a project knows lives in ``PROJECT/project.db``. The schema is documented in
-``docs/schema.md`` and in the ``SCHEMA`` text below; tables only grow (no migrations yet).
-Human decisions are append-only: triggers refuse UPDATE and DELETE on ``decisions``.
+``docs/schema.md`` and in the ``SCHEMA`` text below. Tables only grow: a newer version adds
+tables (``CREATE ... IF NOT EXISTS`` on every open) and :func:`migrate` records the version
+reached in ``meta.schema_version`` (1: the first schema; 2: ``memos``).
+Human decisions and memos are append-only: triggers refuse UPDATE and DELETE on both.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "project.db"
 
 SCHEMA = """
@@ -176,6 +178,28 @@ BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 
+-- Memos (schema version 2): a coder's note on the project, a document, a segment, a code or a
+-- decision. Editing appends a version of the same memo; an empty text withdraws it. Append-only.
+CREATE TABLE IF NOT EXISTS memos (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    memo        TEXT NOT NULL,            -- the memo's key, the same in every version
+    version     INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    coder       TEXT NOT NULL,
+    target      TEXT NOT NULL,            -- project | document | segment | code | decision
+    document    TEXT,                     -- the document's name (document, segment and decision memos)
+    segment_id  INTEGER REFERENCES segments(id),
+    code        TEXT,
+    decision_id INTEGER REFERENCES decisions(id),
+    text        TEXT NOT NULL,            -- '' : withdrawn
+    UNIQUE (memo, version)
+);
+
+CREATE TRIGGER IF NOT EXISTS memos_no_update BEFORE UPDATE ON memos
+BEGIN SELECT RAISE(ABORT, 'memos are append-only: write a new version'); END;
+CREATE TRIGGER IF NOT EXISTS memos_no_delete BEFORE DELETE ON memos
+BEGIN SELECT RAISE(ABORT, 'memos are append-only: write a new version'); END;
+
 -- Embedding cache: nothing is embedded twice by the same model.
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id  TEXT NOT NULL,
@@ -196,6 +220,7 @@ FROM segments s JOIN documents d ON d.id = s.document_id;
 CREATE INDEX IF NOT EXISTS segments_by_document ON segments(document_id, scheme);
 CREATE INDEX IF NOT EXISTS suggestions_by_segment ON suggestions(segment_id);
 CREATE INDEX IF NOT EXISTS decisions_by_segment ON decisions(segment_id);
+CREATE INDEX IF NOT EXISTS memos_by_key ON memos(memo, version);
 """
 
 
@@ -225,7 +250,27 @@ def init_project(project: str | Path) -> Path:
         con.executescript(SCHEMA)
         con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', ?)", (now(),))
+        migrate(con)
     return path
+
+
+def migrate(con: sqlite3.Connection) -> int:
+    """Bring an older project's store up to :data:`SCHEMA_VERSION` (``SCHEMA`` has already added
+    the new tables; nothing stored changes); returns the version it was at. A store written by a
+    newer nlp-theming is refused rather than half-understood."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    try:
+        was = int(row[0]) if row is not None else SCHEMA_VERSION
+    except ValueError:
+        was = SCHEMA_VERSION
+    if was > SCHEMA_VERSION:
+        raise ProjectError(f"this project was written by a newer nlp-theming (schema version {was}; this one "
+                           f"knows up to {SCHEMA_VERSION}): upgrade nlp-theming to open it")
+    if was < SCHEMA_VERSION:
+        # version 2 added the memos table only: SCHEMA created it already
+        con.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE"
+                    " SET value = excluded.value", (str(SCHEMA_VERSION),))
+    return was
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -247,6 +292,11 @@ def open_project(project: str | Path) -> sqlite3.Connection:
         raise ProjectError(f"{project}: not an nlp-theming project (no {DB_NAME}); run `nlp-theming init {project}`")
     con = connect(path)
     con.executescript(SCHEMA)  # tables added by newer versions appear in older projects
+    try:
+        migrate(con)
+    except ProjectError:
+        con.close()
+        raise
     return con
 
 
