@@ -143,6 +143,10 @@ class TimedPiece:
     where: str = ""  # the place in the file ("cue 3 (line 12)", "row 7") for error lines
 
 
+#: A speech recogniser's confidence (the mean probability of a passage's words) below which the
+#: review pages mark the passage for a person to check the words before coding them.
+LOW_CONFIDENCE = 0.6
+
 # Recognisers and caption editors let a cue start a little before the one above it (overlapping
 # speech, rounding); a clock that runs back further than this is a damaged file.
 BACKWARDS_TOLERANCE = 1.0

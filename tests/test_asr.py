@@ -8,6 +8,7 @@ missing; the decoding, windowing and naming tests need only PyAV or nothing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from nlp_theming.ingest.asr import (
     webvtt,
     windows,
 )
+from nlp_theming.review.server import create_app
 from nlp_theming.store.documents import load_transcript
 from nlp_theming.textio import InputError, Limits, check_size
 from nlp_theming.transcript import merge_speaker_names, speaker_names_applied
@@ -99,8 +101,24 @@ def test_recording_ingested_segmented_suggested(asr_copy: Path) -> None:
         assert read_transcript(vtt).text.replace("\n\n", " ").split() == " ".join(
             s["text"] for s in data["segments"]).split()
 
-        # suggest with the real embedding model, after naming who spoke
-        p.name_speakers("synthetic-interview", interviewer="Interviewer", alternate=["Interviewer", "P1"])
+    # the transcript view: the recording's passages with their times, and who spoke named there,
+    # in one form for the whole document (no diariser: the turns take the names in turn)
+    client = create_app(project, coder="ana").test_client()
+    page = client.get("/document/synthetic-interview")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count('class="muted seek"') >= 4 and 'id="speakers-form"' in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    named = client.post("/speakers", data={"csrf_token": token, "document": "synthetic-interview",
+                                           "alternate": "Interviewer, P1"})
+    assert named.status_code == 302
+    html = client.get("/document/synthetic-interview").get_data(as_text=True)
+    assert ">Interviewer<" in html and "P1" in html
+
+    with Project(project) as p:
+        turns = p.segments()[["speaker", "speaker_role"]].drop_duplicates()
+        assert set(turns.itertuples(index=False, name=None)) == {("Interviewer", "interviewer"), ("P1", "participant")}
+        # suggest with the real embedding model, now that who spoke is known
         p.load_codebook(_codebook(asr_copy))
         summary = p.suggest()
         suggestions = p.suggestions()

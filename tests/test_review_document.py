@@ -188,3 +188,34 @@ def test_a_three_hour_interview_is_read_in_a_fixed_number_of_queries(tmp_path: P
         assert len(queries) < 25  # none per segment
     html = create_app(tmp_path / "p", coder="ana").test_client().get("/document/long").get_data(as_text=True)
     assert html.count('class="passage') == 3000 and html.count('id="passage-form"') == 1
+
+
+def test_unsure_passages_are_marked_and_speakers_are_named_in_the_view(tmp_path: Path) -> None:
+    """A recogniser's low confidence marks a passage (and links the queue of such passages); the
+    speakers of the whole document are named in one form, kept like the manifest's interviewer."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "rec-1.csv").write_text(  # SYNTHETIC
+        "start,end,speaker,confidence,text\n"
+        "0,4,SPEAKER_00,0.95,How is the ward staffed?\n"
+        "5,9,SPEAKER_01,0.31,We are short of nurses most nights.\n"
+        "10,14,SPEAKER_00,0.93,And the doctors?\n"
+        "15,19,SPEAKER_01,0.97,The doctors are fine.\n", encoding="utf-8")
+    with Project.init(tmp_path / "p") as p:
+        p.ingest([folder / "rec-1.csv"])
+    client = create_app(tmp_path / "p", coder="ana").test_client()
+    html = client.get("/document/rec-1").get_data(as_text=True)
+    assert html.count("check words") == 1 and "1 passages to check" in html
+    unsure = re.search(r'<div class="passage[^"]*unsure[^"]*"[^>]*>.*?</p>', html, re.S).group(0)
+    assert "short of nurses" in unsure
+    named = client.post("/speakers", data={"csrf_token": _token(html), "document": "rec-1",
+                                           "label": ["SPEAKER_00", "SPEAKER_01"], "name": ["Interviewer", "P4"],
+                                           "interviewer": "SPEAKER_00"})
+    assert named.status_code == 302
+    with Project(tmp_path / "p") as p:
+        roles = set(p.segments()[["speaker", "speaker_role"]].itertuples(index=False, name=None))
+    assert roles == {("Interviewer", "interviewer"), ("P4", "participant")}
+    # without a CSRF token nothing changes
+    assert client.post("/speakers", data={"document": "rec-1", "label": "P4", "name": "X"}).status_code == 403
+    with Project(tmp_path / "p") as p:
+        assert set(p.segments().speaker) == {"Interviewer", "P4"}

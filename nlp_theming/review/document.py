@@ -17,6 +17,7 @@ from ..segment import project_segmenter
 from ..store.decisions import PENDING, coding, nothing_applies, reviewed
 from ..store.documents import current_document, document_attributes, document_segments, document_turns
 from ..store.runs import document_suggestions, latest_run, run_row
+from ..transcript import LOW_CONFIDENCE
 from .memos import memo_records, memo_table
 
 #: manifest attribute naming a document's audio or video recording (a local file)
@@ -50,6 +51,12 @@ class Passage:
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # the viewer's coded spans narrower than it
     memos: list[dict] = field(default_factory=list)  # memos on the passage and on decisions about it
     last_decision: int | None = None  # the viewer's latest decision in force here (a memo may be written on it)
+    confidence: float | None = None  # the speech recogniser's, for a recording's transcript
+
+    @property
+    def unsure(self) -> bool:
+        """Recognised with low confidence: a person should check the words before coding them."""
+        return self.confidence is not None and self.confidence < LOW_CONFIDENCE
 
     @property
     def pieces(self) -> list[tuple[int, str, list[str]]]:
@@ -109,7 +116,18 @@ class DocumentView:
     def counts(self) -> dict[str, int]:
         with_suggestions = [p for p in self.passages if p.suggestions]
         return {"passages": len(self.passages), "suggested": len(with_suggestions),
-                "pending": sum(p.pending for p in with_suggestions), "decided": sum(p.decided for p in self.passages)}
+                "pending": sum(p.pending for p in with_suggestions), "decided": sum(p.decided for p in self.passages),
+                "unsure": sum(p.unsure for p in self.passages)}
+
+    @property
+    def speakers(self) -> list[tuple[str, bool]]:
+        """Each speaker label of the transcript, in order of first turn, and whether it is the
+        interviewer's: what a person names in the view."""
+        seen: dict[str, bool] = {}
+        for t in self.turns:
+            if t.speaker:
+                seen[t.speaker] = seen.get(t.speaker, False) or t.is_interviewer
+        return list(seen.items())
 
 
 def speaker_names(turns: list[sqlite3.Row], attributes: dict[str, str]) -> dict[str | None, str]:
@@ -196,7 +214,7 @@ def document_view(con: sqlite3.Connection, name: str, viewer: str | None, blind:
                           sorted(mine.get(sid, [])), sorted(others.get(sid, [])),
                           viewer in none_by.get(sid, []), sorted(c for c in none_by.get(sid, []) if c != viewer),
                           [x for x in spans.get(sid, []) if (x[0], x[1]) != (int(s["start"]), int(s["end"]))],
-                          on_passage.get(sid, []), last.get(sid))
+                          on_passage.get(sid, []), last.get(sid), s["confidence"])
         turn_idx = None if s["turn_idx"] is None else int(s["turn_idx"])
         if turn_idx not in views:  # text before any speaker label, or a transcript without turns
             views[turn_idx] = TurnView(turn_idx, s["speaker"], s["speaker"] or "", False, s["start_time"])

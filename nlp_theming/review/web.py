@@ -25,10 +25,13 @@ from werkzeug.wrappers import Response
 
 from .. import store
 from ..codebook import Codebook
+from ..ingest.naming import name_speakers
 from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, decisions_frame, nothing_applies
 from ..store.documents import current_document, document_attributes, segment_with_document
 from ..store.memos import MemoError
 from ..suggest import rerun_config, run_suggest
+from ..textio import InputError
+from ..transcript import LOW_CONFIDENCE
 from . import actions, csrf
 from .context import item_details
 from .document import MEDIA_ATTRIBUTE, document_view
@@ -38,6 +41,7 @@ from .status import review_status
 
 bp = Blueprint("review", __name__)
 
+MAX_NAME = 100  # characters of a speaker's name typed in the page
 CODER_COOKIE = "nlp_theming_coder"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 ONE_YEAR = 365 * 24 * 3600
@@ -299,7 +303,28 @@ def document(name: str) -> str | tuple[str, int]:
         tree = []
     kind = MEDIA_TYPES.get(Path(view.media).suffix.lower(), "") if view.media else ""
     return _page("document.html", view=view, focus=focus, next_of=_next_pending(passages), tree=tree,
-                 media_kind=kind.split("/")[0])
+                 media_kind=kind.split("/")[0], low_confidence=LOW_CONFIDENCE)
+
+
+@bp.post("/speakers")
+def speakers() -> Response:
+    """Name a transcript's speakers for the whole document and mark the interviewer, kept like the
+    manifest's ``interviewer`` column: ``label``/``name`` pairs rename diariser labels
+    (``SPEAKER_00`` to ``Interviewer``); ``alternate`` names turns that have no label at all, in
+    turn (a recording transcribed without a diariser), the first of them the interviewer."""
+    form = request.form
+    name = form.get("document", "")
+    names = {old: new.strip()[:MAX_NAME] for old, new in zip(form.getlist("label"), form.getlist("name"), strict=False)
+             if new.strip() and new.strip() != old}
+    alternate = [a.strip()[:MAX_NAME] for a in form.get("alternate", "").split(",") if a.strip()]
+    interviewer = form.get("interviewer") or None
+    interviewer = names.get(interviewer, interviewer) if interviewer else (alternate[0] if alternate else None)
+    try:
+        done = name_speakers(g.con, name, interviewer, names or None, alternate=alternate or None)
+        flash(f"Speakers named ({done.changed} turns changed); the interviewer: {done.interviewer or 'none'}.", "ok")
+    except (InputError, ValueError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("review.document", name=name))
 
 
 @bp.get("/passage/<int:segment_id>")
