@@ -18,7 +18,8 @@ from .evaluate_discovery import evaluate_discovery as run_discovery_evaluation
 from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
-from .match.themes import DEFAULT_STRATEGY, STRATEGIES
+from .match.themes import DEFAULT_REDUCTION, DEFAULT_STRATEGY, REDUCTIONS, STRATEGIES
+from .onnx_encoder import ENCODERS, EncoderUnavailable
 from .review.queue import ORDERS, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
@@ -27,7 +28,11 @@ from .segment import UNITS, Segmenter
 from .suggest import SuggestConfig
 from .textio import InputError
 
-KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, ValueError, FileNotFoundError)
+KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, EncoderUnavailable, ValueError,
+                FileNotFoundError)
+ENCODER_HELP = ("Sentence encoder: torch (sentence-transformers), onnx (an int8 ONNX export of the same model, made"
+                " locally on first use; pip install 'nlp-theming[onnx]'), or auto: onnx when ONNX Runtime is"
+                " installed.")
 
 
 def friendly(func):
@@ -183,6 +188,8 @@ def codebook(project: str, file: str, name: str | None) -> None:
     help="Seconds to fine-tune a copy of the encoder on the segments people confirmed (SetFit-style), stored in"
     " the project as models/tuned-N; every segment is then embedded again with it. 0: off.",
 )
+@click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
+              help=ENCODER_HELP)
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -197,6 +204,7 @@ def suggest(
     batch_size: int,
     context: str,
     fine_tune: float,
+    encoder: str,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -207,6 +215,7 @@ def suggest(
     config = SuggestConfig(
         context=context,
         fine_tune=fine_tune,
+        encoder=encoder,
         model=model,
         matcher=matcher,
         top_k=top_k,
@@ -457,6 +466,8 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     " to compare how many units each needs.",
 )
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
+              help=ENCODER_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
 @friendly
@@ -474,6 +485,7 @@ def evaluate(
     contexts: tuple[str, ...],
     strategies: str | None,
     model: str,
+    encoder: str,
     out: str,
     quiet: bool,
 ) -> None:
@@ -486,7 +498,7 @@ def evaluate(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
         only_coder=only_coder, splits=["unit", "document"] if split == "both" else [split],
         train_labels=[x.strip() for x in train_labels.split(",") if x.strip()], contexts=list(contexts),
-        strategies=[x.strip() for x in strategies.split(",") if x.strip()] if strategies else (),
+        strategies=[x.strip() for x in strategies.split(",") if x.strip()] if strategies else (), encoder=encoder,
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
@@ -503,7 +515,7 @@ def evaluate(
     who = ", ".join(f"{c} on {n}" for c, n in refs.items())
     click.echo(
         f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}"
-        + (f" ({who} units)" if len(refs) > 1 else "")
+        + (f" ({who} units)" if len(refs) > 1 else "") + f"; encoder {metrics['encoder']}"
     )
     click.echo(
         f"  {'method':<15} {'context':<24} {'labels':<17} {'split':<8} {'train':>6} {'test':>6}"
@@ -565,19 +577,24 @@ def _fmt(value: float | None, width: int = 6) -> str:
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULT_STRATEGY, show_default=True,
               help="unmatched: cluster the segments that fit no code (as suggest does); zeroshot: the earlier way.")
 @click.option("--min-topic-size", type=int, default=None, help="Smallest proposal [default: relative to the data].")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), default=DEFAULT_REDUCTION, show_default=True,
+              help="How unmatched segments are reduced before clustering (unmatched strategy): pca or umap.")
 @click.option("--coder", default=None, help="Reference coder on units several people coded.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
+              help=ENCODER_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
 @friendly
 def evaluate_discovery_command(codebook_file: str, coded: str, hold_out: int, repeats: int, seed: int,
                                train_fraction: float, min_units: int, strategy: str,
-                               min_topic_size: int | None, coder: str | None, model: str, out: str,
-                               quiet: bool) -> None:
+                               min_topic_size: int | None, reduction: str, coder: str | None, model: str,
+                               encoder: str, out: str, quiet: bool) -> None:
     """Remove codes from a codebook and measure how well candidate new themes recover them."""
     metrics = run_discovery_evaluation(codebook_file, coded, out, hold_out, repeats, seed, train_fraction,
                                        min_units=min_units, strategy=strategy, min_topic_size=min_topic_size,
-                                       coder=coder, model=model, progress=not quiet)
+                                       coder=coder, model=model, progress=not quiet, reduction=reduction,
+                                       encoder=encoder)
     s = metrics["summary"]
     click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes; {repeats} sets of {hold_out} held-out codes"
                f" from {len(metrics['eligible_codes'])} with >= {min_units} units")

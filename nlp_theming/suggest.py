@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -54,6 +55,7 @@ class SuggestConfig:
     matcher_params: dict = field(default_factory=dict)
     context: str = "all"  # what the matcher sees of a segment's place in its interview (match.context)
     fine_tune: float = 0.0  # seconds to fine-tune a copy of the encoder on confirmed segments (0: off)
+    encoder: str = "auto"  # torch, onnx (int8 ONNX export) or auto (onnx when ONNX Runtime is installed)
 
     def __post_init__(self) -> None:
         self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
@@ -117,6 +119,7 @@ class RunSummary:
     n_documents: int = 0
     likely_per_code: dict[str, int] = field(default_factory=dict)  # suggestions scoring >= the threshold
     warnings: list[str] = field(default_factory=list)  # documents left out of the run (cannot be segmented)
+    encoder: str = ""  # torch or onnx: the mode the run's vectors were made in
 
     def lines(self) -> list[str]:
         """The run in a few lines: counts, then top-1 and likely suggestions per theme."""
@@ -124,6 +127,7 @@ class RunSummary:
             f"run {self.run_id} ({self.status}): {self.n_documents} documents, {self.n_segments} segments, "
             f"{self.n_suggestions} suggestions, {self.n_proposals} candidate new themes"
             + (f", learned from {self.n_labeled} confirmed segments" if self.n_labeled else "")
+            + (f", encoder {self.encoder}" if self.encoder else "")
             + f" [{self.seconds:.1f}s]"
         ]
         width = max((len(c) for c in self.per_code), default=10)
@@ -152,6 +156,20 @@ def context_units(segs: pd.DataFrame) -> pd.DataFrame:
                          "previous_text": segs.previous_text})
 
 
+class Phases:
+    """The phases of a run as lines on stderr (``suggest: fitting ...``), beside the embedding
+    bar, so that no step is silent for long; nothing when ``progress`` is off."""
+
+    def __init__(self, progress: bool) -> None:
+        self.progress = progress
+
+    def __call__(self, what: str) -> None:
+        if self.progress:
+            from tqdm import tqdm
+
+            tqdm.write(f"suggest: {what}", file=sys.stderr)
+
+
 def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, progress: bool = False) -> RunSummary:
     config = config or SuggestConfig()
     started = time.perf_counter()
@@ -165,8 +183,9 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
 
     mark = decision_mark(con)
     model = tuned_encoder(con, config, segmenter.scheme, mark, progress) if config.fine_tune > 0 else config.model
-    embedder = Embedder(model, batch_size=config.batch_size, con=con, progress=progress)
+    embedder = Embedder(model, batch_size=config.batch_size, con=con, progress=progress, encoder=config.encoder)
     params = {
+        "encoder": embedder.mode,  # what auto chose: vectors (and so suggestions) of the two modes differ
         "top_k": config.top_k,
         "min_score": config.min_score,
         "include_interviewer": config.include_interviewer,
@@ -185,9 +204,11 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     if done is not None:
         fresh = _summary(con, done, "up-to-date", time.perf_counter() - started)
         fresh.warnings = unsegmented
+        fresh.encoder = embedder.mode
         return fresh
     cfg = asdict(config)
     cfg.pop("segmenter")
+    cfg["encoder"] = embedder.mode
     spec = RunSpec(embedder.model_id, version, config.matcher, segmenter.scheme, {**params, "config": cfg},
                    config_hash, config.seed, mark)
     run_id = claim_run(con, spec)
@@ -198,12 +219,14 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         fail_run(con, run_id)
         raise
     summary.warnings = unsegmented
+    summary.encoder = embedder.mode
     return summary
 
 
 def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSummary:
     code_names = [c.code for c in codes]
-
+    phase = Phases(embedder.progress)
+    phase(f"embedding {len(segs)} segments ({embedder.mode} encoder; cached vectors are reused)")
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}
     text_vectors = embedder.encode(segs.text.tolist())
@@ -220,10 +243,12 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     labeled_rows, Y = partial_labels(labels, imported, index, code_index)
 
     matcher = make_matcher(config.matcher, random_state=config.seed, **config.matcher_params)
+    phase(f"fitting the {config.matcher} matcher on {len(code_names)} codes and {len(labeled_rows)} confirmed segments")
     matcher.fit(codes, embedder.encode, X[labeled_rows] if labeled_rows else None, Y if labeled_rows else None, X)
     known = np.full((len(segs), len(code_names)), np.nan, dtype=np.float32)
     if labeled_rows:
         known[labeled_rows] = Y
+    phase(f"scoring {len(segs)} segments")
     scores = context.smooth(matcher.predict_proba(X), units, known)
     ranked = top_k(scores, config.top_k, config.min_score)
     method = matcher.name if not labeled_rows else f"{matcher.name}+{len(labeled_rows)}labels"
@@ -244,6 +269,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
             y[index[r.segment_id]] = code_index[r.code]
         prototypes = getattr(matcher, "prototypes_", None)
         if prototypes is not None:
+            phase(f"discovering candidate themes among {int((~is_matched).sum())} unmatched segments")
             discovery = discover_themes(
                 segs.text.tolist(),
                 text_vectors,
@@ -262,6 +288,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
         ProposalRows(p.label, p.keywords, [int(segs.segment_id.iloc[m]) for m in p.members])
         for p in (discovery.proposals if discovery is not None else [])
     ]
+    phase(f"storing {len(rows)} suggestions and {len(proposals)} candidate themes")
     complete_run(con, run_id, rows, proposals, len(segs))
     timings["store"] = time.perf_counter() - clock
     summary = _summary(con, run_id, "complete", time.perf_counter() - started)
