@@ -170,7 +170,9 @@ def codebook(project: str, file: str, name: str | None) -> None:
 @click.option("-k", "--top-k", type=int, default=5, show_default=True, help="Suggestions kept per segment.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--include-interviewer", is_flag=True, help="Also suggest codes for interviewer turns.")
-@click.option("--no-discover", is_flag=True, help="Skip clustering unmatched segments into candidate themes.")
+@click.option("--discover/--no-discover", default=False, show_default=True,
+              help="Also cluster the segments that match no code into candidate new themes (else: the discover"
+              " command, when you want them).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option(
     "--context",
@@ -200,7 +202,7 @@ def suggest(
     top_k: int,
     seed: int,
     include_interviewer: bool,
-    no_discover: bool,
+    discover: bool,
     batch_size: int,
     context: str,
     fine_tune: float,
@@ -221,7 +223,7 @@ def suggest(
         top_k=top_k,
         seed=seed,
         include_interviewer=include_interviewer,
-        discover=not no_discover,
+        discover=discover,
         batch_size=batch_size,
         segmenter=_segmenter(unit, max_sentences, max_words, spacy_model),
     )
@@ -229,6 +231,22 @@ def suggest(
         summary = p.suggest(config, progress=not quiet)
     for line in summary.warnings:
         click.echo(f"warning: {line}", err=True)
+    for line in summary.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--run", "run_id", type=int, default=None, help="A complete run (default: the latest).")
+@click.option("--seed", type=int, default=None, help="Default: the run's seed.")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), default=DEFAULT_REDUCTION, show_default=True,
+              help="umap (better themes) or pca (seconds, nothing to compile); see docs/evaluation.md.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@friendly
+def discover(project: str, run_id: int | None, seed: int | None, reduction: str, quiet: bool) -> None:
+    """Cluster the segments that matched no code into candidate new themes (proposals, never codes)."""
+    with _project(project) as p:
+        summary = p.discover(run_id, seed, reduction, progress=not quiet)
     for line in summary.lines():
         click.echo(line)
 

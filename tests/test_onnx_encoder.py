@@ -48,7 +48,7 @@ def _project(tmp_path: Path, name: str) -> Path:
 
 
 def _suggest(project: Path, encoder: str) -> pd.DataFrame:
-    result = CliRunner().invoke(main, ["suggest", str(project), "--encoder", encoder, "--no-discover", "--quiet"])
+    result = CliRunner().invoke(main, ["suggest", str(project), "--encoder", encoder, "--quiet"])
     assert result.exit_code == 0, result.output
     assert f"encoder {encoder}" in result.output
     with sqlite3.connect(project / "project.db") as con:
