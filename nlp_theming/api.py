@@ -16,10 +16,11 @@ from .exchange.refi_qda import QdcReport, QdpxReport, export_qdc, export_qdpx
 from .exchange.tidy import export_memos, export_suggestions, memos_table, suggestions_with_memos
 from .ingest import AsrOptions, IngestReport, ingest_paths, speaker_warnings
 from .ingest.naming import SpeakerNaming, name_speakers
+from .match.themes import DEFAULT_REDUCTION
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.documents import document_table, segment_table
-from .suggest import RunSummary, SuggestConfig, run_suggest
+from .suggest import DiscoverySummary, RunSummary, SuggestConfig, run_discover, run_suggest
 from .summarize import Freshness, Summary, check_summary, summarize
 
 
@@ -85,6 +86,12 @@ class Project:
         if config is None:
             config = SuggestConfig(**kwargs)  # type: ignore[arg-type]
         return run_suggest(self.con, config, progress=progress)
+
+    def discover(self, run_id: int | None = None, seed: int | None = None, reduction: str = DEFAULT_REDUCTION,
+                 progress: bool = False) -> DiscoverySummary:
+        """Cluster the segments a run (default: the latest) matched to no code into candidate new
+        themes, stored with that run (see :func:`~nlp_theming.suggest.run_discover`)."""
+        return run_discover(self.con, run_id, seed, reduction, progress)
 
     # tables
     def documents(self, all_versions: bool = False) -> pd.DataFrame:

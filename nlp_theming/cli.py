@@ -19,7 +19,8 @@ from .exchange.imports import KINDS as IMPORT_KINDS
 from .exchange.refi_qda import NOT_EXPORTED
 from .ingest import AsrOptions
 from .match import MATCHER_ALIASES, MATCHER_NAMES, MATCHERS, resolve_methods
-from .match.themes import DEFAULT_STRATEGY, STRATEGIES
+from .match.themes import DEFAULT_REDUCTION, DEFAULT_STRATEGY, REDUCTIONS, STRATEGIES
+from .onnx_encoder import ENCODERS, EncoderUnavailable
 from .review.queue import ORDERS, PER, QueueFilter
 from .review.server import serve as run_server
 from .review.sheet import export_sheet
@@ -28,7 +29,11 @@ from .segment import UNITS, Segmenter
 from .suggest import SuggestConfig
 from .textio import InputError
 
-KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, ValueError, FileNotFoundError)
+KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, EncoderUnavailable, ValueError,
+                FileNotFoundError)
+ENCODER_HELP = ("Sentence encoder: torch (sentence-transformers), onnx (an int8 ONNX export of the same model, made"
+                " locally on first use; pip install 'nlp-theming[onnx]'), or auto: onnx when ONNX Runtime is"
+                " installed.")
 
 
 def friendly(func):
@@ -214,7 +219,9 @@ def codebook(project: str, file: str, name: str | None) -> None:
 @click.option("-k", "--top-k", type=int, default=5, show_default=True, help="Suggestions kept per segment.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--include-interviewer", is_flag=True, help="Also suggest codes for interviewer turns.")
-@click.option("--no-discover", is_flag=True, help="Skip clustering unmatched segments into candidate themes.")
+@click.option("--discover/--no-discover", default=False, show_default=True,
+              help="Also cluster the segments that match no code into candidate new themes (else: the discover"
+              " command, when you want them).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option(
     "--context",
@@ -232,6 +239,8 @@ def codebook(project: str, file: str, name: str | None) -> None:
     help="Seconds to fine-tune a copy of the encoder on the segments people confirmed (SetFit-style), stored in"
     " the project as models/tuned-N; every segment is then embedded again with it. 0: off.",
 )
+@click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
+              help=ENCODER_HELP)
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -242,10 +251,11 @@ def suggest(
     top_k: int,
     seed: int,
     include_interviewer: bool,
-    no_discover: bool,
+    discover: bool,
     batch_size: int,
     context: str,
     fine_tune: float,
+    encoder: str,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -256,12 +266,13 @@ def suggest(
     config = SuggestConfig(
         context=context,
         fine_tune=fine_tune,
+        encoder=encoder,
         model=model,
         matcher=matcher,
         top_k=top_k,
         seed=seed,
         include_interviewer=include_interviewer,
-        discover=not no_discover,
+        discover=discover,
         batch_size=batch_size,
         segmenter=_segmenter(unit, max_sentences, max_words, spacy_model),
     )
@@ -269,6 +280,22 @@ def suggest(
         summary = p.suggest(config, progress=not quiet)
     for line in summary.warnings:
         click.echo(f"warning: {line}", err=True)
+    for line in summary.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--run", "run_id", type=int, default=None, help="A complete run (default: the latest).")
+@click.option("--seed", type=int, default=None, help="Default: the run's seed.")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), default=DEFAULT_REDUCTION, show_default=True,
+              help="umap (better themes) or pca (seconds, nothing to compile); see docs/evaluation.md.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@friendly
+def discover(project: str, run_id: int | None, seed: int | None, reduction: str, quiet: bool) -> None:
+    """Cluster the segments that matched no code into candidate new themes (proposals, never codes)."""
+    with _project(project) as p:
+        summary = p.discover(run_id, seed, reduction, progress=not quiet)
     for line in summary.lines():
         click.echo(line)
 
@@ -525,6 +552,8 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     " to compare how many units each needs.",
 )
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
+              help=ENCODER_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
 @friendly
@@ -542,6 +571,7 @@ def evaluate(
     contexts: tuple[str, ...],
     strategies: str | None,
     model: str,
+    encoder: str,
     out: str,
     quiet: bool,
 ) -> None:
@@ -554,7 +584,7 @@ def evaluate(
         codebook_file, coded, out, train_fraction, seed, coder, method_list, curve, model, progress=not quiet,
         only_coder=only_coder, splits=["unit", "document"] if split == "both" else [split],
         train_labels=[x.strip() for x in train_labels.split(",") if x.strip()], contexts=list(contexts),
-        strategies=[x.strip() for x in strategies.split(",") if x.strip()] if strategies else (),
+        strategies=[x.strip() for x in strategies.split(",") if x.strip()] if strategies else (), encoder=encoder,
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
@@ -571,7 +601,7 @@ def evaluate(
     who = ", ".join(f"{c} on {n}" for c, n in refs.items())
     click.echo(
         f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}"
-        + (f" ({who} units)" if len(refs) > 1 else "")
+        + (f" ({who} units)" if len(refs) > 1 else "") + f"; encoder {metrics['encoder']}"
     )
     click.echo(
         f"  {'method':<15} {'context':<24} {'labels':<17} {'split':<8} {'train':>6} {'test':>6}"
@@ -633,19 +663,24 @@ def _fmt(value: float | None, width: int = 6) -> str:
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULT_STRATEGY, show_default=True,
               help="unmatched: cluster the segments that fit no code (as suggest does); zeroshot: the earlier way.")
 @click.option("--min-topic-size", type=int, default=None, help="Smallest proposal [default: relative to the data].")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), default=DEFAULT_REDUCTION, show_default=True,
+              help="How unmatched segments are reduced before clustering (unmatched strategy): pca or umap.")
 @click.option("--coder", default=None, help="Reference coder on units several people coded.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
+              help=ENCODER_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--quiet", is_flag=True)
 @friendly
 def evaluate_discovery_command(codebook_file: str, coded: str, hold_out: int, repeats: int, seed: int,
                                train_fraction: float, min_units: int, strategy: str,
-                               min_topic_size: int | None, coder: str | None, model: str, out: str,
-                               quiet: bool) -> None:
+                               min_topic_size: int | None, reduction: str, coder: str | None, model: str,
+                               encoder: str, out: str, quiet: bool) -> None:
     """Remove codes from a codebook and measure how well candidate new themes recover them."""
     metrics = run_discovery_evaluation(codebook_file, coded, out, hold_out, repeats, seed, train_fraction,
                                        min_units=min_units, strategy=strategy, min_topic_size=min_topic_size,
-                                       coder=coder, model=model, progress=not quiet)
+                                       coder=coder, model=model, progress=not quiet, reduction=reduction,
+                                       encoder=encoder)
     s = metrics["summary"]
     click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes; {repeats} sets of {hold_out} held-out codes"
                f" from {len(metrics['eligible_codes'])} with >= {min_units} units")

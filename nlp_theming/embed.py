@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .onnx_encoder import MODE_SUFFIX, OnnxEncoder, export_quantized, is_exported, resolve_encoder, split_mode
 from .store.embeddings import cached_vectors, store_vectors
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -29,10 +30,17 @@ class ModelNotFound(RuntimeError):
     """The embedding model is not on this machine."""
 
 
-def model_dirs() -> list[Path]:
-    dirs = []
+def user_model_dir() -> Path:
+    """Where models made on this machine go (the ONNX exports): ``$NLP_THEMING_MODELS``, else
+    ``nlp-theming/models`` in the user's cache folder."""
     if os.environ.get("NLP_THEMING_MODELS"):
-        dirs.append(Path(os.environ["NLP_THEMING_MODELS"]))
+        return Path(os.environ["NLP_THEMING_MODELS"])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "nlp-theming" / "models"
+
+
+def model_dirs() -> list[Path]:
+    dirs = [user_model_dir()]
     dirs.append(Path.cwd() / "models")
     dirs.append(Path(__file__).resolve().parent.parent / "models")
     return dirs
@@ -87,6 +95,26 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None):
     return _LOADED[key]
 
 
+def onnx_folder(name: str) -> Path:
+    """Where the int8 ONNX export of model ``name`` lives (made on first use): one folder per
+    model location, so a fine-tuned copy gets its own."""
+    _, location = resolve_model(name)
+    digest = hashlib.sha256(location.encode("utf-8")).hexdigest()[:10]
+    return user_model_dir() / f"{Path(location).name or 'model'}-{digest}-onnx-int8"
+
+
+def load_onnx_model(name: str = DEFAULT_MODEL) -> OnnxEncoder:
+    """The int8 ONNX export of model ``name``, exported from the local model on first use."""
+    folder = onnx_folder(name)
+    key = (str(folder), "onnx")
+    if key not in _LOADED:
+        resolve_encoder("onnx")  # a clear error when ONNX Runtime is missing
+        if not is_exported(folder):
+            export_quantized(load_model(name, "cpu"), folder)
+        _LOADED[key] = OnnxEncoder(folder)
+    return _LOADED[key]  # type: ignore[return-value]
+
+
 def _default_device() -> str:
     """A GPU when torch sees one (large batches embed many times faster), else the CPU."""
     import torch
@@ -101,7 +129,10 @@ def text_hash(text: str) -> str:
 class Embedder:
     """Embed texts with a sentence-transformers model, caching vectors in the project store.
 
-    Vectors are L2-normalised float32, so a dot product is the cosine similarity.
+    Vectors are L2-normalised float32, so a dot product is the cosine similarity. ``encoder``:
+    ``torch`` (sentence-transformers), ``onnx`` (the int8 ONNX export, see ``onnx_encoder``) or
+    ``auto`` (onnx when ONNX Runtime is installed); a model id ending in ``#onnx-int8`` (as a
+    run records it) means onnx. Vectors are cached under ``model_id``, which names the mode.
     """
 
     def __init__(
@@ -111,16 +142,23 @@ class Embedder:
         device: str | None = None,
         con: sqlite3.Connection | None = None,
         progress: bool = False,
+        encoder: str = "torch",
     ) -> None:
+        model, named = split_mode(model)
         self.model = model
         self.batch_size = batch_size
         self.device = device
         self.con = con
         self.progress = progress
-        self.model_id, _ = resolve_model(model)
+        # a run's recorded id names its mode; whether it can load here is found out on first use
+        self.mode = named or resolve_encoder(encoder)
+        base_id, _ = resolve_model(model)
+        self.model_id = base_id + (MODE_SUFFIX if self.mode == "onnx" else "")
 
     @property
     def encoder(self):
+        if self.mode == "onnx":
+            return load_onnx_model(self.model)
         return load_model(self.model, self.device)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -161,6 +199,8 @@ class Embedder:
         return int(self.encoder.get_sentence_embedding_dimension())
 
     def _encode_raw(self, texts: list[str]) -> np.ndarray:
+        if self.mode == "onnx":
+            return self.encoder.encode(texts, batch_size=self.batch_size)
         vectors = self.encoder.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
         )

@@ -477,6 +477,7 @@ def evaluate(
     train_labels: Sequence[str] = ("full",),
     contexts: Sequence[str | ContextFeatures] = ("all",),
     strategies: Sequence[str] = (),
+    encoder: str = "auto",
 ) -> dict:
     """Run the evaluation; writes predictions.csv, metrics.json and reliability.png (and a
     learning curve) to ``out``.
@@ -489,7 +490,8 @@ def evaluate(
     (:func:`nlp_theming.match.context.parse_context`: ``all``, ``none``, or parts such as
     ``neighbours,role``); several are compared side by side, the first is the primary figure;
     ``strategies``: simulate a reviewer choosing units at random and/or actively
-    (:func:`strategy_curve`, with ``train_fraction`` as the budget; writes strategies.csv/.png).
+    (:func:`strategy_curve`, with ``train_fraction`` as the budget; writes strategies.csv/.png);
+    ``encoder``: ``torch``, ``onnx`` or ``auto`` (see :class:`~nlp_theming.embed.Embedder`).
     """
     started = time.perf_counter()
     methods = resolve_methods(methods)
@@ -514,7 +516,7 @@ def evaluate(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress)
+    embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress, encoder=encoder)
     text_vectors = embedder.encode(data.units.text.fillna("").astype(str).tolist())
     matrices = {name: c.transform(text_vectors, data.units, embedder.encode) for name, c in features.items()}
     first_context = next(iter(matrices))
@@ -540,6 +542,7 @@ def evaluate(
         "reference_coders": data.reference_coders,
         "only_coder": only_coder,
         "model": embedder.model_id,
+        "encoder": embedder.mode,
         "n_units": len(data.units),
         "n_units_in_file": data.n_units_in_file,
         "n_codes": len(data.codes),

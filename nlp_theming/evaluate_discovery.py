@@ -30,7 +30,7 @@ from .codebook import Code
 from .embed import DEFAULT_MODEL, Embedder
 from .evaluate import load_codebook_and_units, split_units
 from .match import discover_themes, make_matcher
-from .match.themes import DEFAULT_STRATEGY, STRATEGIES, Proposal
+from .match.themes import DEFAULT_REDUCTION, DEFAULT_STRATEGY, STRATEGIES, Proposal
 from .store.embeddings import open_cache
 from .tables import json_safe, write_csv
 
@@ -118,6 +118,7 @@ def discovery_run(
     method: str = "semisupervised",
     strategy: str = DEFAULT_STRATEGY,
     min_topic_size: int | None = None,
+    reduction: str = DEFAULT_REDUCTION,
 ) -> tuple[list[Recovery], dict]:
     """One held-out set: the matcher and discovery as ``suggest`` runs them with the codes that are
     left (people's coding of a seeded ``train_fraction`` of the units, restricted to those codes,
@@ -139,7 +140,7 @@ def discovery_run(
             y[i] = on[-1]
     result = discover_themes(texts, X, [c.code for c in kept_codes], matcher.prototypes_, float(is_matched.mean()),
                              embed, y, unmatched=~is_matched, random_state=seed, min_topic_size=min_topic_size,
-                             strategy=strategy)
+                             strategy=strategy, reduction=reduction)
     rng = np.random.default_rng(seed)
     pool = np.flatnonzero(~is_matched)
     sizes = [len(p.members) for p in result.proposals]
@@ -187,14 +188,16 @@ def evaluate_discovery(
     coder: str | None = None,
     model: str = DEFAULT_MODEL,
     progress: bool = False,
+    reduction: str = DEFAULT_REDUCTION,
+    encoder: str = "auto",
 ) -> dict:
     """Hold ``hold_out`` codes out of the codebook ``repeats`` times and measure how well the
     candidate new themes recover them; writes ``metrics.json``, ``recovery.csv`` (one row per
     held-out set and removed code: its best proposal's keywords, size, precision, recall, F1 and
     the chance F1), ``proposals.csv`` and ``proposal_members.csv`` (which units each proposal
     holds) to ``out``. Only codes with at least ``min_units`` coded units
-    are held out. ``strategy`` and ``min_topic_size`` are passed to :func:`discover_themes`
-    (``min_topic_size`` None: relative to the data)."""
+    are held out. ``strategy``, ``min_topic_size`` and ``reduction`` are passed to
+    :func:`discover_themes` (``min_topic_size`` None: relative to the data)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown discovery strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     started = time.perf_counter()
@@ -210,7 +213,7 @@ def evaluate_discovery(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress)
+    embedder = Embedder(model, con=open_cache(out / "embeddings.sqlite"), progress=progress, encoder=encoder)
     texts = data.units.text.fillna("").astype(str).tolist()
     X = embedder.encode(texts)
 
@@ -219,7 +222,7 @@ def evaluate_discovery(
         run_started = time.perf_counter()
         recovered, info = discovery_run(texts, X, data.Y, codes, held, embedder.encode, seed=seed + r,
                                         train_fraction=train_fraction, method=method, strategy=strategy,
-                                        min_topic_size=min_topic_size)
+                                        min_topic_size=min_topic_size, reduction=reduction)
         info["repeat"] = r
         info["seconds"] = round(time.perf_counter() - run_started, 3)
         for i, p in enumerate(info.pop("proposals")):
@@ -248,11 +251,13 @@ def evaluate_discovery(
         "method": method,
         "strategy": strategy,
         "min_topic_size": min_topic_size,
+        "reduction": reduction,
         "min_units": min_units,
         "eligible_codes": eligible,
         "n_units": len(texts),
         "n_codes": len(data.codes),
         "model": embedder.model_id,
+        "encoder": embedder.mode,
         "runs": runs,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -22,6 +23,7 @@ from .codebook import load_stored_codebook
 from .embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .match.context import context_name, parse_context, preceding_turns, speaker_or_role
+from .match.themes import DEFAULT_REDUCTION
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.decisions import reviewed
 from .store.documents import document_count, segment_table
@@ -35,7 +37,11 @@ from .store.runs import (
     fail_run,
     find_run,
     likely_per_code,
+    require_run,
     run_counts,
+    run_row,
+    store_proposals,
+    suggestion_table,
 )
 from .store.schema import project_folder
 
@@ -48,12 +54,14 @@ class SuggestConfig:
     min_score: float = 0.01
     seed: int = 0
     include_interviewer: bool = False
-    discover: bool = True
+    discover: bool = False  # also cluster unmatched segments into candidate themes (else: run_discover)
+    reduction: str = DEFAULT_REDUCTION  # how discovery reduces them (match.themes.REDUCTIONS)
     batch_size: int = 64
     segmenter: Segmenter | None = None  # None: the project's (see segment.project_segmenter)
     matcher_params: dict = field(default_factory=dict)
     context: str = "all"  # what the matcher sees of a segment's place in its interview (match.context)
     fine_tune: float = 0.0  # seconds to fine-tune a copy of the encoder on confirmed segments (0: off)
+    encoder: str = "auto"  # torch, onnx (int8 ONNX export) or auto (onnx when ONNX Runtime is installed)
 
     def __post_init__(self) -> None:
         self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
@@ -117,6 +125,7 @@ class RunSummary:
     n_documents: int = 0
     likely_per_code: dict[str, int] = field(default_factory=dict)  # suggestions scoring >= the threshold
     warnings: list[str] = field(default_factory=list)  # documents left out of the run (cannot be segmented)
+    encoder: str = ""  # torch or onnx: the mode the run's vectors were made in
 
     def lines(self) -> list[str]:
         """The run in a few lines: counts, then top-1 and likely suggestions per theme."""
@@ -124,6 +133,7 @@ class RunSummary:
             f"run {self.run_id} ({self.status}): {self.n_documents} documents, {self.n_segments} segments, "
             f"{self.n_suggestions} suggestions, {self.n_proposals} candidate new themes"
             + (f", learned from {self.n_labeled} confirmed segments" if self.n_labeled else "")
+            + (f", encoder {self.encoder}" if self.encoder else "")
             + f" [{self.seconds:.1f}s]"
         ]
         width = max((len(c) for c in self.per_code), default=10)
@@ -152,6 +162,21 @@ def context_units(segs: pd.DataFrame) -> pd.DataFrame:
                          "previous_text": segs.previous_text})
 
 
+class Phases:
+    """The phases of a step as lines on stderr (``suggest: fitting ...``), beside the embedding
+    bar, so that no step is silent for long; nothing when ``progress`` is off."""
+
+    def __init__(self, progress: bool, step: str = "suggest") -> None:
+        self.progress = progress
+        self.step = step
+
+    def __call__(self, what: str) -> None:
+        if self.progress:
+            from tqdm import tqdm
+
+            tqdm.write(f"{self.step}: {what}", file=sys.stderr)
+
+
 def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, progress: bool = False) -> RunSummary:
     config = config or SuggestConfig()
     started = time.perf_counter()
@@ -165,12 +190,14 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
 
     mark = decision_mark(con)
     model = tuned_encoder(con, config, segmenter.scheme, mark, progress) if config.fine_tune > 0 else config.model
-    embedder = Embedder(model, batch_size=config.batch_size, con=con, progress=progress)
+    embedder = Embedder(model, batch_size=config.batch_size, con=con, progress=progress, encoder=config.encoder)
     params = {
+        "encoder": embedder.mode,  # what auto chose: vectors (and so suggestions) of the two modes differ
         "top_k": config.top_k,
         "min_score": config.min_score,
         "include_interviewer": config.include_interviewer,
         "discover": config.discover,
+        **({"reduction": config.reduction} if config.discover else {}),
         "matcher_params": config.matcher_params,
         "context": config.context,
         "segments": hashlib.sha256(",".join(map(str, segs.segment_id)).encode()).hexdigest()[:16],
@@ -185,9 +212,11 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     if done is not None:
         fresh = _summary(con, done, "up-to-date", time.perf_counter() - started)
         fresh.warnings = unsegmented
+        fresh.encoder = embedder.mode
         return fresh
     cfg = asdict(config)
     cfg.pop("segmenter")
+    cfg["encoder"] = embedder.mode
     spec = RunSpec(embedder.model_id, version, config.matcher, segmenter.scheme, {**params, "config": cfg},
                    config_hash, config.seed, mark)
     run_id = claim_run(con, spec)
@@ -198,12 +227,14 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         fail_run(con, run_id)
         raise
     summary.warnings = unsegmented
+    summary.encoder = embedder.mode
     return summary
 
 
 def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSummary:
     code_names = [c.code for c in codes]
-
+    phase = Phases(embedder.progress)
+    phase(f"embedding {len(segs)} segments ({embedder.mode} encoder; cached vectors are reused)")
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}
     text_vectors = embedder.encode(segs.text.tolist())
@@ -220,10 +251,12 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     labeled_rows, Y = partial_labels(labels, imported, index, code_index)
 
     matcher = make_matcher(config.matcher, random_state=config.seed, **config.matcher_params)
+    phase(f"fitting the {config.matcher} matcher on {len(code_names)} codes and {len(labeled_rows)} confirmed segments")
     matcher.fit(codes, embedder.encode, X[labeled_rows] if labeled_rows else None, Y if labeled_rows else None, X)
     known = np.full((len(segs), len(code_names)), np.nan, dtype=np.float32)
     if labeled_rows:
         known[labeled_rows] = Y
+    phase(f"scoring {len(segs)} segments")
     scores = context.smooth(matcher.predict_proba(X), units, known)
     ranked = top_k(scores, config.top_k, config.min_score)
     method = matcher.name if not labeled_rows else f"{matcher.name}+{len(labeled_rows)}labels"
@@ -238,23 +271,9 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     discovery = None
     if config.discover:
         is_matched = scores.max(axis=1) >= matcher.threshold if len(scores) else np.zeros(0, dtype=bool)
-        matched = float(is_matched.mean()) if len(scores) else 0.0
-        y = np.full(len(segs), -1)
-        for r in labels[labels.applies].itertuples(index=False):
-            y[index[r.segment_id]] = code_index[r.code]
-        prototypes = getattr(matcher, "prototypes_", None)
-        if prototypes is not None:
-            discovery = discover_themes(
-                segs.text.tolist(),
-                text_vectors,
-                code_names,
-                prototypes,
-                matched,
-                embedder.encode,
-                y,
-                unmatched=~is_matched,
-                random_state=config.seed,
-            )
+        phase(f"discovering candidate themes among {int((~is_matched).sum())} unmatched segments"
+              f" ({config.reduction} + HDBSCAN)")
+        discovery = _themes(segs.text.tolist(), text_vectors, ~is_matched, config.seed, config.reduction)
 
     timings["discover"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -262,6 +281,7 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
         ProposalRows(p.label, p.keywords, [int(segs.segment_id.iloc[m]) for m in p.members])
         for p in (discovery.proposals if discovery is not None else [])
     ]
+    phase(f"storing {len(rows)} suggestions and {len(proposals)} candidate themes")
     complete_run(con, run_id, rows, proposals, len(segs))
     timings["store"] = time.perf_counter() - clock
     summary = _summary(con, run_id, "complete", time.perf_counter() - started)
@@ -269,6 +289,64 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     summary.n_labeled = len(labeled_rows)
     summary.discovery_note = discovery.skipped if discovery is not None else "discovery off"
     return summary
+
+
+def _themes(texts: list[str], vectors: np.ndarray, unmatched: np.ndarray, seed: int, reduction: str):
+    """Candidate themes among the unmatched segments, as suggest --discover and discover find them."""
+    unmatched = np.asarray(unmatched, dtype=bool)
+    matched = float(1.0 - unmatched.mean()) if len(unmatched) else 0.0
+    no_prototypes = np.zeros((1, vectors.shape[1] if vectors.ndim == 2 else 1), dtype=np.float32)  # unused
+    return discover_themes(texts, vectors, [], no_prototypes, matched, None, unmatched=unmatched,
+                           random_state=seed, reduction=reduction)
+
+
+@dataclass
+class DiscoverySummary:
+    run_id: int
+    n_segments: int
+    n_unmatched: int
+    proposals: list[tuple[str, int]]  # (label, size), largest first
+    note: str | None
+    seconds: float
+
+    def lines(self) -> list[str]:
+        out = [f"run {self.run_id}: {len(self.proposals)} candidate new themes among {self.n_unmatched} of"
+               f" {self.n_segments} segments that matched no code [{self.seconds:.1f}s]"]
+        if self.note:
+            out.append(f"  ({self.note})")
+        out.extend(f"  {size:>5}  {label}" for label, size in self.proposals)
+        return out
+
+
+def run_discover(con: sqlite3.Connection, run_id: int | None = None, seed: int | None = None,
+                 reduction: str = DEFAULT_REDUCTION, progress: bool = False) -> DiscoverySummary:
+    """Cluster the segments a complete run (default: the latest) gave no code at the operating
+    threshold into candidate new themes, and store them with that run (replacing any it had).
+
+    Its own step because it is slow beside suggest (UMAP: tens of seconds) and its answer barely
+    moves with each review decision. Reads the run's vectors from the cache; ``seed`` defaults
+    to the run's, so the same run gives the same themes."""
+    started = time.perf_counter()
+    phase = Phases(progress, "discover")
+    run_id = require_run(con, run_id)
+    row = run_row(con, run_id)
+    params = json.loads(row["params"] or "{}")
+    segs = suggestable_segments(con, row["scheme"], bool(params.get("include_interviewer")))
+    digest = hashlib.sha256(",".join(map(str, segs.segment_id)).encode()).hexdigest()[:16]
+    if params.get("segments") not in (None, digest):
+        raise ValueError(f"the project's segments changed since run {run_id}: run suggest again, then discover")
+    best = suggestion_table(con, run_id, with_status=False).groupby("segment_id").score.max()
+    unmatched = ~(segs.segment_id.map(best).fillna(0.0).to_numpy() >= OPERATING_THRESHOLD)
+    phase(f"reading the vectors of {len(segs)} segments from the cache")
+    vectors = Embedder(row["model_id"], con=con, progress=progress).encode(segs.text.tolist())
+    phase(f"discovering candidate themes among {int(unmatched.sum())} unmatched segments ({reduction} + HDBSCAN)")
+    result = _themes(segs.text.tolist(), vectors, unmatched, int(row["seed"] if seed is None else seed), reduction)
+    proposals = [ProposalRows(p.label, p.keywords, [int(segs.segment_id.iloc[m]) for m in p.members])
+                 for p in result.proposals]
+    phase(f"storing {len(proposals)} candidate themes with run {run_id}")
+    store_proposals(con, run_id, proposals)
+    return DiscoverySummary(run_id, len(segs), int(unmatched.sum()), [(p.label, len(p.segment_ids)) for p in proposals],
+                            result.skipped, time.perf_counter() - started)
 
 
 def partial_labels(

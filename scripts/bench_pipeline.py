@@ -1,7 +1,9 @@
 """Benchmark: end-to-end segments per second, raw files to stored suggestions, against the raw
 encoder's segments per second on the same texts in the same run; and peak memory of each.
 
-    python scripts/bench_pipeline.py --n 150
+    python scripts/bench_pipeline.py --n 150 [--encoder torch|onnx|auto]
+
+Both sides use the same encoder mode (``--encoder``; auto: onnx when ONNX Runtime is installed).
 
 Figures are ratios against the baseline measured here, so they compare across machines.
 Each side runs in its own process so that its peak memory is its own. The corpus is
@@ -29,18 +31,24 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pipeline(files: str, project: str, model: str, queue: mp.Queue) -> None:
+def load(model: str, mode: str):
+    """The encoder of ``mode``, loaded (and exported, the first time): a fixed cost both sides exclude."""
+    from nlp_theming.embed import load_model, load_onnx_model
+
+    return load_onnx_model(model) if mode == "onnx" else load_model(model)
+
+
+def pipeline(files: str, project: str, model: str, mode: str, queue: mp.Queue) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     from nlp_theming import Project, SuggestConfig
-    from nlp_theming.embed import load_model
 
-    load_model(model)  # the encoder's load time is a fixed cost; both sides exclude it
+    load(model, mode)
     started = time.perf_counter()
     with Project.init(project) as p:
         report = p.ingest([Path(files)], Path(files) / "manifest.csv")
         ingested = time.perf_counter()
         p.load_codebook(CORPUS / "codebook.csv")
-        summary = p.suggest(SuggestConfig(model=model))
+        summary = p.suggest(SuggestConfig(model=model, encoder=mode))
     total = time.perf_counter() - started
     queue.put(
         {
@@ -54,11 +62,9 @@ def pipeline(files: str, project: str, model: str, queue: mp.Queue) -> None:
     )
 
 
-def encoder(project: str, model: str, batch_size: int, distinct: bool, queue: mp.Queue) -> None:
+def encoder(project: str, model: str, mode: str, batch_size: int, distinct: bool, queue: mp.Queue) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     import sqlite3
-
-    from nlp_theming.embed import load_model
 
     con = sqlite3.connect(Path(project) / "project.db")
     texts = [
@@ -67,12 +73,15 @@ def encoder(project: str, model: str, batch_size: int, distinct: bool, queue: mp
             "SELECT t.text FROM segment_texts t JOIN segments s ON s.id = t.segment_id WHERE s.role = 'participant'"
         )
     ]
-    m = load_model(model)
+    m = load(model, mode)
     # The fair baseline encodes each distinct text once, as the pipeline does: the generated
     # corpus repeats answers, and encoding every copy would flatter the pipeline.
     work = list(dict.fromkeys(texts)) if distinct else texts
     started = time.perf_counter()
-    m.encode(work, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    if mode == "onnx":  # sorted by length, as sentence-transformers does for torch: little padding
+        m.encode(sorted(work, key=len), batch_size=batch_size)
+    else:
+        m.encode(work, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     queue.put(
         {
             "segments": len(texts),
@@ -107,6 +116,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=150, help="transcripts to generate (150-2000)")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--encoder", default="auto", choices=["auto", "torch", "onnx"])
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument(
         "--sample", action="store_true", help="use the 36 bundled transcripts as they are (no repeated texts)"
@@ -117,6 +127,9 @@ def main() -> None:
         help="baseline encodes every segment, repeats included (default: each distinct text once)",
     )
     args = parser.parse_args()
+    from nlp_theming.onnx_encoder import resolve_encoder
+
+    mode = resolve_encoder(args.encoder)
     with tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp) / "corpus"
         if args.sample:
@@ -131,13 +144,14 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
         project = str(Path(tmp) / "project")
-        full = _run(pipeline, str(files), project, args.model)
-        raw = _run(encoder, project, args.model, args.batch_size, not args.encode_all)
+        full = _run(pipeline, str(files), project, args.model, mode)
+        raw = _run(encoder, project, args.model, mode, args.batch_size, not args.encode_all)
     full_rate = full["segments"] / full["seconds"]
     raw_rate = raw["segments"] / raw["seconds"]
     figures = {
         "pipeline": full,
         "encoder": raw,
+        "encoder_mode": mode,
         "speed_ratio": full_rate / raw_rate,
         "memory_ratio": full["peak_mb"] / raw["peak_mb"],
     }
@@ -147,6 +161,7 @@ def main() -> None:
         if not args.encode_all
         else f"{raw['unique_texts']} distinct texts (the pipeline embeds each distinct text once; the encoder all)"
     )
+    print(f"encoder mode: {mode}")
     print(f"pipeline, raw files to stored suggestions: {full_rate:8.1f} segments/s  peak {full['peak_mb']:7.0f} MB")
     print(f"raw encoder on the same texts:             {raw_rate:8.1f} segments/s  peak {raw['peak_mb']:7.0f} MB")
     print(f"ratio pipeline / encoder: speed {figures['speed_ratio']:.2f}x, peak memory {figures['memory_ratio']:.2f}x")

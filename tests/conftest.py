@@ -32,7 +32,8 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="session")
 def corpus_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample corpus ingested, its codebook loaded and one zero-shot suggest run done.
+    """The sample corpus ingested, its codebook loaded and one zero-shot suggest run done, with
+    candidate themes (``discover``).
 
     Built once per session; tests that change it work on a copy (``project_copy``), so the
     embeddings computed here are cached for them.
@@ -45,7 +46,7 @@ def corpus_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         report = p.ingest([CORPUS / "transcripts"], CORPUS / "manifest.csv")
         assert report.failed == []
         p.load_codebook(CORPUS / "codebook.csv")
-        p.suggest(SuggestConfig(seed=0))
+        p.suggest(SuggestConfig(seed=0, discover=True))
     return path
 
 

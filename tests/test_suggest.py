@@ -145,8 +145,8 @@ def test_same_seed_same_input_same_suggestions(corpus_project: Path, tmp_path: P
         target = tmp_path / name
         shutil.copytree(corpus_project, target)
         with Project(target) as p:
-            summary = p.suggest(SuggestConfig(seed=3, top_k=3))
-            assert summary.status == "complete"
+            summary = p.suggest(SuggestConfig(seed=3, top_k=3, discover=True))
+            assert summary.status == "complete" and summary.n_proposals > 0
             runs.append(p.suggestions(summary.run_id).drop(columns=["run_id"]))
             proposals = pd.read_sql_query(
                 "SELECT label, keywords, size FROM theme_proposals WHERE run_id = ? ORDER BY proposal",
@@ -156,7 +156,7 @@ def test_same_seed_same_input_same_suggestions(corpus_project: Path, tmp_path: P
             runs[-1].attrs["proposals"] = proposals
         # the same configuration again is recognised as done
         with Project(target) as p:
-            assert p.suggest(SuggestConfig(seed=3, top_k=3)).status == "up-to-date"
+            assert p.suggest(SuggestConfig(seed=3, top_k=3, discover=True)).status == "up-to-date"
     pd.testing.assert_frame_equal(runs[0], runs[1])
     pd.testing.assert_frame_equal(runs[0].attrs["proposals"], runs[1].attrs["proposals"])
 
@@ -179,6 +179,36 @@ def test_candidate_themes_are_proposals_named_by_keywords(corpus_project: Path) 
                                  p.con, params=[run]).set_index("segment_id").best
     in_run = members[members.run_id == run]
     assert len(in_run) and (best.loc[in_run.segment_id] < 0.5).all()
+
+
+@pytest.mark.slow
+def test_discover_is_its_own_step_stored_with_the_run_and_the_same_twice(project_copy: Path) -> None:
+    """suggest leaves discovery out unless asked; discover adds a run's candidate themes (the same
+    ones for the same seed), replacing what the run had, and prints its phases unless --quiet."""
+    from click.testing import CliRunner
+
+    from nlp_theming.cli import main
+
+    with Project(project_copy) as p:
+        summary = p.suggest(SuggestConfig(seed=1))  # a new run: discovery off by default
+        assert summary.status == "complete" and summary.n_proposals == 0
+    stored = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["discover", str(project_copy), "--reduction", "pca"])
+        assert result.exit_code == 0, result.output
+        assert "discover: discovering candidate themes among" in result.output  # the phase line (stderr)
+        assert f"run {summary.run_id}: " in result.output and "candidate new themes among" in result.output
+        with Project(project_copy) as p:
+            stored.append(pd.read_sql_query(
+                "SELECT t.proposal, t.label, t.keywords, m.segment_id FROM theme_proposals t JOIN proposal_members m"
+                " USING (run_id, proposal) WHERE run_id = ? ORDER BY t.proposal, m.segment_id", p.con,
+                params=[summary.run_id]))
+            best = p.suggestions(summary.run_id).groupby("segment_id").score.max()
+    assert len(stored[0]) and stored[0].proposal.nunique() >= 2
+    pd.testing.assert_frame_equal(stored[0], stored[1])  # replaced, not added to; the same for the same seed
+    assert (best.reindex(stored[0].segment_id).fillna(0) < 0.5).all()  # only segments that matched no code
+    quiet = CliRunner().invoke(main, ["discover", str(project_copy), "--reduction", "pca", "--quiet"])
+    assert quiet.exit_code == 0 and "discover:" not in quiet.output
 
 
 @pytest.mark.slow

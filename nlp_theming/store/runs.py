@@ -109,19 +109,32 @@ def complete_run(
             "INSERT INTO suggestions(run_id, segment_id, code, score, rank, method) VALUES (?, ?, ?, ?, ?, ?)",
             [(run_id, *row) for row in suggestions],
         )
-        for p_idx, proposal in enumerate(proposals):
-            con.execute(
-                "INSERT INTO theme_proposals(run_id, proposal, label, keywords, size) VALUES (?, ?, ?, ?, ?)",
-                (run_id, p_idx, proposal.label, json.dumps(proposal.keywords), len(proposal.segment_ids)),
-            )
-            con.executemany(
-                "INSERT INTO proposal_members(run_id, proposal, segment_id) VALUES (?, ?, ?)",
-                [(run_id, p_idx, int(s)) for s in proposal.segment_ids],
-            )
+        _insert_proposals(con, run_id, proposals)
         con.execute(
             "UPDATE runs SET status = 'complete', finished_at = ?, n_segments = ? WHERE id = ?",
             (now(), n_segments, run_id),
         )
+
+
+def _insert_proposals(con: sqlite3.Connection, run_id: int, proposals: Sequence[ProposalRows]) -> None:
+    con.execute("DELETE FROM proposal_members WHERE run_id = ?", (run_id,))
+    con.execute("DELETE FROM theme_proposals WHERE run_id = ?", (run_id,))
+    for p_idx, proposal in enumerate(proposals):
+        con.execute(
+            "INSERT INTO theme_proposals(run_id, proposal, label, keywords, size) VALUES (?, ?, ?, ?, ?)",
+            (run_id, p_idx, proposal.label, json.dumps(proposal.keywords), len(proposal.segment_ids)),
+        )
+        con.executemany(
+            "INSERT INTO proposal_members(run_id, proposal, segment_id) VALUES (?, ?, ?)",
+            [(run_id, p_idx, int(s)) for s in proposal.segment_ids],
+        )
+
+
+def store_proposals(con: sqlite3.Connection, run_id: int, proposals: Sequence[ProposalRows]) -> None:
+    """Replace a complete run's candidate themes (``discover`` after ``suggest``), in one transaction.
+    Proposals are not decisions: nothing people decided is touched."""
+    with transaction(con):
+        _insert_proposals(con, run_id, proposals)
 
 
 def run_counts(con: sqlite3.Connection, run_id: int) -> tuple[int, int, int, dict[str, int]]:
