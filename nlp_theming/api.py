@@ -19,6 +19,8 @@ from .ingest.naming import SpeakerNaming, name_speakers
 from .match.themes import DEFAULT_REDUCTION
 from .review import ReviewStatus, SheetReport, export_sheet, import_sheet, review_queue, review_status
 from .segment import Segmenter, project_segmenter, segment_documents
+from .store.coders import add_key, key_coders, revoke_keys
+from .store.decisions import MACHINE_CODERS
 from .store.documents import document_table, segment_table
 from .suggest import DiscoverySummary, RunSummary, SuggestConfig, run_discover, run_suggest
 from .summarize import Freshness, Summary, check_summary, summarize
@@ -161,6 +163,20 @@ class Project:
         if out is not None:
             export_memos(self.con, out, q, history)
         return memos_table(self.con, q, history)
+
+    # who may sign in to a review server served beyond this machine
+    def add_coder_key(self, coder: str) -> str:
+        """A new sign-in key for ``coder`` (returned once; the store keeps only its hash)."""
+        name = coder.strip()
+        if not name or len(name) > 80 or name.lower() in MACHINE_CODERS:
+            raise ValueError(f"{coder!r} cannot be a coder's name (1-80 characters, not one reserved for the machine)")
+        return add_key(self.con, name)
+
+    def revoke_coder_keys(self, coder: str) -> int:
+        return revoke_keys(self.con, coder.strip())
+
+    def coders_with_keys(self) -> list[str]:
+        return key_coders(self.con)
 
     def speaker_warnings(self) -> list[str]:
         """Documents ingested with no speaker or only one, a line each."""

@@ -824,8 +824,49 @@ def queue_options(func):
 @click.option("--document", default=None, help="Open this document's transcript view (its URL is printed).")
 @friendly
 def serve(project: str, host: str, port: int, coder: str | None, blind: bool, document: str | None) -> None:
-    """Review suggestions in a local web page (keyboard first; prints the URL)."""
+    """Review suggestions in a local web page (keyboard first; prints the URL).
+
+    On this machine (the default) nobody signs in. With --host beyond it, every coder signs in
+    with a key from `nlp-theming coders add`, and the server refuses to start without any.
+    """
     run_server(project, host=host, port=port, coder=coder, blind=blind, document=document)
+
+
+@main.group()
+def coders() -> None:
+    """Sign-in keys for coders, when the review server is reachable from other machines."""
+
+
+@coders.command("add")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("name")
+@friendly
+def coders_add(project: str, name: str) -> None:
+    """Give coder NAME a new sign-in key (shown once; only its hash is kept)."""
+    with _project(project) as p:
+        key = p.add_coder_key(name)
+    click.echo(f"{name}'s key (give it to them; it is not shown again): {key}")
+
+
+@coders.command("remove")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("name")
+@friendly
+def coders_remove(project: str, name: str) -> None:
+    """Revoke every key of coder NAME (a signed-in session ends at its next request)."""
+    with _project(project) as p:
+        n = p.revoke_coder_keys(name)
+    click.echo(f"revoked {n} key(s) of {name}")
+
+
+@coders.command("list")
+@click.argument("project", type=click.Path(file_okay=False))
+@friendly
+def coders_list(project: str) -> None:
+    """Coders who hold a key."""
+    with _project(project) as p:
+        for name in p.coders_with_keys():
+            click.echo(name)
 
 
 @main.command()

@@ -318,7 +318,7 @@ def test_an_older_store_gains_the_memos_table(project: Path) -> None:
     con.commit()
     con.close()
     with Project(project) as p:
-        assert store.get_meta(p.con, "schema_version") == "2"
+        assert store.get_meta(p.con, "schema_version") == str(store.schema.SCHEMA_VERSION)
         memo(p.con, "ana", "project", "works after the migration")
     con = sqlite3.connect(store.db_path(project))
     con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")

@@ -52,7 +52,7 @@ def test_every_view_is_a_module_level_function_on_the_blueprint(project: Path) -
     views = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"}
     assert views == {f"review.{n}" for n in ("index", "coder", "review", "decide", "adjust", "undo", "bulk", "status",
                                               "resuggest", "passage", "passage_fragment", "document", "write_memo",
-                                              "memos", "media", "speakers")}
+                                              "memos", "media", "speakers", "signin")}
     for endpoint in views:
         func = app.view_functions[endpoint]
         assert inspect.getmodule(func) is web and func.__qualname__ == func.__name__  # not a closure

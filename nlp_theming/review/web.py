@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hashlib
+import hmac
 import re
 import sqlite3
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -26,6 +30,7 @@ from werkzeug.wrappers import Response
 from .. import store
 from ..codebook import Codebook
 from ..ingest.naming import name_speakers
+from ..store.coders import check_key, key_coders
 from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, decisions_frame, nothing_applies
 from ..store.documents import current_document, document_attributes, segment_with_document
 from ..store.memos import MemoError
@@ -42,6 +47,10 @@ from .status import review_status
 bp = Blueprint("review", __name__)
 
 MAX_NAME = 100  # characters of a speaker's name typed in the page
+SIGNIN_COOKIE = "nlp_theming_signin"
+SIGNIN_HOURS = 12  # a sign-in lasts a working day; a revoked key ends it at once
+SIGNIN_TRIES = 5  # failed sign-ins from one address within SIGNIN_WINDOW seconds before it must wait
+SIGNIN_WINDOW = 300
 CODER_COOKIE = "nlp_theming_coder"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 ONE_YEAR = 365 * 24 * 3600
@@ -68,7 +77,10 @@ class Settings:
     coder: str | None = None  # fixed by --coder: nobody is asked
     blind: bool = False
     local_only: bool = True  # refuse Host headers that are not this machine (DNS rebinding)
+    signin: bool = False  # served beyond this machine: coders sign in with a key (store.coders)
     cache: dict = field(default_factory=dict)  # the run's suggestions with text and metadata: read once per run
+    failures: dict = field(default_factory=dict)  # client address -> times of its recent failed sign-ins
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def settings() -> Settings:
@@ -97,16 +109,25 @@ def open_request() -> Response | None:
     if g.new_session:
         g.session_id = csrf.new_session_id()
     g.csrf_token = csrf.token_for(s.secret, g.session_id)
-    g.coder = s.coder or (request.cookies.get(CODER_COOKIE) or "").strip() or None
     g.blind = s.blind
-    g.fixed_coder = s.coder is not None
+    if s.signin:
+        # beyond this machine a coder is who signed in, never who a cookie says they are
+        g.coder = signed_in(s.secret, request.cookies.get(SIGNIN_COOKIE), g.con)
+        g.fixed_coder = True
+        if g.coder is None and request.endpoint not in ("review.signin", "static"):
+            if request.method == "POST":
+                return _text("Sign in first.", 401)
+            return redirect(url_for("review.signin", next=request.full_path))
+    else:
+        g.coder = s.coder or (request.cookies.get(CODER_COOKIE) or "").strip() or None
+        g.fixed_coder = s.coder is not None
     if request.method == "POST":
         token = request.form.get(csrf.FIELD) or request.headers.get(csrf.HEADER)
         if g.new_session or not csrf.valid(s.secret, g.session_id, token):
             return _text("Refused: missing or wrong CSRF token. Reload the page and try again.", 403)
         if not csrf.same_origin(request.headers.get("Origin"), request.host):
             return _text("Refused: the request came from another site.", 403)
-    if request.endpoint not in ("review.coder", "static") and g.coder is None:
+    if request.endpoint not in ("review.coder", "review.signin", "static") and g.coder is None:
         if request.method == "POST":
             return _text("Choose a coder name first.", 400)
         return redirect(url_for("review.coder", next=request.full_path))
@@ -118,7 +139,10 @@ def security_headers(response: Response) -> Response:
     # A new session id is only handed out on a page view: a refused cross-site POST must not
     # replace the cookie (that would void the tokens of the coder's open tabs).
     if getattr(g, "new_session", False) and request.method == "GET":
-        response.set_cookie(csrf.SESSION_COOKIE, g.session_id, max_age=ONE_YEAR, httponly=True, samesite="Lax")
+        # Lax on this machine, so a link from a summary opens the page in the same session;
+        # Strict when served to a network, where a link from another site must carry nothing
+        response.set_cookie(csrf.SESSION_COOKIE, g.session_id, max_age=ONE_YEAR, httponly=True,
+                            samesite="Strict" if settings().signin else "Lax")
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
@@ -133,6 +157,59 @@ def close_request(_exc: BaseException | None) -> None:
     con = g.pop("con", None)
     if con is not None:
         con.close()
+
+
+@bp.app_errorhandler(OverflowError)
+def out_of_range(_exc: OverflowError) -> Response:
+    # a number too large for the store (a hand-made request): the request's fault, not a crash
+    return _text("A number in the request is out of range.", 400)
+
+
+def sign(secret: bytes, coder: str, issued: int) -> str:
+    body = f"{issued}|{coder}"
+    return body + "|" + hmac.new(secret, b"signin|" + body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def signed_in(secret: bytes, cookie: str | None, con: sqlite3.Connection) -> str | None:
+    """The coder a sign-in cookie names, if it is genuine, recent, and their key is still in force."""
+    body = (cookie or "").rpartition("|")[0]
+    issued, _, coder = body.partition("|")
+    try:
+        issued_at = int(issued)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(sign(secret, coder, issued_at), cookie or ""):
+        return None
+    if not 0 <= time.time() - issued_at <= SIGNIN_HOURS * 3600 or coder not in key_coders(con):
+        return None
+    return coder
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin() -> Response | str | tuple[str, int]:
+    """Sign in with the key `nlp-theming coders add` gave (only when served beyond this machine)."""
+    s = settings()
+    target = safe_next(request.values.get("next"))
+    if not s.signin:
+        return redirect(target)
+    if request.method == "GET":
+        return _page("signin.html", next=target)
+    client = request.remote_addr or "?"
+    with s.lock:
+        recent = [t for t in s.failures.get(client, []) if time.time() - t < SIGNIN_WINDOW]
+        s.failures[client] = recent
+    if len(recent) >= SIGNIN_TRIES:
+        return _text(f"Too many failed sign-ins from this address; wait {SIGNIN_WINDOW // 60} minutes.", 429)
+    coder, key = (request.form.get("coder") or "").strip(), (request.form.get("key") or "").strip()
+    if not coder or not key or len(key) > 200 or not check_key(g.con, coder, key):
+        with s.lock:
+            s.failures.setdefault(client, []).append(time.time())
+        flash("That name and key do not match a coder of this project.", "error")
+        return redirect(url_for("review.signin", next=target))
+    response = redirect(target)
+    response.set_cookie(SIGNIN_COOKIE, sign(s.secret, coder, int(time.time())), max_age=SIGNIN_HOURS * 3600,
+                        httponly=True, samesite="Strict")
+    return response
 
 
 @bp.app_errorhandler(ValueError)
@@ -152,6 +229,8 @@ def index() -> Response:
 @bp.route("/coder", methods=["GET", "POST"])
 def coder() -> Response | str:
     target = safe_next(request.values.get("next"))
+    if settings().signin:  # the signed-in coder it is
+        return redirect(target)
     if request.method == "POST":
         name = (request.form.get("coder") or "").strip()
         if not name or len(name) > 80:

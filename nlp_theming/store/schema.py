@@ -3,7 +3,7 @@
 Everything a project knows lives in ``PROJECT/project.db``. The schema is documented in
 ``docs/schema.md`` and in the ``SCHEMA`` text below. Tables only grow: a newer version adds
 tables (``CREATE ... IF NOT EXISTS`` on every open) and :func:`migrate` records the version
-reached in ``meta.schema_version`` (1: the first schema; 2: ``memos``).
+reached in ``meta.schema_version`` (1: the first schema; 2: ``memos``; 3: ``coder_keys``).
 Human decisions and memos are append-only: triggers refuse UPDATE and DELETE on both.
 """
 
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "project.db"
 
 SCHEMA = """
@@ -200,6 +200,17 @@ BEGIN SELECT RAISE(ABORT, 'memos are append-only: write a new version'); END;
 CREATE TRIGGER IF NOT EXISTS memos_no_delete BEFORE DELETE ON memos
 BEGIN SELECT RAISE(ABORT, 'memos are append-only: write a new version'); END;
 
+-- Sign-in keys of coders, for a review server reachable from other machines: a salted scrypt
+-- hash per key, never the key itself. Revoking a key marks it; it is never reused.
+CREATE TABLE IF NOT EXISTS coder_keys (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    coder      TEXT NOT NULL,
+    salt       BLOB NOT NULL,
+    hash       BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+
 -- Embedding cache: nothing is embedded twice by the same model.
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id  TEXT NOT NULL,
@@ -267,7 +278,7 @@ def migrate(con: sqlite3.Connection) -> int:
         raise ProjectError(f"this project was written by a newer nlp-theming (schema version {was}; this one "
                            f"knows up to {SCHEMA_VERSION}): upgrade nlp-theming to open it")
     if was < SCHEMA_VERSION:
-        # version 2 added the memos table only: SCHEMA created it already
+        # version 2 added the memos table, version 3 coder_keys: SCHEMA created them already
         con.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE"
                     " SET value = excluded.value", (str(SCHEMA_VERSION),))
     return was
