@@ -241,6 +241,9 @@ def codebook(project: str, file: str, name: str | None) -> None:
 )
 @click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
               help=ENCODER_HELP)
+@click.option("--dask", "dask", metavar="ADDRESS", default=None,
+              help="Embed on a Dask cluster: a scheduler's address (tcp://host:8786), its scheduler file (.json),"
+              " or 'local' for worker processes on this machine. Same suggestions; see docs/scale.md.")
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -256,6 +259,7 @@ def suggest(
     context: str,
     fine_tune: float,
     encoder: str,
+    dask: str | None,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -264,6 +268,7 @@ def suggest(
 ) -> None:
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
     config = SuggestConfig(
+        dask=dask,
         context=context,
         fine_tune=fine_tune,
         encoder=encoder,
