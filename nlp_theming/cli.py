@@ -318,8 +318,9 @@ def discover(project: str, run_id: int | None, seed: int | None, reduction: str,
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_id", type=int, default=None, help="A run id (default: the latest).")
 @click.option("--coder", "coders", multiple=True, help="qdpx: only this coder's coding (repeatable; default: all).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: tuple[str, ...]) -> None:
+def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: tuple[str, ...], quiet: bool) -> None:
     """Write suggestions as a tidy long table (one row per segment and suggested code).
 
     With --format qdpx (or an --out ending in .qdpx): the confirmed human coding, never the
@@ -339,7 +340,7 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
         raise click.UsageError("--coder applies to --format qdpx")
     with _project(project) as p:
         if not qdpx:
-            click.echo(f"wrote {p.export(out, fmt, run_id)}")
+            click.echo(f"wrote {p.export(out, fmt, run_id, progress=not quiet)}")
             return
         report = p.export_qdpx(out, coders=list(coders) or None)
     click.echo(report.summary())
@@ -757,6 +758,7 @@ def taguette_units(
     default=None,
     help="Write nothing; say whether the summary in DIR is out of date (exit status 1 if it is).",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
 def summarize_command(
     project: str,
@@ -768,6 +770,7 @@ def summarize_command(
     quotes: int,
     formats: tuple[str, ...],
     check_dir: str | None,
+    quiet: bool,
 ) -> None:
     """Summarise confirmed codes by site (or any attribute): matrix, quotes, comparisons, HTML report."""
     with _project(project) as p:
@@ -775,9 +778,10 @@ def summarize_command(
             fresh = p.check_summary(check_dir)
             click.echo(f"{check_dir}: {fresh.message}")
             sys.exit(0 if fresh.up_to_date else 1)
-        summary = p.summarize(by=by, coder=coder, sites=sites, compare=list(compare) or None, quotes=quotes)
+        summary = p.summarize(by=by, coder=coder, sites=sites, compare=list(compare) or None, quotes=quotes,
+                              progress=not quiet)
         folder = Path(out) if out else Path(project) / "summary"
-        summary.write(folder, tuple(formats) or ("html", "md", "xlsx", "csv", "parquet"))
+        summary.write(folder, tuple(formats) or ("html", "md", "xlsx", "csv", "parquet"), progress=not quiet)
     c = summary.meta["counts"]
     click.echo(
         f"summary by {by}: {c['groups']} groups x {c['themes']} themes ({c['meta_themes']} meta-themes); "
@@ -856,14 +860,15 @@ def sheet() -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .xlsx or .csv file.")
 @click.option("--all", "everything", is_flag=True, help="Also rows the coder already decided (to revise them).")
 @queue_options
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
 def sheet_export(
-    project: str, coder: str, out: str, everything: bool, order: str | None, **filters: object
+    project: str, coder: str, out: str, everything: bool, order: str | None, quiet: bool, **filters: object
 ) -> None:
     """Write the review queue with a blank decision column (accept, reject, change:<code>, add:<code>)."""
     queue_filter = QueueFilter.of(order or "document", status=None if everything else "pending", **filters)
     with _project(project) as p:
-        path, n = export_sheet(p.con, coder, out, queue_filter=queue_filter)
+        path, n = export_sheet(p.con, coder, out, queue_filter=queue_filter, progress=not quiet)
     click.echo(f"wrote {n} rows to {path}")
 
 
