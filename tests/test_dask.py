@@ -1,5 +1,5 @@
 """Suggest on a Dask cluster (a LocalCluster of worker processes, the real model on each) stores
-what a run on one machine stores. Needs the dask extra; skipped without it."""
+what a run on one machine stores. The runs need the dask extra, and are skipped without it."""
 
 from __future__ import annotations
 
@@ -14,14 +14,23 @@ from click.testing import CliRunner
 from nlp_theming import Project, SuggestConfig
 from nlp_theming.cli import main
 from nlp_theming.embed import Embedder
-from nlp_theming.store.embeddings import cache_size
+from nlp_theming.store.embeddings import cache_size, open_cache
 from tests.helpers.paths import CORPUS
 
-distributed = pytest.importorskip("distributed")
+
+def test_chunks_are_the_texts_the_cache_lacks_in_the_order_encode_embeds_them(tmp_path: Path) -> None:
+    # what the client sends out: a local run's chunks (sorted by length, four batches each), each text once
+    embedder = Embedder(batch_size=1, encoder="torch", con=open_cache(tmp_path / "cache.db"))
+    texts = ["ccc", "a", "bb", "a", "dddd", "e"]
+    assert embedder.chunks(texts) == [["a", "e", "bb", "ccc"], ["dddd"]]
+    embedder.remember(["bb", "e"], np.ones((2, 3), dtype=np.float32))
+    assert embedder.chunks(texts) == [["a", "ccc", "dddd"]]
+    assert embedder.chunks(["bb", "e"]) == []
 
 
 @pytest.fixture(scope="module")
 def cluster():
+    distributed = pytest.importorskip("distributed")
     # one thread per worker: torch on one thread per process, the reproducible setting (docs/scale.md)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         yield c
@@ -82,6 +91,7 @@ def test_a_run_on_dask_stores_the_suggestions_of_a_local_run(small_project: Path
 
 @pytest.mark.slow
 def test_suggest_dask_local_on_the_command_line_matches_a_local_run(small_project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
     local, remote = _copy(small_project, tmp_path / "local"), _copy(small_project, tmp_path / "remote")
     with Project(local) as p:
         p.suggest(SuggestConfig(seed=0))
