@@ -12,6 +12,7 @@ import numpy as np
 from . import store
 from .api import Project, run_demo
 from .codebook import CodebookError
+from .dask_cluster import DaskUnavailable
 from .embed import DEFAULT_MODEL, ModelNotFound
 from .evaluate import evaluate as run_evaluation
 from .evaluate_discovery import evaluate_discovery as run_discovery_evaluation
@@ -30,7 +31,7 @@ from .suggest import SuggestConfig
 from .textio import InputError
 
 KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, EncoderUnavailable, ValueError,
-                FileNotFoundError)
+                FileNotFoundError, DaskUnavailable)
 ENCODER_HELP = ("Sentence encoder: torch (sentence-transformers), onnx (an int8 ONNX export of the same model, made"
                 " locally on first use; pip install 'nlp-theming[onnx]'), or auto: onnx when ONNX Runtime is"
                 " installed.")

@@ -26,11 +26,15 @@ from .embed import Embedder, resolve_model
 LOCAL = "local"
 
 
+class DaskUnavailable(RuntimeError):
+    """``--dask`` was asked for and Dask is not installed, or its scheduler cannot be reached."""
+
+
 def _distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise RuntimeError("running on Dask needs the dask extra: pip install 'nlp-theming[dask]'") from exc
+        raise DaskUnavailable("running on Dask needs the dask extra: pip install 'nlp-theming[dask]'") from exc
     return distributed
 
 
@@ -45,12 +49,14 @@ def dask_client(address: str) -> Iterator[object]:
         with distributed.LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
-    elif address.endswith(".json"):
-        with distributed.Client(scheduler_file=address) as client:
-            yield client
-    else:
-        with distributed.Client(address) as client:
-            yield client
+        return
+    try:
+        client = (distributed.Client(scheduler_file=address) if address.endswith(".json")
+                  else distributed.Client(address))
+    except (OSError, ValueError) as exc:  # nobody listening, a malformed address, no such file
+        raise DaskUnavailable(f"no Dask scheduler at {address}: {exc}") from exc
+    with client:
+        yield client
 
 
 def encode_chunk(model: str, mode: str, batch_size: int, texts: list[str]) -> np.ndarray:

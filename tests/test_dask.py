@@ -99,3 +99,16 @@ def test_suggest_dask_local_on_the_command_line_matches_a_local_run(small_projec
     assert result.exit_code == 0, result.output
     assert "complete" in result.output
     _same_suggestions(_table(local), _table(remote))
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_one_clear_line_and_the_project_keeps_no_run(small_project: Path,
+                                                                                  tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    project = _copy(small_project, tmp_path / "p")
+    result = CliRunner().invoke(main, ["suggest", str(project), "--dask", "tcp://127.0.0.1:1", "--quiet"])
+    assert result.exit_code != 0
+    assert "no Dask scheduler at tcp://127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
+    with Project(project) as p:
+        assert p.suggestions().empty
