@@ -110,5 +110,5 @@ def test_an_unreachable_scheduler_is_one_clear_line_and_the_project_keeps_no_run
     assert result.exit_code != 0
     assert "no Dask scheduler at tcp://127.0.0.1:1" in result.output
     assert "Traceback" not in result.output
-    with Project(project) as p:
-        assert p.suggestions().empty
+    with Project(project) as p, pytest.raises(ValueError, match="no complete suggestion run"):
+        p.suggestions()
