@@ -113,7 +113,8 @@ class Project:
         """One row per segment and suggested code (the tidy table ``export`` writes, memos included)."""
         return suggestions_with_memos(self.con, run_id)
 
-    def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None) -> Path:
+    def export(self, out: str | Path, fmt: str | None = None, run_id: int | None = None,
+               progress: bool = False) -> Path:
         """Write the suggestions table (csv, xlsx, parquet); ``qdpx`` writes :meth:`export_qdpx` instead."""
         if (fmt or Path(out).suffix.lstrip(".")).lower() == "qdc":
             return self.export_qdc(out).path
@@ -121,7 +122,7 @@ class Project:
             if run_id is not None:
                 raise ValueError("a qdpx export holds the confirmed coding, not a run's suggestions: drop the run")
             return self.export_qdpx(out).path
-        return export_suggestions(self.con, out, fmt, run_id)
+        return export_suggestions(self.con, out, fmt, run_id, progress)
 
     def export_qdpx(
         self, path: str | Path, coders: list[str] | None = None, case_by: str | None = "site"
@@ -201,17 +202,19 @@ class Project:
         coder: str | None = None,
         sites: str | Path | pd.DataFrame | None = None,
         out: str | Path | None = None,
+        progress: bool = False,
         **kwargs: object,
     ) -> Summary:
         """Framework matrix, quotes and comparisons by ``by`` from confirmed codes; written to ``out`` if given.
 
         Keyword arguments as :func:`nlp_theming.summarize.summarize` (compare, quotes, keywords, model).
         """
-        summary = summarize(self.con, by=by, coder=coder, sites=sites, **kwargs)  # type: ignore[arg-type]
+        summary = summarize(self.con, by=by, coder=coder, sites=sites, progress=progress,  # type: ignore[arg-type]
+                            **kwargs)
         # the folder's name only: summary.json and the XLSX travel, the machine's paths need not
         summary.meta["project"] = self.path.resolve().name
         if out is not None:
-            summary.write(out)
+            summary.write(out, progress=progress)
         return summary
 
     def open_summary(self, out: str | Path) -> Summary:

@@ -12,6 +12,7 @@ import numpy as np
 from . import store
 from .api import Project, run_demo
 from .codebook import CodebookError
+from .dask_cluster import DaskUnavailable
 from .embed import DEFAULT_MODEL, ModelNotFound
 from .evaluate import evaluate as run_evaluation
 from .evaluate_discovery import evaluate_discovery as run_discovery_evaluation
@@ -30,7 +31,7 @@ from .suggest import SuggestConfig
 from .textio import InputError
 
 KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, EncoderUnavailable, ValueError,
-                FileNotFoundError)
+                FileNotFoundError, DaskUnavailable)
 ENCODER_HELP = ("Sentence encoder: torch (sentence-transformers), onnx (an int8 ONNX export of the same model, made"
                 " locally on first use; pip install 'nlp-theming[onnx]'), or auto: onnx when ONNX Runtime is"
                 " installed.")
@@ -241,6 +242,9 @@ def codebook(project: str, file: str, name: str | None) -> None:
 )
 @click.option("--encoder", type=click.Choice(ENCODERS, case_sensitive=False), default="auto", show_default=True,
               help=ENCODER_HELP)
+@click.option("--dask", "dask", metavar="ADDRESS", default=None,
+              help="Embed on a Dask cluster: a scheduler's address (tcp://host:8786), its scheduler file (.json),"
+              " or 'local' for worker processes on this machine. Same suggestions; see docs/scale.md.")
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -256,6 +260,7 @@ def suggest(
     context: str,
     fine_tune: float,
     encoder: str,
+    dask: str | None,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -264,6 +269,7 @@ def suggest(
 ) -> None:
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
     config = SuggestConfig(
+        dask=dask,
         context=context,
         fine_tune=fine_tune,
         encoder=encoder,
@@ -313,8 +319,9 @@ def discover(project: str, run_id: int | None, seed: int | None, reduction: str,
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_id", type=int, default=None, help="A run id (default: the latest).")
 @click.option("--coder", "coders", multiple=True, help="qdpx: only this coder's coding (repeatable; default: all).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
-def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: tuple[str, ...]) -> None:
+def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: tuple[str, ...], quiet: bool) -> None:
     """Write suggestions as a tidy long table (one row per segment and suggested code).
 
     With --format qdpx (or an --out ending in .qdpx): the confirmed human coding, never the
@@ -334,7 +341,7 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
         raise click.UsageError("--coder applies to --format qdpx")
     with _project(project) as p:
         if not qdpx:
-            click.echo(f"wrote {p.export(out, fmt, run_id)}")
+            click.echo(f"wrote {p.export(out, fmt, run_id, progress=not quiet)}")
             return
         report = p.export_qdpx(out, coders=list(coders) or None)
     click.echo(report.summary())
@@ -752,6 +759,7 @@ def taguette_units(
     default=None,
     help="Write nothing; say whether the summary in DIR is out of date (exit status 1 if it is).",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
 def summarize_command(
     project: str,
@@ -763,6 +771,7 @@ def summarize_command(
     quotes: int,
     formats: tuple[str, ...],
     check_dir: str | None,
+    quiet: bool,
 ) -> None:
     """Summarise confirmed codes by site (or any attribute): matrix, quotes, comparisons, HTML report."""
     with _project(project) as p:
@@ -770,9 +779,10 @@ def summarize_command(
             fresh = p.check_summary(check_dir)
             click.echo(f"{check_dir}: {fresh.message}")
             sys.exit(0 if fresh.up_to_date else 1)
-        summary = p.summarize(by=by, coder=coder, sites=sites, compare=list(compare) or None, quotes=quotes)
+        summary = p.summarize(by=by, coder=coder, sites=sites, compare=list(compare) or None, quotes=quotes,
+                              progress=not quiet)
         folder = Path(out) if out else Path(project) / "summary"
-        summary.write(folder, tuple(formats) or ("html", "md", "xlsx", "csv", "parquet"))
+        summary.write(folder, tuple(formats) or ("html", "md", "xlsx", "csv", "parquet"), progress=not quiet)
     c = summary.meta["counts"]
     click.echo(
         f"summary by {by}: {c['groups']} groups x {c['themes']} themes ({c['meta_themes']} meta-themes); "
@@ -892,14 +902,15 @@ def sheet() -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .xlsx or .csv file.")
 @click.option("--all", "everything", is_flag=True, help="Also rows the coder already decided (to revise them).")
 @queue_options
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
 def sheet_export(
-    project: str, coder: str, out: str, everything: bool, order: str | None, **filters: object
+    project: str, coder: str, out: str, everything: bool, order: str | None, quiet: bool, **filters: object
 ) -> None:
     """Write the review queue with a blank decision column (accept, reject, change:<code>, add:<code>)."""
     queue_filter = QueueFilter.of(order or "document", status=None if everything else "pending", **filters)
     with _project(project) as p:
-        path, n = export_sheet(p.con, coder, out, queue_filter=queue_filter)
+        path, n = export_sheet(p.con, coder, out, queue_filter=queue_filter, progress=not quiet)
     click.echo(f"wrote {n} rows to {path}")
 
 

@@ -166,33 +166,50 @@ class Embedder:
         texts = list(texts)
         hashes = [text_hash(t) for t in texts]
         found = self._cached(set(hashes))
-        missing = list(dict.fromkeys(h for h in hashes if h not in found))
-        if missing:
-            first = {h: t for h, t in zip(reversed(hashes), reversed(texts), strict=True)}
-            # Sorted by length, a batch pads little; sentence-transformers sorts only within
-            # one encode call, and we call it chunk by chunk to cache as we go.
-            todo = sorted(missing, key=lambda h: len(first[h]))
-            bar = None
-            if self.progress:
-                from tqdm import tqdm
+        chunks = self._chunks(texts, hashes, found)
+        bar = None
+        if self.progress and chunks:
+            from tqdm import tqdm
 
-                bar = tqdm(total=len(todo), desc="embed", unit="segment")
-            # small enough chunks that the bar moves and a kill loses little; big enough to batch well
-            chunk = self.batch_size * 4
-            for start in range(0, len(todo), chunk):
-                batch_hashes = todo[start : start + chunk]
-                vectors = self._encode_raw([first[h] for h in batch_hashes])
-                found.update(zip(batch_hashes, vectors, strict=True))
-                self._store(batch_hashes, vectors)
-                if bar is not None:
-                    bar.update(len(batch_hashes))
+            bar = tqdm(total=sum(map(len, chunks)), desc="embed", unit="segment")
+        for chunk in chunks:
+            vectors = self._encode_raw(chunk)
+            chunk_hashes = [text_hash(t) for t in chunk]
+            found.update(zip(chunk_hashes, vectors, strict=True))
+            self._store(chunk_hashes, vectors)
             if bar is not None:
-                bar.close()
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
         dim = self.dimension if not found else len(next(iter(found.values())))
         out = np.zeros((len(texts), dim), dtype=np.float32)
         for i, h in enumerate(hashes):
             out[i] = found[h]
         return out
+
+    def chunks(self, texts: Sequence[str]) -> list[list[str]]:
+        """The distinct texts the cache lacks, in the chunks :meth:`encode` embeds them in. The same
+        chunk gives the same vectors wherever it is embedded: a vector depends a little on the
+        texts batched with it (padding; the int8 encoder's scales are set per batch)."""
+        texts = list(texts)
+        hashes = [text_hash(t) for t in texts]
+        return self._chunks(texts, hashes, self._cached(set(hashes)))
+
+    def _chunks(self, texts: list[str], hashes: list[str], found: dict) -> list[list[str]]:
+        first: dict[str, str] = {}
+        for h, t in zip(hashes, texts, strict=True):
+            if h not in found:
+                first.setdefault(h, t)
+        # Sorted by length, a batch pads little; sentence-transformers sorts only within one
+        # encode call, and we call it chunk by chunk to cache as we go: chunks small enough that
+        # the bar moves and a kill loses little, big enough to batch well.
+        todo = sorted(first.values(), key=len)
+        size = self.batch_size * 4
+        return [todo[start : start + size] for start in range(0, len(todo), size)]
+
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Add vectors made elsewhere (on a Dask worker, by the same model and mode) to the cache."""
+        self._store([text_hash(t) for t in texts], np.asarray(vectors, dtype=np.float32))
 
     @property
     def dimension(self) -> int:

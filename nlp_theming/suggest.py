@@ -14,12 +14,14 @@ import json
 import sqlite3
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .codebook import load_stored_codebook
+from .dask_cluster import dask_client, embed_on_dask
 from .embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .match.context import context_name, parse_context, preceding_turns, speaker_or_role
@@ -62,6 +64,9 @@ class SuggestConfig:
     context: str = "all"  # what the matcher sees of a segment's place in its interview (match.context)
     fine_tune: float = 0.0  # seconds to fine-tune a copy of the encoder on confirmed segments (0: off)
     encoder: str = "auto"  # torch, onnx (int8 ONNX export) or auto (onnx when ONNX Runtime is installed)
+    # a Dask scheduler's address (or "local": a LocalCluster made for the run) to embed on; the same
+    # suggestions as without it (see dask_cluster), so it is no part of the run's identity
+    dask: str | None = None
 
     def __post_init__(self) -> None:
         self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
@@ -216,6 +221,7 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         return fresh
     cfg = asdict(config)
     cfg.pop("segmenter")
+    cfg.pop("dask")  # where it ran, not what it computed: a rerun runs here unless asked again
     cfg["encoder"] = embedder.mode
     spec = RunSpec(embedder.model_id, version, config.matcher, segmenter.scheme, {**params, "config": cfg},
                    config_hash, config.seed, mark)
@@ -237,10 +243,17 @@ def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSum
     phase(f"embedding {len(segs)} segments ({embedder.mode} encoder; cached vectors are reused)")
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}
-    text_vectors = embedder.encode(segs.text.tolist())
     context = parse_context(config.context)
     units = context_units(segs)
-    X = context.transform(text_vectors, units, embedder.encode)
+    with dask_client(config.dask) if config.dask else nullcontext() as client:
+        if client is not None:
+            phase(f"embedding on Dask ({config.dask}): the texts the cache lacks go out, vectors come back")
+            embed_on_dask(client, embedder, segs.text.tolist(), embedder.progress)
+        text_vectors = embedder.encode(segs.text.tolist())
+        if client is not None and context.question:  # the turn before each segment, in the chunks of a local run
+            embed_on_dask(client, embedder, [t for t in units.previous_text.fillna("") if t.strip()],
+                          embedder.progress)
+        X = context.transform(text_vectors, units, embedder.encode)
     timings["embed"] = time.perf_counter() - clock
     clock = time.perf_counter()
     labels = reviewed(con)

@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import pandas as pd
 
+from .progress import bar
+
 FORMATS = ("csv", "xlsx", "parquet")
 #: Spreadsheet programs run a CSV cell starting with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -94,18 +96,22 @@ def _xlsx_value(value: object) -> object:
 
 
 def add_sheet(workbook: Any, title: str, frame: pd.DataFrame, widths: Mapping[str, int] | None = None,
-              wrap_from: int = 40) -> Any:
+              wrap_from: int = 40, progress: bool = False) -> Any:
     """Append ``frame`` to an openpyxl ``workbook`` as a sheet whose text cells are never formulas.
 
     ``widths``: column widths by name (others fit their first 200 values, at most 50);
-    columns at least ``wrap_from`` wide wrap their text. Returns the worksheet.
+    columns at least ``wrap_from`` wide wrap their text; ``progress``: a bar over the rows (openpyxl
+    takes seconds per 10,000). Returns the worksheet.
     """
     from openpyxl.styles import Alignment, Font, PatternFill
 
     ws = workbook.create_sheet(title)
     ws.append([_xlsx_value(str(c)) for c in frame.columns])
+    rows = bar(len(frame), f"xlsx {title}", "row", progress)
     for values in frame.itertuples(index=False):
         ws.append([_xlsx_value(v) for v in values])
+        rows.update(1)
+    rows.close()
     for row in ws.iter_rows():
         for cell in row:
             if isinstance(cell.value, str):
@@ -137,7 +143,7 @@ def new_workbook() -> Any:
 
 
 def write_xlsx(sheets: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Path,
-               widths: Mapping[str, int] | None = None) -> Path:
+               widths: Mapping[str, int] | None = None, progress: bool = False) -> Path:
     """Write one frame (sheet "table") or several (title -> frame) as a guarded workbook."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +151,7 @@ def write_xlsx(sheets: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Pa
         sheets = {"table": sheets}
     wb = new_workbook()
     for title, frame in sheets.items():
-        add_sheet(wb, title, frame, widths)
+        add_sheet(wb, title, frame, widths, progress=progress)
     wb.save(path)
     return path
 
@@ -158,14 +164,15 @@ def table_format(path: str | Path, fmt: str | None = None, allowed: Sequence[str
     return fmt
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None, sheet: str = "table") -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None, sheet: str = "table",
+                progress: bool = False) -> Path:
     """Write one table as CSV, XLSX or Parquet (from ``fmt`` or the extension), guarded."""
     fmt = table_format(path, fmt)
     path = Path(path)
     if fmt == "csv":
         return write_csv(frame, path)
     if fmt == "xlsx":
-        return write_xlsx({sheet: frame}, path)
+        return write_xlsx({sheet: frame}, path, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     return path

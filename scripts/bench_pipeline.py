@@ -2,6 +2,13 @@
 encoder's segments per second on the same texts in the same run; and peak memory of each.
 
     python scripts/bench_pipeline.py --n 150 [--encoder torch|onnx|auto]
+    python scripts/bench_pipeline.py --sizes 1e3,1e4,1e5     # how cost grows: per stage, per size
+
+``--sizes`` builds, for each size, SYNTHETIC transcripts with that many participant turns (one
+segment each), every answer distinct (sentences of the sample corpus's answers recombined), and
+prints per stage (ingest, segment, embed, match, store) seconds and the peak memory (RSS) of the
+pipeline, beside the raw encoder on the texts the pipeline embeds (the answers and the questions
+before them), and their ratio.
 
 Both sides use the same encoder mode (``--encoder``; auto: onnx when ONNX Runtime is installed).
 
@@ -93,6 +100,105 @@ def encoder(project: str, model: str, mode: str, batch_size: int, distinct: bool
     )
 
 
+def write_growth_corpus(folder: Path, n_segments: int, seed: int = 0, turns_per_document: int = 100) -> int:
+    """SYNTHETIC .txt transcripts with ``n_segments`` participant turns in all, each one or two
+    sentences drawn from the sample corpus's answers (no two alike), after one of its questions."""
+    import random
+    import re
+
+    import yaml
+
+    answers, questions = [], []
+    for source in sorted((CORPUS / "source").glob("*.yaml")):
+        for turn in yaml.safe_load(source.read_text(encoding="utf-8"))["turns"]:
+            if turn["speaker"] == "P":
+                answers.extend(s for s in re.split(r"(?<=[.?!])\s+", turn["text"]) if len(s.split()) >= 4)
+            else:
+                questions.append(turn["text"])
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    n_docs = -(-n_segments // turns_per_document)
+    for d in range(n_docs):
+        lines = ["# SYNTHETIC transcript for the growth benchmark: sample corpus sentences recombined"]
+        for _ in range(min(turns_per_document, n_segments - d * turns_per_document)):
+            answer = ""
+            while not answer or answer in seen:
+                answer = " ".join(rng.sample(answers, rng.randint(1, 2)))
+            seen.add(answer)
+            lines += [f"Interviewer: {rng.choice(questions)}", f"P{d + 1}: {answer}"]
+        (folder / f"synthetic-{d + 1:05d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return n_docs
+
+
+def growth(files: str, project: str, model: str, mode: str, queue: mp.Queue) -> None:
+    """Raw files to stored suggestions, stage by stage (the encoder loaded first, as for the baseline)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from nlp_theming import Project, SuggestConfig
+    from nlp_theming.ingest import ingest_paths
+    from nlp_theming.segment import project_segmenter, segment_documents
+
+    load(model, mode)
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    with Project.init(project) as p:
+        report = ingest_paths(p.con, [Path(files)])  # what Project.ingest does, the two stages timed apart
+        stages["ingest"] = time.perf_counter() - started
+        clock = time.perf_counter()
+        segment_documents(p.con, project_segmenter(p.con), report.document_ids)
+        stages["segment"] = time.perf_counter() - clock
+        p.load_codebook(CORPUS / "codebook.csv")
+        summary = p.suggest(SuggestConfig(model=model, encoder=mode))
+    for stage in ("embed", "match", "store"):
+        stages[stage] = summary.timings[stage]
+    stages["other"] = time.perf_counter() - started - sum(stages.values())  # codebook, reading segments
+    queue.put({"documents": len(report.added), "failed": len(report.failed), "segments": summary.n_segments,
+               "seconds": time.perf_counter() - started, "stages": stages, "peak_mb": _peak_mb()})
+
+
+def growth_encoder(project: str, model: str, mode: str, batch_size: int, queue: mp.Queue) -> None:
+    """The raw encoder on the distinct texts the pipeline embedded: the answers and the questions."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from nlp_theming import Project
+    from nlp_theming.suggest import suggestable_segments
+
+    with Project(project) as p:
+        segs = suggestable_segments(p.con, p.segmenter().scheme)
+    work = sorted(dict.fromkeys(segs.text.tolist() + [t for t in segs.previous_text if t]), key=len)
+    m = load(model, mode)
+    started = time.perf_counter()
+    if mode == "onnx":
+        m.encode(work, batch_size=batch_size)
+    else:
+        m.encode(work, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    queue.put({"encoded": len(work), "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()})
+
+
+def run_growth(sizes: list[int], model: str, mode: str, batch_size: int) -> list[dict]:
+    """Each size in fresh processes (the pipeline's, then the encoder's), its line printed as it comes."""
+    print(f"SYNTHETIC transcripts (sample corpus sentences recombined), encoder mode {mode}; seconds per stage,"
+          " peak RSS of each process")
+    print(f"{'segments':>9} {'ingest':>7} {'segment':>8} {'embed':>7} {'match':>7} {'store':>7} {'other':>6}"
+          f" {'total':>7} {'peak MB':>8} | {'encoder s':>9} {'peak MB':>8} | {'time x':>6} {'mem x':>6}")
+    rows = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = Path(tmp) / "corpus"
+            write_growth_corpus(files, size)
+            project = str(Path(tmp) / "project")
+            full = _run(growth, str(files), project, model, mode)
+            raw = _run(growth_encoder, project, model, mode, batch_size)
+        st = full["stages"]
+        row = {"size": size, "pipeline": full, "encoder": raw, "time_ratio": full["seconds"] / raw["seconds"],
+               "memory_ratio": full["peak_mb"] / raw["peak_mb"]}
+        rows.append(row)
+        print(f"{full['segments']:>9} {st['ingest']:>7.1f} {st['segment']:>8.1f} {st['embed']:>7.1f}"
+              f" {st['match']:>7.1f} {st['store']:>7.1f} {st['other']:>6.1f} {full['seconds']:>7.1f}"
+              f" {full['peak_mb']:>8.0f} | {raw['seconds']:>9.1f} {raw['peak_mb']:>8.0f} |"
+              f" {row['time_ratio']:>6.2f} {row['memory_ratio']:>6.2f}", flush=True)
+    return rows
+
+
 def _run(target, *args) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -126,10 +232,17 @@ def main() -> None:
         action="store_true",
         help="baseline encodes every segment, repeats included (default: each distinct text once)",
     )
+    parser.add_argument("--sizes", default=None,
+                        help="participant segments per size, e.g. 1e3,1e4,1e5: how cost grows (synthetic)")
     args = parser.parse_args()
     from nlp_theming.onnx_encoder import resolve_encoder
 
     mode = resolve_encoder(args.encoder)
+    if args.sizes:
+        rows = run_growth([int(float(s)) for s in args.sizes.split(",")], args.model, mode, args.batch_size)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp) / "corpus"
         if args.sample:

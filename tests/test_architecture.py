@@ -24,8 +24,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nlp_theming"
 
 # The house, from the bottom up: each room and the first-level names of nlp_theming in it.
 ROOMS: dict[str, tuple[str, ...]] = {
-    "bottom": ("store", "transcript", "textio", "tables", "version"),
-    "read": ("ingest", "segment", "codebook", "embed", "onnx_encoder"),
+    "bottom": ("store", "transcript", "textio", "tables", "version", "progress"),
+    "read": ("ingest", "segment", "codebook", "embed", "onnx_encoder", "dask_cluster"),
     "match": ("match",),
     "suggest": ("suggest",),
     "review": ("review",),

@@ -29,10 +29,10 @@ MEMO_SEPARATOR = " | "
 
 
 def export_suggestions(con: sqlite3.Connection, out: str | Path, fmt: str | None = None,
-                       run_id: int | None = None) -> Path:
+                       run_id: int | None = None, progress: bool = False) -> Path:
     """Write a run's suggestions table (default: the latest run) as CSV, XLSX or Parquet, with a
-    ``memo`` column (:func:`suggestions_with_memos`)."""
-    return write_table(suggestions_with_memos(con, run_id), out, fmt, sheet="suggestions")
+    ``memo`` column (:func:`suggestions_with_memos`); ``progress``: a bar over an XLSX's rows."""
+    return write_table(suggestions_with_memos(con, run_id), out, fmt, sheet="suggestions", progress=progress)
 
 
 def suggestions_with_memos(con: sqlite3.Connection, run_id: int | None = None) -> pd.DataFrame:

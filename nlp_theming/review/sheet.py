@@ -98,8 +98,9 @@ def _clock(seconds: float | None) -> str:
 
 def export_sheet(con: sqlite3.Connection, coder: str, out: str | Path, order: str = "document",
                  status: str | None = "pending", queue_filter: QueueFilter | None = None,
-                 **filters: object) -> tuple[Path, int]:
-    """Write the coder's queue to ``out`` (.xlsx or .csv); returns the path and the number of rows."""
+                 progress: bool = False, **filters: object) -> tuple[Path, int]:
+    """Write the coder's queue to ``out`` (.xlsx or .csv); returns the path and the number of rows.
+    ``progress``: a bar over the rows of an .xlsx (openpyxl takes seconds per 10,000)."""
     out = Path(out)
     frame = sheet_frame(con, coder, order, status, queue_filter, **filters)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -108,13 +109,13 @@ def export_sheet(con: sqlite3.Connection, coder: str, out: str | Path, order: st
         # the apostrophe the guard adds is removed again on import (read_sheet)
         write_csv(frame, out, bom=True)  # the BOM makes Excel read UTF-8
     elif suffix == ".xlsx":
-        _write_xlsx(con, frame, out, coder)
+        _write_xlsx(con, frame, out, coder, progress)
     else:
         raise ValueError(f"{out}: the sheet must be .xlsx or .csv")
     return out, len(frame)
 
 
-def _write_xlsx(con: sqlite3.Connection, frame: pd.DataFrame, out: Path, coder: str) -> None:
+def _write_xlsx(con: sqlite3.Connection, frame: pd.DataFrame, out: Path, coder: str, progress: bool = False) -> None:
     from openpyxl.styles import PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -122,7 +123,7 @@ def _write_xlsx(con: sqlite3.Connection, frame: pd.DataFrame, out: Path, coder: 
               "speaker": 14,
               "time": 9, "meta_theme": 26, "status": 14, "segment_id": 10, "run_id": 7, "text_check": 16}
     wb = new_workbook()
-    ws = add_sheet(wb, "queue", frame, widths, wrap_from=80)
+    ws = add_sheet(wb, "queue", frame, widths, wrap_from=80, progress=progress)
     ws["A1"].fill = PatternFill("solid", fgColor="FFF1B8")
     ws.freeze_panes = "B2"
     # a menu for the common answers; other text (change:..., add:...) is still allowed

@@ -19,6 +19,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..progress import bar
 from ..tables import add_sheet, new_workbook, write_csv
 from .contrast import CONSISTENT_RANGE, PATTERNS
 from .data import TECHNICAL_COLUMNS, UNREVIEWED_LABEL, UNREVIEWED_SCORE, natural_key
@@ -85,7 +86,7 @@ class Layout:
         return f"{self.document.get(int(document_id), '')}#s{int(segment_id)}"
 
 
-def write_all(summary: Summary, out: Path, formats: tuple[str, ...]) -> list[Path]:
+def write_all(summary: Summary, out: Path, formats: tuple[str, ...], progress: bool = False) -> list[Path]:
     unknown = set(formats) - {"html", "md", "xlsx", "csv", "parquet"}
     if unknown:
         raise ValueError(f"unknown summary format(s): {', '.join(sorted(unknown))}")
@@ -97,6 +98,7 @@ def write_all(summary: Summary, out: Path, formats: tuple[str, ...]) -> list[Pat
                 old.unlink()
     summary.meta = {**summary.meta, "formats": list(formats)}
     layout = Layout(summary)
+    parts = bar(2 + len({"html", "md", "xlsx"} & set(formats)), "summarize: write", "part", progress)
     written: list[Path] = []
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
@@ -113,16 +115,22 @@ def write_all(summary: Summary, out: Path, formats: tuple[str, ...]) -> list[Pat
     if "csv" in formats:
         write_csv(summary.tidy, out / "tidy.csv")
         written.append(out / "tidy.csv")
+    parts.update(1)
     svg = heatmap_svg(summary.cells, summary.themes, summary.groups, layout.group, layout.anchor, summary.by,
                       summary.meta.get("compare_attributes"))
     (out / "heatmap.svg").write_text(svg, encoding="utf-8")
     written.append(out / "heatmap.svg")
+    parts.update(1)
     if "html" in formats:
         written += write_html(summary, out, layout, svg)
+        parts.update(1)
     if "md" in formats:
         written.append(write_markdown(summary, out / "summary.md", layout))
+        parts.update(1)
     if "xlsx" in formats:
         written.append(write_xlsx(summary, out / "summary.xlsx"))
+        parts.update(1)
+    parts.close()
     meta = {**summary.meta, "files": sorted(str(p.relative_to(out)) for p in written)}
     (out / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     written.append(out / META_FILE)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..progress import bar
 from ..store import now
 from ..store.decisions import decisions_since, latest_decision
 from ..store.documents import versions_after
@@ -92,10 +93,11 @@ class Summary:
         wide.columns.name = None
         return wide.reset_index()
 
-    def write(self, out: str | Path, formats: tuple[str, ...] = ("html", "md", "xlsx", "csv", "parquet")) -> list[Path]:
+    def write(self, out: str | Path, formats: tuple[str, ...] = ("html", "md", "xlsx", "csv", "parquet"),
+              progress: bool = False) -> list[Path]:
         """Write the report and tables into folder ``out``; returns the files written."""
 
-        return write_all(self, Path(out), formats)
+        return write_all(self, Path(out), formats, progress)
 
     def check(self, con: sqlite3.Connection) -> Freshness:
         """Compare this summary's decision mark with the project's log now."""
@@ -125,6 +127,7 @@ def summarize(
     model: str | None = None,
     scheme: str | None = None,
     compare: list[str] | None = None,
+    progress: bool = False,
 ) -> Summary:
     """Summarise the confirmed coding by a document attribute (default: site).
 
@@ -134,15 +137,19 @@ def summarize(
 
     ``sites``: a CSV (or DataFrame) with a ``site`` column and site attributes, joined onto the
     documents; ``compare``: the group attributes to compare groups by (default: the categorical
-    ones); ``quotes``/``keywords``: how many per cell.
+    ones); ``quotes``/``keywords``: how many per cell; ``progress``: a bar over these steps.
     """
+    steps = bar(5, "summarize", "step", progress)
     inp = gather(con, by=by, coder=coder, sites=sites, scheme=scheme)
     tidy = tidy_table(inp)
     seg_ids = tidy.drop_duplicates("segment_id")
+    steps.update(1)
     matrix, method = segment_vectors(con, model or inp.model, seg_ids.segment_text.tolist())
     vectors = dict(zip(seg_ids.segment_id.astype(int), matrix, strict=True)) if len(seg_ids) else {}
+    steps.update(1)
 
     cells, quote_df, divergence = CellBuilder(inp, tidy, vectors, n_quotes=quotes).build()
+    steps.update(1)
     cells["keywords"] = ""
     for level in ("theme", "meta"):
         mask = (cells.level == level) & (cells.present == 1)
@@ -160,10 +167,13 @@ def summarize(
     groups["n_unreviewed"] = [int((unrev.group == g).sum()) for g in groups.group]
     groups["keywords"] = [", ".join(w) for w in ctfidf_keywords(group_text, keywords)]
 
+    steps.update(1)
     themes = pd.DataFrame(row_spec(inp.themes), columns=["level", "meta_theme", "theme"])
     comparison = cross_group(cells, len(groups))
     attributes = by_attribute(cells, groups, compare)
     attribute_keywords(attributes, tidy, groups, top_n=5)
+    steps.update(1)
+    steps.close()
 
     present = cells[(cells.level == "theme") & (cells.present == 1)]
     meta = {
