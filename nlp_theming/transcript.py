@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .textio import InputError
+from .textio import InputError, clean_name
 
 #: Speaker labels that name the interviewer wherever they appear (the "label" rule).
 INTERVIEWER_LABELS = re.compile(
@@ -36,6 +36,11 @@ class Turn:
     end_time: float | None = None
     confidence: float | None = None
     is_interviewer: bool = False
+
+    def __post_init__(self) -> None:
+        # every reader makes its turns here: a label from a file never carries a terminal escape
+        if self.speaker:
+            self.speaker = clean_name(self.speaker) or None
 
 
 @dataclass
