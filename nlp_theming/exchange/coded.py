@@ -56,7 +56,7 @@ UNIT_CONTEXT_COLUMNS = ("speaker", "role", "position", "previous_text")
 CODES_SEPARATOR = " | "
 
 
-class CodedFileError(ValueError):
+class CodedFileError(InputError):
     """A coding file that cannot be read: names the file, line/row and the problem."""
 
     def __init__(self, path: str | Path, line: int, problem: str, row: int | None = None) -> None:

@@ -31,7 +31,7 @@ import pandas as pd
 from ..codebook import load_stored_codebook
 from ..review.locate import find_passage, matches_at, paragraph_region, resolve_document
 from ..store.documents import current_texts
-from ..textio import InputError, header_name, read_text_file, sniff_delimiter
+from ..textio import InputError, header_name, open_workbook, read_text_file, sniff_delimiter
 
 #: How many rows at the top of a sheet are searched for the header (a title row may come first).
 HEADER_SEARCH_ROWS = 10
@@ -254,12 +254,7 @@ def table_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several types for a file that is not a workbook
-        raise InputError(f"not a readable XLSX workbook ({exc.__class__.__name__})") from None
+    book = open_workbook(path)
     try:
         chosen = book.worksheets[0] if book.worksheets else None
         for sheet in book.worksheets:
@@ -271,8 +266,14 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             return
         for n, row in enumerate(chosen.iter_rows(values_only=True), start=1):
             yield n, [_cell(v) for v in row]
+    except Exception as exc:  # a sheet's XML is parsed as it is read: damage shows here
+        raise InputError(f"the workbook is damaged ({type(exc).__name__}: {_first_line(exc)})") from None
     finally:
         book.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _cell(value: object) -> str:

@@ -22,7 +22,7 @@ from ..store import transaction
 from ..store.decisions import DecisionError, status_of
 from ..store.documents import segment_index
 from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
-from ..textio import InputError, header_name, read_text_file, sniff_delimiter
+from ..textio import InputError, header_name, open_workbook, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision
 from .queue import QueueFilter, full_queue
 
@@ -136,25 +136,37 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such sheet")
     if path.suffix.lower() == ".xlsx":
-        with pd.ExcelFile(path, engine="openpyxl") as xl:
-            names = xl.sheet_names
-        name = "queue" if "queue" in names else names[0]
-        frame = pd.read_excel(path, sheet_name=name, dtype=str, keep_default_na=False, engine="openpyxl")
+        book = open_workbook(path)  # size and archive checked, like every zip that comes in
+        try:
+            sheet = book["queue"] if "queue" in book.sheetnames else book.worksheets[0]
+            rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        except Exception as exc:  # a sheet's XML is parsed as it is read: damage shows here
+            raise InputError(f"{path}: the workbook is damaged ({type(exc).__name__})") from None
+        finally:
+            book.close()
+        if not rows:
+            raise InputError(f"{path}: the workbook's sheet is empty")
+        header: list[str] = []
+        for name in rows[0]:  # a repeated column name gets a suffix, as pandas gives it
+            header.append(next(f"{name}.{k}" if k else name for k in range(len(header) + 1)
+                               if (f"{name}.{k}" if k else name) not in header))
+        width = len(header)
+        frame = pd.DataFrame([(r + [""] * width)[:width] for r in rows[1:]], columns=header, dtype=str)
     elif path.suffix.lower() == ".csv":
         # any encoding and separator a spreadsheet program saves (European Excel writes ';')
         try:
             text = read_text_file(path)
         except InputError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise InputError(f"{path}: {exc}") from exc
         sep = sniff_delimiter(text, lambda names: "decision" in names and "segment_id" in names)
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
         frame = formula_unsafe_frame(frame)
     else:
-        raise ValueError(f"{path}: the sheet must be .xlsx or .csv")
+        raise InputError(f"{path}: the sheet must be .xlsx or .csv")
     frame.columns = [header_name(c) for c in frame.columns]
     missing = [c for c in ("decision", "code", "segment_id", "text_check") if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
+        raise InputError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
     return frame
 
 
