@@ -249,6 +249,8 @@ def parse_timestamp(value: str) -> float:
     if not m or int(m[3]) > 59 or (m[1] is not None and int(m[2]) > 59):
         raise IngestError(f"bad timestamp {value!r}")
     hours, minutes, seconds, frac = m.groups()
+    if hours and len(hours) > 6:  # past any recording, and past what a float holds
+        raise IngestError(f"bad timestamp {value[:40]!r}: {len(hours)} digits of hours")
     total = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
     if frac:
         total += int(frac.ljust(3, "0")) / 1000

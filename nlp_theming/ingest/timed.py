@@ -20,8 +20,10 @@ from ..transcript import (
 
 _ARROW = re.compile(r"^\s*(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
 # A voice span's opening tag; its text runs to the next one (the closing </v> is optional).
-_VOICE_OPEN = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
-_TAG = re.compile(r"</?[^>]+>")
+# A name or tag never holds "<": each match then scans only to the next "<", in linear time
+# (with [^>]+ a run of "<v <v <v" without a ">" rescanned the rest of the cue from each "<").
+_VOICE_OPEN = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^<>]+)>")
+_TAG = re.compile(r"</?[^<>]+>")
 # Zoom and many captioners write "Name: text" inside the cue.
 _INLINE_SPEAKER = re.compile(
     r"^(?P<name>[A-Z][\w'’.\-]*(?:\s+[\w'’.\-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(?P<text>.+)$", re.DOTALL

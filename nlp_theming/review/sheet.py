@@ -159,7 +159,10 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
         except InputError as exc:
             raise InputError(f"{path}: {exc}") from exc
         sep = sniff_delimiter(text, lambda names: "decision" in names and "segment_id" in names)
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{path}: not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
         frame = formula_unsafe_frame(frame)
     else:
         raise InputError(f"{path}: the sheet must be .xlsx or .csv")
