@@ -229,7 +229,7 @@ def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipF
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+    except (zipfile.LargeZipFile, *ZIP_ERRORS) as exc:  # an unknown zip version is NotImplementedError
         raise InputError(f"not a valid {kind} file (it is not a zip archive, or the archive is damaged)") from exc
     if len(members) > limits.zip_members:
         raise InputError(f"{kind} archive has {len(members)} members (the limit is {limits.zip_members})")

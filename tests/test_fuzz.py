@@ -276,6 +276,13 @@ def test_check_qdpx_reports_damage_rather_than_raising(seeds: dict, tmp_path: Pa
     assert any("outside the text" in p for p in check_qdpx(odd))
 
 
+def test_kept_fuzz_findings_are_one_line() -> None:
+    """The inputs kept under tests/fixtures/fuzz (README there says what each did)."""
+    kept = ROOT / "tests" / "fixtures" / "fuzz"
+    assert check_qdpx(kept / "zip-version-17.qdpx") == [f"{kept / 'zip-version-17.qdpx'}: not a valid .qdpx file"
+                                                         " (it is not a zip archive, or the archive is damaged)"]
+
+
 def test_broken_odt_and_damaged_members_are_one_line(fixture_files: dict, tmp_path: Path) -> None:
     with zipfile.ZipFile(fixture_files["typed.odt"]) as z:
         items = [(i.filename, z.read(i)) for i in z.infolist()]
@@ -303,16 +310,20 @@ def test_a_run_of_brackets_segments_in_linear_time(tmp_path: Path) -> None:
     assert segments and segments[-1].end == len(transcript.text.rstrip())
 
 
-def test_yaml_json_and_csv_nesting(tmp_path: Path) -> None:
+def test_json_of_deep_nesting_and_huge_numbers(fixture_files: dict, tmp_path: Path) -> None:
     whisper = tmp_path / "deep.json"
     whisper.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(InputError):
         read_transcript(whisper)
-    payload = json.dumps({"segments": [{"start": 0, "end": float("1e308") * 10, "text": "hi"}]})
-    inf = tmp_path / "inf.json"
-    inf.write_text(payload, encoding="utf-8")
-    with pytest.raises(InputError):
-        read_transcript(inf)
+    data = json.loads(fixture_files["whisperx.json"].read_text(encoding="utf-8"))
+    data["segments"][0]["words"][0]["score"] = 10**300  # a score of 300 digits: an OverflowError once
+    path = tmp_path / "score.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert read_transcript(path).turns  # the word's score is left out, the rest read
+    data["segments"][1]["start"] = 10**300
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError, match="segment 1: start and end must be finite"):
+        read_transcript(path)
 
 
 # ---------------------------------------------------------------------------- the long run

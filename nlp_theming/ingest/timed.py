@@ -214,7 +214,9 @@ def _json_speaker(value: object, i: int) -> str | None:
 def read_whisper_json(raw: bytes) -> Transcript:
     """Whisper, faster-whisper and WhisperX output: ``{"segments": [...]}`` or a bare list."""
     try:
-        data = json.loads(decode_bytes(raw))
+        # an integer of 20 or more digits is no time or score: read as infinity, which every
+        # check below refuses by name (a float of it would raise OverflowError wherever it is used)
+        data = json.loads(decode_bytes(raw), parse_int=lambda d: int(d) if len(d.lstrip("-")) < 20 else math.inf)
     except json.JSONDecodeError as exc:
         raise IngestError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:

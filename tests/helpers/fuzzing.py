@@ -47,7 +47,7 @@ class Seed:
     targets: tuple[str, ...]
 
 
-def _taguette_db(path: Path) -> Path:
+def taguette_db(path: Path) -> Path:
     """A small SYNTHETIC Taguette project: two documents, three tags, four highlights, two coders."""
     from nlp_theming.exchange.taguette import html_to_text
 
@@ -131,7 +131,7 @@ def build_seeds(folder: Path, with_run: bool = True) -> tuple[list[Seed], Path]:
     for path in sorted((FIXTURES / "qda").iterdir()):
         if path.suffix in (".csv", ".xlsx") and path.name != "codebook.csv":
             seeds.append(Seed(path, ("qda-table", "import-qda")))
-    tag = _taguette_db(folder / "study.sqlite3")
+    tag = taguette_db(folder / "study.sqlite3")
     seeds.append(Seed(tag, ("taguette", "import-taguette", "taguette-units")))
 
     base = folder / "base-project"
