@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from nlp_theming import Project
 from nlp_theming.exchange.coded import read_span_csv
 from nlp_theming.exchange.qda_tables import read_qda_table
+from nlp_theming.exchange.refi_import import read_qdpx
 from nlp_theming.exchange.refi_qda import check_qdpx
 from nlp_theming.exchange.taguette import TaguetteError, read_taguette
 from nlp_theming.ingest import read_transcript
@@ -281,6 +282,8 @@ def test_kept_fuzz_findings_are_one_line() -> None:
     kept = ROOT / "tests" / "fixtures" / "fuzz"
     assert check_qdpx(kept / "zip-version-17.qdpx") == [f"{kept / 'zip-version-17.qdpx'}: not a valid .qdpx file"
                                                          " (it is not a zip archive, or the archive is damaged)"]
+    with pytest.raises(InputError, match=r"not a zip archive, as a \.qdpx must be"):
+        read_qdpx(kept / "zip-version-15.qdpx")
 
 
 def test_broken_odt_and_damaged_members_are_one_line(fixture_files: dict, tmp_path: Path) -> None:

@@ -134,7 +134,8 @@ class _Zip:
         self.read_bytes = 0
         try:
             self.zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError) as exc:
+            # NotImplementedError: a damaged header claiming a zip version no reader knows
             raise self.error(f"not a zip archive, as a .qdpx must be ({exc})") from exc
         except OSError as exc:
             raise self.error(f"cannot read: {exc.strerror or exc}") from exc
