@@ -240,12 +240,13 @@ def test_damaged_workbooks_are_one_line(seeds: dict, tmp_path: Path) -> None:
             reader(bomb)
 
 
-def test_a_sheet_csv_that_does_not_parse_is_one_line(seeds: dict, tmp_path: Path) -> None:
+def test_a_sheet_row_of_a_million_cells_is_one_line(seeds: dict, tmp_path: Path) -> None:
+    """A huge line of commas once made a frame of a million columns (minutes); now it is refused by row."""
     sheet = next(p for p in seeds["targets"]["sheet"] if p.suffix == ".csv")
-    path = tmp_path / "cut.csv"
-    raw = sheet.read_bytes()
-    path.write_bytes(raw[: raw.index(b"\n", 200)] + b',"never closed\n')
-    with pytest.raises(InputError, match="not a readable CSV"):
+    lines = sheet.read_text(encoding="utf-8-sig").splitlines()
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join([lines[0], lines[1] + "a," * 1_000_000, *lines[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 2 has 10000\d\d cells but the header has 13"):
         read_sheet(path)
 
 
@@ -275,6 +276,17 @@ def test_check_qdpx_reports_damage_rather_than_raising(seeds: dict, tmp_path: Pa
             odd_body = body.replace(b'startPosition="', b'startPosition="x', 1)
             z.writestr(name, odd_body if name == "project.qde" else body)
     assert any("outside the text" in p for p in check_qdpx(odd))
+
+
+def test_malformed_qdc_is_one_line(seeds: dict, tmp_path: Path) -> None:
+    """libxml2's message ends in a line break: the error was two lines once."""
+    from nlp_theming.exchange.refi_import import read_qdc_file
+
+    path = tmp_path / "nul.qdc"
+    path.write_bytes(seeds["targets"]["qdc"][0].read_bytes().replace(b"<Code ", b"\x00<Code ", 1))
+    with pytest.raises(InputError, match="not well-formed XML") as caught:
+        read_qdc_file(path)
+    assert "\n" not in str(caught.value)
 
 
 def test_kept_fuzz_findings_are_one_line() -> None:

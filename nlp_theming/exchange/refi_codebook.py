@@ -80,7 +80,7 @@ def parse_xml(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise XmlError(f"not well-formed XML ({exc})") from exc
+        raise XmlError(f"not well-formed XML ({' '.join(str(exc).split())})") from exc  # libxml2 ends lines in it
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise XmlError("has a DOCTYPE (a DTD or entities), which REFI-QDA files never have: refused")

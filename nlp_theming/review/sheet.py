@@ -8,6 +8,7 @@ valid rows are recorded (as one batch, which ``undo`` cancels as a whole).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
@@ -21,7 +22,7 @@ import pandas as pd
 from ..store import transaction
 from ..store.decisions import DecisionError, status_of
 from ..store.documents import segment_index
-from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
+from ..tables import add_sheet, formula_unsafe, new_workbook, write_csv
 from ..textio import InputError, header_name, open_workbook, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision
 from .queue import QueueFilter, full_queue
@@ -144,14 +145,6 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
             raise InputError(f"{path}: the workbook is damaged ({type(exc).__name__})") from None
         finally:
             book.close()
-        if not rows:
-            raise InputError(f"{path}: the workbook's sheet is empty")
-        header: list[str] = []
-        for name in rows[0]:  # a repeated column name gets a suffix, as pandas gives it
-            header.append(next(f"{name}.{k}" if k else name for k in range(len(header) + 1)
-                               if (f"{name}.{k}" if k else name) not in header))
-        width = len(header)
-        frame = pd.DataFrame([(r + [""] * width)[:width] for r in rows[1:]], columns=header, dtype=str)
     elif path.suffix.lower() == ".csv":
         # any encoding and separator a spreadsheet program saves (European Excel writes ';')
         try:
@@ -160,17 +153,35 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
             raise InputError(f"{path}: {exc}") from exc
         sep = sniff_delimiter(text, lambda names: "decision" in names and "segment_id" in names)
         try:
-            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{path}: not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
-        frame = formula_unsafe_frame(frame)
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+            rows = [[formula_unsafe(c) for c in row] for row in reader if row]  # blank lines skipped
+        except csv.Error as exc:
+            raise InputError(f"{path}: not a readable CSV ({exc})") from None
     else:
         raise InputError(f"{path}: the sheet must be .xlsx or .csv")
+    frame = _frame(path, rows)
     frame.columns = [header_name(c) for c in frame.columns]
     missing = [c for c in ("decision", "code", "segment_id", "text_check") if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
     return frame
+
+
+def _frame(path: Path, rows: list[list[str]]) -> pd.DataFrame:
+    """The sheet's rows under its header, as strings. A row with more filled cells than the header
+    has columns is refused by its row number (a million cells in one line would make a million
+    columns)."""
+    if not rows or not any(str(c).strip() for c in rows[0]):
+        raise InputError(f"{path}: the sheet is empty")
+    header: list[str] = []
+    for name in rows[0]:  # a repeated column name gets a suffix, as pandas gives it
+        header.append(next(f"{name}.{k}" if k else name for k in range(len(header) + 1)
+                           if (f"{name}.{k}" if k else name) not in header))
+    width = len(header)
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) > width and any(str(c).strip() for c in row[width:]):
+            raise InputError(f"{path}: row {n} has {len(row)} cells but the header has {width}")
+    return pd.DataFrame([(list(r) + [""] * width)[:width] for r in rows[1:]], columns=header, dtype=str)
 
 
 _DECISION = re.compile(r"^\s*(accept|reject|change|add)\s*(?::\s*(.*?))?\s*$", re.IGNORECASE)
