@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -260,6 +261,17 @@ def test_offsets_of_thousands_of_digits_are_one_line(seeds: dict, tmp_path: Path
         with pytest.raises(InputError, match=expect) as caught:
             read_span_csv(path)
         assert len(str(caught.value)) < 300  # the number is not echoed in full
+
+
+def test_qda_positions_of_thousands_of_digits_are_no_position(tmp_path: Path) -> None:
+    """A paragraph range of 100,000 digits: past Python's int conversion limit, a ValueError once."""
+    source = ROOT / "tests" / "fixtures" / "qda" / "nvivo_coded_content.csv"
+    lines = source.read_text(encoding="utf-8-sig").splitlines()
+    path = tmp_path / "nvivo.csv"
+    huge = "\t" + "9" * 100_000 + " - "  # the Paragraphs column: "5 - 6"
+    path.write_text("\n".join([lines[0], *(re.sub(r"\t\d+ - ", huge, line) for line in lines[1:])]), encoding="utf-8")
+    table = read_qda_table(path)
+    assert table.passages or table.problems
 
 
 def test_check_qdpx_reports_damage_rather_than_raising(seeds: dict, tmp_path: Path) -> None:

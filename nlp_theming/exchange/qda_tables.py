@@ -214,7 +214,7 @@ def _integer(value: str) -> int | None:
         number = float(value)
     except ValueError:
         return None
-    return int(number) if number.is_integer() and number >= 0 else None
+    return int(number) if number.is_integer() and 0 <= number < 2**63 else None
 
 
 def _range(value: str) -> tuple[int | None, int | None]:
@@ -222,7 +222,10 @@ def _range(value: str) -> tuple[int | None, int | None]:
     for anything else (times "0:01:02", PDF page references with more numbers)."""
     if ":" in value:
         return None, None
-    numbers = [int(n) for n in re.findall(r"\d+", value)]
+    found = re.findall(r"\d+", value)
+    if any(len(n) > 18 for n in found):  # no paragraph or offset has this many digits
+        return None, None
+    numbers = [int(n) for n in found]
     if len(numbers) == 1:
         return numbers[0], numbers[0]
     if len(numbers) == 2:
