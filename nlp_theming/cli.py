@@ -28,7 +28,7 @@ from .review.sheet import export_sheet
 from .review.terminal import terminal_review
 from .segment import UNITS, Segmenter
 from .suggest import SuggestConfig
-from .textio import InputError
+from .textio import InputError, terminal_safe
 
 KNOWN_ERRORS = (store.ProjectError, CodebookError, InputError, ModelNotFound, EncoderUnavailable, ValueError,
                 FileNotFoundError, DaskUnavailable)
@@ -37,15 +37,36 @@ ENCODER_HELP = ("Sentence encoder: torch (sentence-transformers), onnx (an int8 
                 " installed.")
 
 
+def echo(message: object = "", err: bool = False) -> None:
+    """Print a line; what came from a file (names, text, a problem quoting a cell) cannot carry
+    terminal escapes or bidi overrides to the terminal."""
+    click.echo(terminal_safe(message), err=err)
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
+
+
 def friendly(func):
-    """Known problems end in one line on stderr and exit status 1, not a traceback."""
+    """Problems end in one line on stderr and exit status 1, not a traceback (unless --debug)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors are click's to report (exit status 2)
         except KNOWN_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
+            if _debug():
+                raise
+            echo(f"error: {' '.join(str(exc).split())}", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug or an input no check foresaw: still one line
+            if _debug():
+                raise
+            echo(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                 " (run again with --debug for the traceback)", err=True)
             sys.exit(1)
 
     return wrapper
@@ -85,10 +106,14 @@ def _segmenter(
 
 @click.group()
 @click.version_option(package_name="nlp-theming")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error instead of one line.")
+def main(debug: bool) -> None:
     """nlp-theming: suggest codes for interview transcripts; people confirm them.
 
     Everything runs on this machine. Typical use: init, ingest, codebook, suggest, export.
+
+    Exit status: 0 done; for ingest, import and sheet import, the number of files or rows that
+    failed (at most 100); 1 an error (one line on stderr); 2 a usage error.
     """
 
 
@@ -98,7 +123,7 @@ def main() -> None:
 def init(project: str) -> None:
     """Create a project folder with its SQLite store."""
     path = store.init_project(project)
-    click.echo(f"created {path}")
+    echo(f"created {path}")
 
 
 @main.command()
@@ -137,14 +162,14 @@ def ingest(
         report = p.ingest(paths, manifest, _segmenter(unit, max_sentences, max_words, spacy_model),
                           progress=not quiet, asr=asr)
     for line in report.skipped_lines():
-        click.echo(f"note: {line}")
+        echo(f"note: {line}")
     for line in report.file_lines():
-        click.echo(line)
+        echo(line)
     for line in report.warnings():
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     for line in report.lines():
-        click.echo(f"error: {line}", err=True)
-    click.echo(
+        echo(f"error: {line}", err=True)
+    echo(
         f"{len(report.added)} added, {len(report.updated)} updated (new version), "
         f"{len(report.unchanged)} unchanged, {len(report.failed)} failed"
         + (f", {len(report.skipped)} skipped" if report.skipped else "")
@@ -202,7 +227,7 @@ def codebook(project: str, file: str, name: str | None) -> None:
         version, created = p.load_codebook(file, name)
         frame = p.codebook(version)
     state = "stored as version" if created else "unchanged, still version"
-    click.echo(
+    echo(
         f"codebook {state} {version}: {int(frame.is_leaf.sum())} codes under {int((~frame.is_leaf).sum())} groups"
     )
 
@@ -285,9 +310,9 @@ def suggest(
     with _project(project) as p:
         summary = p.suggest(config, progress=not quiet)
     for line in summary.warnings:
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     for line in summary.lines():
-        click.echo(line)
+        echo(line)
 
 
 @main.command()
@@ -332,7 +357,7 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
         if run_id is not None or coders:
             raise click.UsageError("--run and --coder do not apply to a codebook (--format qdc)")
         with _project(project) as p:
-            click.echo(p.export_qdc(out).summary())
+            echo(p.export_qdc(out).summary())
         return
     qdpx = fmt == "qdpx"
     if qdpx and run_id is not None:
@@ -341,13 +366,13 @@ def export(project: str, fmt: str | None, out: str, run_id: int | None, coders: 
         raise click.UsageError("--coder applies to --format qdpx")
     with _project(project) as p:
         if not qdpx:
-            click.echo(f"wrote {p.export(out, fmt, run_id, progress=not quiet)}")
+            echo(f"wrote {p.export(out, fmt, run_id, progress=not quiet)}")
             return
         report = p.export_qdpx(out, coders=list(coders) or None)
-    click.echo(report.summary())
+    echo(report.summary())
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"note: {NOT_EXPORTED}", err=True)
+        echo(f"warning: {warning}", err=True)
+    echo(f"note: {NOT_EXPORTED}", err=True)
 
 
 @main.command()
@@ -394,14 +419,14 @@ def import_(project: str, file: str, kind: str, coder: str | None) -> None:
     with _project(project) as p:
         result = p.import_coding(file, kind, coder)
     for note in result.notes:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")
     for line in result.warnings:
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     for line in result.problems:
-        click.echo(f"error: {line}", err=True)
+        echo(f"error: {line}", err=True)
     if result.kind != "qdc":
         again = f" ({result.already} already recorded by an earlier import)" if result.already else ""
-        click.echo(
+        echo(
             f"imported {result.spans} spans as {result.decisions} decisions{again}; {len(result.problems)} problems"
         )
     sys.exit(min(len(result.problems), 100))
@@ -416,7 +441,7 @@ def coded_units(project: str, out: str, coders: tuple[str, ...]) -> None:
     """Write the project's human coding as long-format units (the file `evaluate` reads)."""
     with _project(project) as p:
         units = p.coded_units(out, list(coders) or None)
-    click.echo(
+    echo(
         f"{len(units)} units from {units.document.nunique()} documents by {units.coder.nunique()} coders; wrote {out}"
     )
 
@@ -466,8 +491,8 @@ def compare_command(
         )
     paths = result.write(folder)
     for line in result.summary_lines():
-        click.echo(line)
-    click.echo(f"wrote {paths['report.html']} and the tables in {folder}")
+        echo(line)
+    echo(f"wrote {paths['report.html']} and the tables in {folder}")
 
 
 @main.command()
@@ -479,10 +504,10 @@ def demo(project: str, out: str | None, quiet: bool) -> None:
     """Run the whole pipeline on the bundled sample corpus (synthetic NHS interviews)."""
     report, summary, path = run_demo(project, out, progress=not quiet)
     for line in report.lines():
-        click.echo(f"error: {line}", err=True)
+        echo(f"error: {line}", err=True)
     for line in summary.lines():
-        click.echo(line)
-    click.echo(f"wrote {path}")
+        echo(line)
+    echo(f"wrote {path}")
     # the bundled corpus must ingest cleanly: a failure means a broken install, not bad data
     sys.exit(min(len(report.failed), 100))
 
@@ -595,28 +620,28 @@ def evaluate(
     )
     rows = metrics.get("learning_curve") or metrics.get("methods") or [metrics]
     for note in metrics["notes"]:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")
     left = metrics["units_left_out"]
     if left["n_units"]:
         top = sorted(left["codes"].items(), key=lambda kv: -kv[1])
         shown = ", ".join(f"{c!r} ({n})" for c, n in top[:5]) + (", ..." if len(top) > 5 else "")
-        click.echo(f"note: {left['n_units']} units left out: none of their codes is in the codebook: {shown}")
+        echo(f"note: {left['n_units']} units left out: none of their codes is in the codebook: {shown}")
     if metrics["codes_matched_loosely"]:
         pairs = ", ".join(f"{a!r} as {b!r}" for a, b in list(metrics["codes_matched_loosely"].items())[:5])
-        click.echo(f"note: codes read ignoring case or spacing: {pairs}")
+        echo(f"note: codes read ignoring case or spacing: {pairs}")
     refs = metrics["reference_coders"]
     who = ", ".join(f"{c} on {n}" for c, n in refs.items())
-    click.echo(
+    echo(
         f"{metrics['n_units']} units, {metrics['n_codes']} codes, reference coder {metrics['coder']!r}"
         + (f" ({who} units)" if len(refs) > 1 else "") + f"; encoder {metrics['encoder']}"
     )
-    click.echo(
+    echo(
         f"  {'method':<15} {'context':<24} {'labels':<17} {'split':<8} {'train':>6} {'test':>6}"
         f" {'top1':>6} {'top5rec':>7}"
         f" {'microF1':>7} {'macroF1':>7} {'kappa':>6} {'ECE':>6}"
     )
     for r in rows:
-        click.echo(
+        echo(
             f"  {r['method']:<15} {r['context']:<24} {r['train_labels']:<17} {r['split']:<8}"
             f" {r['n_train']:>6} {r['n_test']:>6}"
             f" {_fmt(r['top1_hit_rate'])}"
@@ -627,11 +652,11 @@ def evaluate(
     per_code = metrics.get("calibration_per_code") or {}
     if per_code:
         worst = max(per_code, key=lambda c: per_code[c]["ece"])
-        click.echo(f"  calibration per code ({len(per_code)} codes with enough held-out units): median ECE"
+        echo(f"  calibration per code ({len(per_code)} codes with enough held-out units): median ECE"
                    f" {_fmt(float(np.median([v['ece'] for v in per_code.values()])))}, worst {worst!r}"
                    f" {_fmt(per_code[worst]['ece'])}")
     for other, c in (metrics.get("human_ceiling") or {}).items():
-        click.echo(
+        echo(
             f"  human ceiling vs {other} on {c['n_units']} shared test units:"
             f" human kappa {_fmt(c['human']['mean_kappa'])}"
             f", machine kappa {_fmt(c['machine']['mean_kappa'])}; human micro F1 {_fmt(c['human']['micro_f1'])}"
@@ -640,14 +665,14 @@ def evaluate(
     if "strategies" in metrics:
         st = metrics["strategies"]
         for point in st["curves"]:
-            click.echo(f"  {point['strategy']:<7} {point['n_coded']:>6} units coded: kappa {_fmt(point['mean_kappa'])},"
+            echo(f"  {point['strategy']:<7} {point['n_coded']:>6} units coded: kappa {_fmt(point['mean_kappa'])},"
                        f" top-1 {_fmt(point['top1_hit_rate'])}")
         if "active_units_to_match" in st:
             need = st["active_units_to_match"]
-            click.echo(f"  active reached random's kappa at the full budget ({_fmt(st['random_kappa_at_budget'])})"
+            echo(f"  active reached random's kappa at the full budget ({_fmt(st['random_kappa_at_budget'])})"
                        + (f" with {need} units ({st['active_share_of_random']:.0%} of random's)" if need else
                           " with none of its budgets"))
-    click.echo(f"wrote {Path(out) / 'predictions.csv'}, {Path(out) / 'metrics.json'} and"
+    echo(f"wrote {Path(out) / 'predictions.csv'}, {Path(out) / 'metrics.json'} and"
                f" {Path(out) / 'reliability.png'}")
 
 
@@ -689,14 +714,14 @@ def evaluate_discovery_command(codebook_file: str, coded: str, hold_out: int, re
                                        coder=coder, model=model, progress=not quiet, reduction=reduction,
                                        encoder=encoder)
     s = metrics["summary"]
-    click.echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes; {repeats} sets of {hold_out} held-out codes"
+    echo(f"{metrics['n_units']} units, {metrics['n_codes']} codes; {repeats} sets of {hold_out} held-out codes"
                f" from {len(metrics['eligible_codes'])} with >= {min_units} units")
     for run in metrics["runs"]:
-        click.echo(f"  set {run['repeat']}: {run['n_proposals']} proposals over {run['units_in_proposals']}"
+        echo(f"  set {run['repeat']}: {run['n_proposals']} proposals over {run['units_in_proposals']}"
                    f" of {run['n_unmatched']} unmatched units" + (f" ({run['note']})" if run["note"] else ""))
-    click.echo(f"best proposal per removed code, mean: precision {_fmt(s['precision'])}, recall {_fmt(s['recall'])},"
+    echo(f"best proposal per removed code, mean: precision {_fmt(s['precision'])}, recall {_fmt(s['recall'])},"
                f" F1 {_fmt(s['f1'])} (chance {_fmt(s['baseline_f1'])}); reachable {_fmt(s['reachable'])}")
-    click.echo(f"wrote {Path(out) / 'recovery.csv'} and {Path(out) / 'metrics.json'}")
+    echo(f"wrote {Path(out) / 'recovery.csv'} and {Path(out) / 'metrics.json'}")
 
 
 @main.command("taguette-units")
@@ -713,11 +738,11 @@ def taguette_units(
         taguette, out, spans, _segmenter(unit, max_sentences, max_words, spacy_model) or Segmenter()
     )
     for problem in result.problems:
-        click.echo(f"warning: {problem}", err=True)
+        echo(f"warning: {problem}", err=True)
     if result.unhighlighted:
         left = result.unhighlighted
-        click.echo(f"note: {len(left)} documents without highlights left out: {', '.join(left)}")
-    click.echo(
+        echo(f"note: {len(left)} documents without highlights left out: {', '.join(left)}")
+    echo(
         f"{len(result.units)} rows (unit x coder; a coder only on documents they highlighted) from"
         f" {len(result.documents) - len(result.unhighlighted)} documents ({result.n_coded} with codes); wrote {out}"
     )
@@ -777,23 +802,23 @@ def summarize_command(
     with _project(project) as p:
         if check_dir:
             fresh = p.check_summary(check_dir)
-            click.echo(f"{check_dir}: {fresh.message}")
+            echo(f"{check_dir}: {fresh.message}")
             sys.exit(0 if fresh.up_to_date else 1)
         summary = p.summarize(by=by, coder=coder, sites=sites, compare=list(compare) or None, quotes=quotes,
                               progress=not quiet)
         folder = Path(out) if out else Path(project) / "summary"
         summary.write(folder, tuple(formats) or ("html", "md", "xlsx", "csv", "parquet"), progress=not quiet)
     c = summary.meta["counts"]
-    click.echo(
+    echo(
         f"summary by {by}: {c['groups']} groups x {c['themes']} themes ({c['meta_themes']} meta-themes); "
         f"{c['cells_present']} of {c['cells']} cells coded; {c['coded_segments']} confirmed coded segments"
         f" ({'coder ' + coder if coder else 'coders: ' + (', '.join(summary.meta['coders']) or 'none')})"
     )
     if c["unreviewed"]:
-        click.echo(f"{c['unreviewed']} suggestions with score >= 0.5 are not yet reviewed (flagged in the matrix)")
+        echo(f"{c['unreviewed']} suggestions with score >= 0.5 are not yet reviewed (flagged in the matrix)")
     for note in summary.notes:
-        click.echo(f"note: {note}")
-    click.echo(f"wrote {folder / 'index.html' if (folder / 'index.html').exists() else folder}")
+        echo(f"note: {note}")
+    echo(f"wrote {folder / 'index.html' if (folder / 'index.html').exists() else folder}")
 
 
 # ---- review: people confirm suggestions (web page, terminal, spreadsheet) ----
@@ -911,7 +936,7 @@ def sheet_export(
     queue_filter = QueueFilter.of(order or "document", status=None if everything else "pending", **filters)
     with _project(project) as p:
         path, n = export_sheet(p.con, coder, out, queue_filter=queue_filter, progress=not quiet)
-    click.echo(f"wrote {n} rows to {path}")
+    echo(f"wrote {n} rows to {path}")
 
 
 @sheet.command("import")
@@ -924,8 +949,8 @@ def sheet_import(project: str, file: str, coder: str) -> None:
     with _project(project) as p:
         report = p.import_sheet(file, coder)
     for line in report.problems:
-        click.echo(f"error: {line}", err=True)
-    click.echo(
+        echo(f"error: {line}", err=True)
+    echo(
         f"{report.recorded} decisions recorded for {coder}, {report.unchanged} already so, "
         f"{report.blank} rows left blank, {len(report.problems)} rows with problems"
     )
@@ -943,9 +968,9 @@ def status(project: str, coder: str | None, blind: bool) -> None:
     Documents with no speaker or only one are listed first."""
     with _project(project) as p:
         for line in p.speaker_warnings():
-            click.echo(f"warning: {line}")
+            echo(f"warning: {line}")
         for line in p.review_status(coder, blind=blind).lines():
-            click.echo(line)
+            echo(line)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from .store.codebooks import latest_version, read_version, store_version
-from .textio import InputError, dict_rows, header_name, read_text_file, sniff_delimiter
+from .textio import InputError, clean_name, dict_rows, header_name, read_text_file, sniff_delimiter
 
 
-class CodebookError(ValueError):
+class CodebookError(InputError):
     """A codebook that cannot be used, with the file and the problem in one line."""
 
 
@@ -208,11 +208,11 @@ def _build(path: Path, rows: list[dict], name: str) -> Codebook:
     for row in rows:
         if all(not _text(v) for k, v in row.items() if k != "_where"):
             continue  # a row of empty cells (",,,"), as spreadsheets export them
-        code = _text(row.get("code") or row.get("name"))
+        code = clean_name(_text(row.get("code") or row.get("name")))
         if not code:
             raise CodebookError(f"{path}: {row['_where']}: empty code")
-        parent = _text(row.get("parent")) or None
-        group = _text(row.get("group") or row.get("meta_theme") or row.get("category")) or None
+        parent = clean_name(_text(row.get("parent"))) or None
+        group = clean_name(_text(row.get("group") or row.get("meta_theme") or row.get("category"))) or None
         entry = Code(
             code=code,
             parent=parent,

@@ -109,7 +109,7 @@ class Segmenter:
         # neither hit spaCy's max_length nor take its memory.
         chunks = [(i, a, text[a:b]) for i, text in enumerate(turn_texts) for a, b in text_chunks(text)]
         found: list[list[tuple[int, int]]] = [[] for _ in turn_texts]
-        for (i, offset, _), doc in zip(chunks, nlp.pipe(c[2] for c in chunks), strict=True):
+        for (i, offset, _), doc in zip(chunks, nlp.pipe(_tame(c[2]) for c in chunks), strict=True):
             base = transcript.turns[i].start + offset
             found[i].extend((base + s.start_char, base + s.end_char) for s in doc.sents if s.text.strip())
         for turn_idx, turn in enumerate(transcript.turns):
@@ -201,6 +201,17 @@ class Segmenter:
 
 SPACY_CHUNK = 100_000  # characters given to spaCy at once: well under its max_length (1,000,000)
 _SENTENCE_END = re.compile(r"[.!?…]['\")\]]*\s")
+
+
+# spaCy's tokenizer peels prefixes and suffixes off a token one at a time, rescanning the rest:
+# a run of thousands of brackets or quotes without a space takes minutes. No word is this long.
+LONG_RUN = re.compile(r"\S{200,}")
+
+
+def _tame(text: str) -> str:
+    """``text`` with every run of 200 or more non-space characters masked, at the same length
+    (offsets into it stay offsets into ``text``): one plain token for spaCy instead of thousands."""
+    return LONG_RUN.sub(lambda m: "x" * len(m.group()), text)
 
 
 def text_chunks(text: str, limit: int = SPACY_CHUNK) -> list[tuple[int, int]]:

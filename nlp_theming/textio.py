@@ -18,6 +18,7 @@ import os
 import re
 import unicodedata
 import zipfile
+import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,31 @@ def clean_text(text: str) -> str:
     if not text.strip():
         raise InputError("file is empty")
     return text
+
+
+# Characters a name must not carry to a terminal or a table: C0 and C1 controls (ESC starts a
+# terminal escape sequence, BEL rings), and the bidirectional marks, embeddings, overrides and
+# isolates that make text display in another order than it reads (U+202E "Trojan Source").
+UNSAFE_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_name(name: object) -> str:
+    """A name or label from a file (speaker, coder, document, code, attribute) made safe to store
+    and show: control and bidi-override characters dropped (a tab or line break becomes a space),
+    surrounding spaces stripped. Every reader and importer passes names through here as they come
+    in; a clean name comes back unchanged."""
+    text = re.sub(r"[\t\n\r\v\f]", " ", "" if name is None else str(name))
+    return UNSAFE_IN_NAMES.sub("", text).strip()
+
+
+def terminal_safe(text: object) -> str:
+    """Text from the store as printed on a terminal: control and bidi-override characters shown
+    as ``\\x1b``-style escapes (line breaks and tabs kept), so a file can never move the cursor,
+    ring the bell, rewrite the screen or reorder what the terminal shows."""
+    def show(m: re.Match) -> str:
+        return m.group() if m.group() in "\n\t" else m.group().encode("unicode_escape").decode()
+
+    return UNSAFE_IN_NAMES.sub(show, "" if text is None else str(text))
 
 
 def read_text_file(path: str | Path) -> str:
@@ -189,6 +215,11 @@ RATIO_FLOOR = 1024 * 1024
 XML_CHUNK = 1024 * 1024  # an XML member is searched for a DOCTYPE in chunks of this size
 
 
+#: What reading a member of a damaged zip raises: bad CRC or header, a broken deflate stream, a
+#: stream cut short, an encrypted or unknown compression method.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError, ValueError)
+
+
 def check_size(size: int, limits: Limits = LIMITS, recording: bool = False) -> None:
     """Refuse a file past the limit: a transcript's, or with ``recording`` an audio or video file's."""
     limit, variable = (
@@ -209,14 +240,6 @@ def file_hash(path: str | Path, chunk: int = 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def checked_archive(path: str | Path, kind: str, limits: Limits = LIMITS) -> bytes:
-    """The bytes of a zip-based file (.xlsx, say) once its size and contents pass
-    :func:`open_archive`: hand them to the library that reads the format."""
-    path = Path(path)
-    check_size(path.stat().st_size, limits)
-    raw = path.read_bytes()
-    open_archive(raw, kind, limits).close()
-    return raw
 
 
 def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipFile:
@@ -233,7 +256,7 @@ def open_archive(raw: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipF
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+    except (zipfile.LargeZipFile, *ZIP_ERRORS) as exc:  # an unknown zip version is NotImplementedError
         raise InputError(f"not a valid {kind} file (it is not a zip archive, or the archive is damaged)") from exc
     if len(members) > limits.zip_members:
         raise InputError(f"{kind} archive has {len(members)} members (the limit is {limits.zip_members})")
@@ -283,9 +306,25 @@ def declares_doctype(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
                 if any(m in window for m in _DTD_MARKERS):
                     return True
                 tail = window[-overlap:]
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError, EOFError) as exc:
+    except ZIP_ERRORS as exc:
         raise InputError(f"archive member {member.filename!r} cannot be read ({exc})") from exc
     return False
+
+
+def open_workbook(path: str | Path, limits: Limits = LIMITS):
+    """An XLSX workbook (openpyxl, read-only, values) once its size and its archive are checked
+    (:func:`open_archive`); :class:`InputError` in one line when it cannot be opened."""
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    check_size(path.stat().st_size, limits)
+    open_archive(path.read_bytes(), ".xlsx", limits).close()
+    try:
+        return load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
+        raise InputError(f"not a readable XLSX workbook ({type(exc).__name__})") from None
+
+
 @lru_cache(maxsize=1)
 def _composing_starters() -> frozenset[str]:
     """Characters of combining class 0 that NFC can still join to the character before them:

@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .textio import InputError
+from .textio import InputError, clean_name
 
 #: Speaker labels that name the interviewer wherever they appear (the "label" rule).
 INTERVIEWER_LABELS = re.compile(
@@ -36,6 +36,11 @@ class Turn:
     end_time: float | None = None
     confidence: float | None = None
     is_interviewer: bool = False
+
+    def __post_init__(self) -> None:
+        # every reader makes its turns here: a label from a file never carries a terminal escape
+        if self.speaker:
+            self.speaker = clean_name(self.speaker) or None
 
 
 @dataclass
@@ -259,6 +264,8 @@ def parse_timestamp(value: str) -> float:
     if not m or int(m[3]) > 59 or (m[1] is not None and int(m[2]) > 59):
         raise IngestError(f"bad timestamp {value!r}")
     hours, minutes, seconds, frac = m.groups()
+    if hours and len(hours) > 6:  # past any recording, and past what a float holds
+        raise IngestError(f"bad timestamp {value[:40]!r}: {len(hours)} digits of hours")
     total = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
     if frac:
         total += int(frac.ljust(3, "0")) / 1000

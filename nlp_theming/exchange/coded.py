@@ -56,7 +56,7 @@ UNIT_CONTEXT_COLUMNS = ("speaker", "role", "position", "previous_text")
 CODES_SEPARATOR = " | "
 
 
-class CodedFileError(ValueError):
+class CodedFileError(InputError):
     """A coding file that cannot be read: names the file, line/row and the problem."""
 
     def __init__(self, path: str | Path, line: int, problem: str, row: int | None = None) -> None:
@@ -177,13 +177,15 @@ def _offset(path: str | Path, line: int, row: int, name: str, value: str) -> int
         try:
             f = float(v)
         except ValueError:
-            raise CodedFileError(path, line, f"{name} {v!r} is not an integer", row) from None
+            raise CodedFileError(path, line, f"{name} {v[:40]!r} is not an integer", row) from None
         # Spreadsheets sometimes write 12 as "12.0"; accept whole numbers only.
         if not math.isfinite(f) or not f.is_integer():
-            raise CodedFileError(path, line, f"{name} {v!r} is not an integer", row) from None
+            raise CodedFileError(path, line, f"{name} {v[:40]!r} is not an integer", row) from None
         number = int(f)
     if number < 0:
         raise CodedFileError(path, line, f"{name} {number} is negative", row)
+    if number >= 2**63:  # past any text, and past what a table column holds
+        raise CodedFileError(path, line, f"{name} of {len(v)} digits is too large", row)
     return number
 
 

@@ -20,14 +20,15 @@ from pathlib import Path
 import pandas as pd
 
 from ..codebook import Code, Codebook, load_stored_codebook, store_codebook
-from ..ingest import ingest_text
+from ..ingest import ingest_text, text_transcript
 from ..review.imports import import_spans, locate_units
 from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
+from ..textio import InputError, clean_name
 from .coded import header_names, read_coded_units_csv, read_span_csv, write_coded_units_csv, write_span_csv
 from .qda_tables import qda_spans, sniff_table
 from .refi_import import import_qdc, import_qdpx
-from .taguette import TaguetteProject, read_taguette
+from .taguette import TaguetteError, TaguetteProject, read_taguette
 from .tidy import coded_units_table
 from .units import units_from_spans
 
@@ -82,14 +83,24 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
         return result
     if kind == "taguette":
         tag = read_taguette(path)
-        result.problems += tag.problems
-        if latest_version(con) is None:
-            result.notes.append(tags_as_codebook(con, tag, path))
-        names = {}
+        names = taguette_names(tag, path)
+        # checked whole before anything is stored: one document that cannot be read names itself
+        # and leaves the project as it was
         for doc in tag.documents.itertuples(index=False):
-            names[doc.document] = Path(str(doc.name)).stem
+            try:
+                text_transcript(doc.text, "taguette")
+            except InputError as exc:
+                raise TaguetteError(f"{path}: document {doc.document} ({doc.name!r}): {exc}; nothing was imported"
+                                    ) from None
+        book = tags_codebook(tag) if latest_version(con) is None else None
+        result.problems += tag.problems
+        if book is not None:
+            version, _ = store_codebook(con, book, Path(path).resolve())
+            result.notes.append(f"the project had no codebook: the Taguette project's {len(book.codes)} tags became"
+                                f" codebook version {version}")
+        for doc in tag.documents.itertuples(index=False):
             ingest_text(con, names[doc.document], doc.text, str(path), "taguette")
-        segment_documents(con)
+        result.problems += [f"{name}: {problem}" for _, name, problem in segment_documents(con)]
         spans = tag.highlights.assign(document=tag.highlights.document.map(names))
     elif kind == "qda":  # MAXQDA, ATLAS.ti, NVivo tables: located by their words
         qda = qda_spans(con, path, coder)
@@ -110,12 +121,25 @@ def import_coding(con: sqlite3.Connection, path: str | Path, kind: str = "auto",
     return result
 
 
-def tags_as_codebook(con: sqlite3.Connection, project: TaguetteProject, path: str | Path) -> str:
-    """A project with no codebook takes the Taguette project's tags as its codebook (flat: a
-    tag's path is its code, its description the definition). Returns a note saying so."""
+def tags_codebook(project: TaguetteProject) -> Codebook:
+    """The codebook a project with none takes from a Taguette project: its tags, flat (a tag's
+    path is its code, its description the definition)."""
     codes = [Code(str(t.code), None, str(t.description or "").strip()) for t in project.tags.itertuples(index=False)]
-    version, _ = store_codebook(con, Codebook(f"{project.name} (Taguette tags)", codes), Path(path).resolve())
-    return f"the project had no codebook: the Taguette project's {len(codes)} tags became codebook version {version}"
+    return Codebook(f"{project.name} (Taguette tags)", codes)
+
+
+def taguette_names(project: TaguetteProject, path: str | Path) -> dict[int, str]:
+    """Document id -> the name it is stored under (its file name's stem). Two documents with one
+    name would become two versions of one document: refused, naming both."""
+    names: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for doc in project.documents.itertuples(index=False):
+        name = clean_name(Path(str(doc.name)).stem) or f"taguette-{doc.document}"
+        if name in seen:
+            raise TaguetteError(f"{path}: documents {seen[name]} and {doc.document} are both named {name!r};"
+                                " rename one in Taguette; nothing was imported")
+        names[doc.document] = seen[name] = name
+    return names
 
 
 def write_project_units(con: sqlite3.Connection, out: str | Path, coders: list[str] | None = None) -> pd.DataFrame:

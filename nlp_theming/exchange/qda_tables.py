@@ -31,7 +31,7 @@ import pandas as pd
 from ..codebook import load_stored_codebook
 from ..review.locate import find_passage, matches_at, paragraph_region, resolve_document
 from ..store.documents import current_texts
-from ..textio import InputError, check_size, checked_archive, header_name, read_text_file, sniff_delimiter
+from ..textio import InputError, check_size, header_name, open_workbook, read_text_file, sniff_delimiter
 
 #: How many rows at the top of a sheet are searched for the header (a title row may come first).
 HEADER_SEARCH_ROWS = 10
@@ -214,7 +214,7 @@ def _integer(value: str) -> int | None:
         number = float(value)
     except ValueError:
         return None
-    return int(number) if number.is_integer() and number >= 0 else None
+    return int(number) if number.is_integer() and 0 <= number < 2**63 else None
 
 
 def _range(value: str) -> tuple[int | None, int | None]:
@@ -222,7 +222,10 @@ def _range(value: str) -> tuple[int | None, int | None]:
     for anything else (times "0:01:02", PDF page references with more numbers)."""
     if ":" in value:
         return None, None
-    numbers = [int(n) for n in re.findall(r"\d+", value)]
+    found = re.findall(r"\d+", value)
+    if any(len(n) > 18 for n in found):  # no paragraph or offset has this many digits
+        return None, None
+    numbers = [int(n) for n in found]
     if len(numbers) == 1:
         return numbers[0], numbers[0]
     if len(numbers) == 2:
@@ -255,13 +258,7 @@ def table_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    from openpyxl import load_workbook
-
-    raw = checked_archive(path, ".xlsx")  # a workbook is a zip: the same limits as any archive
-    try:
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several types for a file that is not a workbook
-        raise InputError(f"not a readable XLSX workbook ({exc.__class__.__name__})") from None
+    book = open_workbook(path)
     try:
         chosen = book.worksheets[0] if book.worksheets else None
         for sheet in book.worksheets:
@@ -273,8 +270,14 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             return
         for n, row in enumerate(chosen.iter_rows(values_only=True), start=1):
             yield n, [_cell(v) for v in row]
+    except Exception as exc:  # a sheet's XML is parsed as it is read: damage shows here
+        raise InputError(f"the workbook is damaged ({type(exc).__name__}: {_first_line(exc)})") from None
     finally:
         book.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _cell(value: object) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..codebook import Code, Codebook
+from ..textio import clean_name
 from ..version import __version__
 
 __all__ = [
@@ -79,7 +80,7 @@ def parse_xml(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise XmlError(f"not well-formed XML ({exc})") from exc
+        raise XmlError(f"not well-formed XML ({' '.join(str(exc).split())})") from exc  # libxml2 ends lines in it
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise XmlError("has a DOCTYPE (a DTD or entities), which REFI-QDA files never have: refused")
@@ -205,7 +206,7 @@ def read_codes(codebook_el: etree._Element | None, namespace: str) -> ReadCodes:
     deep: list[str] = []
 
     def unique(name: str, parent: str | None, guid: str) -> str:
-        base = name.strip() or f"code {guid}"
+        base = name.strip() or f"code {clean_name(guid)}"
         if not name.strip():
             out.warnings.append(f"a code with no name (GUID {guid}) is called {base!r}")
         candidate, n = base, 1
@@ -222,7 +223,7 @@ def read_codes(codebook_el: etree._Element | None, namespace: str) -> ReadCodes:
     def walk(el: etree._Element, parent: str | None, depth: int) -> None:
         for code_el in el.findall(f"{ns}Code"):
             guid = code_el.get("guid") or ""
-            name = unique(code_el.get("name") or "", parent, guid)
+            name = unique(clean_name(code_el.get("name")), parent, guid)
             parts = split_description(code_el.findtext(f"{ns}Description"))
             out.codes.append(Code(name, parent, str(parts["description"]), str(parts["inclusion"]),
                                   str(parts["exclusion"]), list(parts["examples"])))  # type: ignore[call-overload]

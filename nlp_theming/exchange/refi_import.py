@@ -42,7 +42,7 @@ from ..segment import Segmenter, project_segmenter, segment_documents
 from ..store.codebooks import latest_version
 from ..store.decisions import MACHINE_CODERS
 from ..store.documents import current_lengths, current_texts, recorded_scheme, update_attributes
-from ..textio import LIMITS, RATIO_FLOOR, InputError, OffsetMap, clean_text
+from ..textio import LIMITS, RATIO_FLOOR, InputError, OffsetMap, clean_name, clean_text
 from .refi_codebook import XmlError, norm_guid, parse_xml, read_codes, read_qdc
 from .refi_qda import NAMESPACE, QDE_NAME, SOURCES, UNITS_NOTE
 
@@ -68,7 +68,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 CASE_ATTRIBUTE = "case"
 
 
-class RefiImportError(ValueError):
+class RefiImportError(InputError):
     """A REFI-QDA file refused as a whole: one line naming the file and the problem."""
 
 
@@ -141,7 +141,8 @@ class _Zip:
         self.read_bytes = 0
         try:
             self.zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError) as exc:
+            # NotImplementedError: a damaged header claiming a zip version no reader knows
             raise self.error(f"not a zip archive, as a .qdpx must be ({exc})") from exc
         except OSError as exc:
             raise self.error(f"cannot read: {exc.strerror or exc}") from exc
@@ -266,7 +267,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
     # users
     names: Counter[str] = Counter()
     for user in root.iterfind(f"{ns}Users/{ns}User"):
-        name = (user.get("name") or "").strip() or (user.get("guid") or "")
+        name = clean_name(user.get("name")) or clean_name(user.get("guid"))
         out.users[norm_guid(user.get("guid"))] = name
         names[name] += 1
     for name, n in sorted(names.items()):
@@ -281,7 +282,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
     codes = found.by_guid
 
     # variables and cases: document attributes
-    variables = {norm_guid(v.get("guid")): (v.get("name") or "").strip() or v.get("guid") or ""
+    variables = {norm_guid(v.get("guid")): clean_name(v.get("name")) or clean_name(v.get("guid"))
                  for v in root.iterfind(f"{ns}Variables/{ns}Variable")}
 
     def values(el: etree._Element, where: str) -> dict[str, str]:
@@ -293,13 +294,13 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
             if key is None:
                 warn(f"{where}: a value of an unknown variable is not carried")
             elif value is not None and value.strip():
-                got[key] = value.strip()
+                got[key] = clean_name(value)
         return got
 
     case_of: dict[str, list[str]] = defaultdict(list)
     case_values: dict[str, dict[str, str]] = defaultdict(dict)
     for case in root.iterfind(f"{ns}Cases/{ns}Case"):
-        name = (case.get("name") or "").strip() or case.get("guid") or ""
+        name = clean_name(case.get("name")) or clean_name(case.get("guid"))
         own = values(case, f"case {name!r}")
         for ref in case.findall(f"{ns}SourceRef"):
             target = norm_guid(ref.get("targetGUID"))
@@ -341,7 +342,7 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
     used_names: set[str] = set()
     for source in (sources_el if sources_el is not None else []):
         kind = _local(source)
-        label = source.get("name") or source.get("guid") or "?"
+        label = clean_name(source.get("name")) or clean_name(source.get("guid")) or "?"
         where = f"{kind} {label!r}"
         if kind in _OTHER_SOURCES:
             n_sel = sum(1 for c in source if _local(c).endswith("Selection"))
@@ -358,9 +359,9 @@ def _read(zipped: _Zip, path: Path, coder: str | None) -> QdpxContent:
             warn(f"{where}: no plain text inside the file (external or missing), skipped ({n_cod} codings not"
                  " carried)")
             continue
-        name = label.strip() or source.get("guid") or "?"
+        name = label
         if name in used_names:
-            unique = f"{name} ({source.get('guid')})"
+            unique = f"{name} ({clean_name(source.get('guid'))})"
             warn(f"{where}: another source has the same name: stored as {unique!r}")
             name = unique
         used_names.add(name)

@@ -54,6 +54,7 @@ from ..store.documents import (
 )
 from ..store.memos import memos_frame
 from ..store.schema import get_meta
+from ..textio import ZIP_ERRORS, InputError, check_size, open_archive
 from ..version import __version__
 from .refi_codebook import XmlError, build_qdc, parse_xml, write_codes, xml_text
 
@@ -610,9 +611,19 @@ def check_qdpx(path: str | Path, xsd: str | Path | None = None) -> list[str]:
     sources) resolves, and that text selections lie inside their plain text.
     """
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        return [f"{path}: not a readable zip file ({exc})"]
+        check_size(Path(path).stat().st_size)
+        zf = open_archive(Path(path).read_bytes(), ".qdpx")  # bombs, climbing names, DOCTYPEs: refused
+    except InputError as exc:
+        return [f"{path}: {exc}"]
+    except OSError as exc:
+        return [f"{path}: cannot be read ({exc})"]
+    try:
+        return _check_members(zf, path, xsd)
+    except ZIP_ERRORS as exc:  # a member that cannot be unpacked
+        return [f"{path}: a member cannot be read ({type(exc).__name__}: {exc})"]
+
+
+def _check_members(zf: zipfile.ZipFile, path: str | Path, xsd: str | Path | None) -> list[str]:
     with zf:
         entries = {n: n for n in zf.namelist()}
         lower = {n.lower(): n for n in entries}
@@ -680,10 +691,18 @@ def check_qdpx(path: str | Path, xsd: str | Path | None = None) -> list[str]:
                 problems.append(f"{member}: plain text is not UTF-8")
                 continue
             for sel in source.findall(f"{ns}PlainTextSelection"):
-                start, end = int(sel.get("startPosition", -1)), int(sel.get("endPosition", -1))
+                start, end = _position(sel.get("startPosition")), _position(sel.get("endPosition"))
                 if not 0 <= start <= end <= n:
                     problems.append(
                         f"selection {sel.get('guid')} in {source.get('name')!r}: {start}-{end}"
                         f" is outside the text (0-{n})"
                     )
     return problems
+
+
+def _position(value: str | None) -> int:
+    """A selection's position attribute; -1 (outside any text) when it is not a whole number."""
+    try:
+        return int(value) if value is not None and len(value) < 20 else -1
+    except ValueError:
+        return -1

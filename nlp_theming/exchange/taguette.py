@@ -24,12 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..textio import InputError, clean_name
+
 __all__ = ["TaguetteError", "TaguetteProject", "html_to_text", "read_taguette"]
 
 _REQUIRED_TABLES = ("projects", "documents", "tags", "highlights", "highlight_tags")
 
 
-class TaguetteError(ValueError):
+class TaguetteError(InputError):
     """The file is not a readable Taguette project (names the file and the problem)."""
 
 
@@ -119,6 +121,8 @@ def _connect(path: str | Path) -> sqlite3.Connection:
         raise FileNotFoundError(f"{path}: no such file")
     # Read-only URI so that reading never modifies (or creates) the user's project file.
     con = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+    # TEXT that is not UTF-8 comes back as bytes, to be refused by name rather than crash a cursor
+    con.text_factory = lambda raw: _decoded(raw)
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
@@ -131,30 +135,78 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return con
 
 
-def _coders(con: sqlite3.Connection, project_id: int) -> tuple[dict[int, str], str]:
+def _decoded(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _rows(con: sqlite3.Connection, path: str | Path, what: str, sql: str, args: tuple = ()) -> list[tuple]:
+    """Rows of a query; a damaged database or a table without the expected columns is one line."""
+    try:
+        return con.execute(sql, args).fetchall()
+    except sqlite3.Error as exc:
+        raise TaguetteError(f"{path}: the {what} cannot be read ({exc}): damaged, or not a Taguette database"
+                            ) from None
+
+
+def _whole(value: object) -> int | None:
+    """An id or offset as Taguette stores it (an integer); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**62:
+        return int(value)
+    return None
+
+
+def _text(value: object) -> str | None:
+    """A TEXT cell as text (numbers as written); None for NULL and for bytes that are not UTF-8."""
+    if value is None or isinstance(value, bytes):
+        return None
+    return str(value)
+
+
+def _coders(con: sqlite3.Connection, path: str | Path, project_id: object) -> tuple[dict[int, str], str]:
     """Who created each highlight (from the command log), and a fallback login."""
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {r[0] for r in _rows(con, path, "table list", "SELECT name FROM sqlite_master WHERE type = 'table'")}
     by_highlight: dict[int, str] = {}
     if "commands" in tables:
-        rows = con.execute(
-            "SELECT user_login, payload FROM commands WHERE project_id = ? ORDER BY id", (project_id,)
-        ).fetchall()
+        rows = _rows(con, path, "command log",
+                     "SELECT user_login, payload FROM commands WHERE project_id = ? ORDER BY id", (project_id,))
         for login, payload in rows:
+            login = clean_name(_text(login))
             try:
                 data = json.loads(payload)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 continue
-            if isinstance(data, dict) and data.get("type") == "highlight_add" and "highlight_id" in data:
+            if not (login and isinstance(data, dict) and data.get("type") == "highlight_add"):
+                continue
+            hid = _whole(data.get("highlight_id"))
+            if hid is not None:
                 # Later commands win: a highlight edited by someone else was last coded by them.
-                by_highlight[int(data["highlight_id"])] = login
+                by_highlight[hid] = login
     fallback = "taguette"
     if "project_members" in tables:
-        members = [
-            r[0] for r in con.execute("SELECT user_login FROM project_members WHERE project_id = ?", (project_id,))
-        ]
-        if len(members) == 1:
+        members = [clean_name(_text(r[0])) for r in _rows(
+            con, path, "project members", "SELECT user_login FROM project_members WHERE project_id = ?", (project_id,))]
+        if len(members) == 1 and members[0]:
             fallback = members[0]
     return by_highlight, fallback
+
+
+def _document_text(path: str | Path, doc_id: int, name: str, contents: object) -> str:
+    """A document's plain text; a document whose contents cannot be text is refused by name."""
+    if contents is None:
+        return ""
+    if isinstance(contents, bytes):
+        raise TaguetteError(f"{path}: document {doc_id} ({name!r}): its contents are not UTF-8 text")
+    try:
+        return html_to_text(str(contents))
+    except (ValueError, AssertionError, RecursionError) as exc:  # HTMLParser on markup it cannot take
+        raise TaguetteError(f"{path}: document {doc_id} ({name!r}): its HTML cannot be read ({exc})") from None
 
 
 def read_taguette(path: str | Path, project: int | str | None = None) -> TaguetteProject:
@@ -166,13 +218,19 @@ def read_taguette(path: str | Path, project: int | str | None = None) -> Taguett
     highlight, from Taguette's command log; the sole project member otherwise), text (the plain
     text slice), highlight_id and located ("offset" or "search").  ``location_counts`` counts
     highlights (not highlight x tag rows) by how they were located, including "missing".
+
+    A database that cannot be read (damaged, tables without their columns) or a document that
+    cannot be (contents that are not text, an id that is not a number) raises
+    :class:`TaguetteError` naming the file and the document; a highlight that cannot be placed
+    (offsets that are not numbers, text not found, no tags) is a line in ``problems``. Names
+    (documents, tags, logins) come through :func:`~nlp_theming.textio.clean_name`.
     """
     con = _connect(path)
     try:
-        projects = con.execute("SELECT id, name, description FROM projects ORDER BY id").fetchall()
+        projects = _rows(con, path, "projects", "SELECT id, name, description FROM projects ORDER BY id")
         if project is None:
             if len(projects) != 1:
-                names = ", ".join(f"{i}: {n!r}" for i, n, _ in projects) or "none"
+                names = ", ".join(f"{i}: {clean_name(n)!r}" for i, n, _ in projects[:10]) or "none"
                 raise TaguetteError(f"{path}: {len(projects)} projects in the database ({names}); pass project=")
             chosen = projects[0]
         else:
@@ -182,57 +240,87 @@ def read_taguette(path: str | Path, project: int | str | None = None) -> Taguett
             chosen = matches[0]
         project_id, project_name, project_description = chosen
 
-        doc_rows = con.execute(
-            "SELECT id, name, contents FROM documents WHERE project_id = ? ORDER BY id", (project_id,)
-        ).fetchall()
-        texts = {doc_id: html_to_text(contents or "") for doc_id, _, contents in doc_rows}
-        names = {doc_id: name for doc_id, name, _ in doc_rows}
-        documents = pd.DataFrame(
-            {
-                "document": pd.Series([r[0] for r in doc_rows], dtype="int64"),
-                "name": pd.Series([r[1] for r in doc_rows], dtype=object),
-                "text": pd.Series([texts[r[0]] for r in doc_rows], dtype=object),
-            }
-        )
-        tag_rows = con.execute(
-            "SELECT id, path, description FROM tags WHERE project_id = ? ORDER BY path", (project_id,)
-        ).fetchall()
-        tags = pd.DataFrame({"code": [r[1] for r in tag_rows], "description": [r[2] for r in tag_rows]}, dtype=object)
-        tag_path = {r[0]: r[1] for r in tag_rows}
-        tags_of: dict[int, list[str]] = {}
-        for hid, tid in con.execute(
+        doc_rows = _rows(con, path, "documents",
+                         "SELECT id, name, contents FROM documents WHERE project_id = ? ORDER BY id", (project_id,))
+        tag_rows = _rows(con, path, "tags", "SELECT id, path, description FROM tags WHERE project_id = ?",
+                         (project_id,))
+        link_rows = _rows(
+            con, path, "highlight tags",
             "SELECT ht.highlight_id, ht.tag_id FROM highlight_tags ht "
             "JOIN highlights h ON h.id = ht.highlight_id JOIN documents d ON d.id = h.document_id "
             "WHERE d.project_id = ?",
             (project_id,),
-        ):
-            if tid in tag_path:
-                tags_of.setdefault(hid, []).append(tag_path[tid])
-        hl_rows = con.execute(
+        )
+        hl_rows = _rows(
+            con, path, "highlights",
             "SELECT h.id, h.document_id, h.start_offset, h.end_offset, h.snippet FROM highlights h "
             "JOIN documents d ON d.id = h.document_id WHERE d.project_id = ? ORDER BY h.document_id, h.id",
             (project_id,),
-        ).fetchall()
-        coder_of, fallback = _coders(con, project_id)
+        )
+        coder_of, fallback = _coders(con, path, project_id)
     finally:
         con.close()
 
+    texts: dict[int, str] = {}
+    names: dict[int, str] = {}
+    for doc_id, name, contents in doc_rows:
+        shown = clean_name(_text(name)) or f"document {doc_id}"
+        if _whole(doc_id) is None:
+            raise TaguetteError(f"{path}: document {clean_name(doc_id)!r} ({shown!r}): its id is not a number")
+        names[doc_id] = shown
+        texts[doc_id] = _document_text(path, doc_id, shown, contents)
+    documents = pd.DataFrame(
+        {
+            "document": pd.Series(list(texts), dtype="int64"),
+            "name": pd.Series([names[d] for d in texts], dtype=object),
+            "text": pd.Series(list(texts.values()), dtype=object),
+        }
+    )
     problems: list[str] = []
+    tag_path: dict[object, str] = {}
+    for tid, tag, _ in tag_rows:
+        code = clean_name(_text(tag))
+        if code:
+            tag_path[tid] = code
+        else:
+            problems.append(f"tag {clean_name(tid)!r}: no name (or not UTF-8 text); its highlights keep their other"
+                            " tags")
+    described = {}
+    for tid, _, description in tag_rows:
+        if tid in tag_path:
+            described.setdefault(tag_path[tid], _text(description) or "")
+    tags = pd.DataFrame({"code": sorted(described), "description": [described[c] for c in sorted(described)]},
+                        dtype=object)
+    tags_of: dict[object, list[str]] = {}
+    for hid, tid in link_rows:
+        if tid in tag_path and tag_path[tid] not in tags_of.get(hid, []):
+            tags_of.setdefault(hid, []).append(tag_path[tid])
+
     counts: Counter[str] = Counter({"offset": 0, "search": 0, "missing": 0})
     out: list[tuple] = []
     starts_cache: dict[int, np.ndarray] = {}
     for hid, doc_id, start_b, end_b, snippet_html in hl_rows:
+        label = f"highlight {clean_name(hid)} in document {doc_id} ({names[doc_id]!r})"
+        start, end = _whole(start_b), _whole(end_b)
+        if _whole(hid) is None or start is None or end is None:
+            what = "its id" if _whole(hid) is None else "its offsets"
+            problems.append(f"{label}: {what} ({clean_name(start_b)!r}, {clean_name(end_b)!r}) not whole numbers;"
+                            " left out")
+            counts["missing"] += 1
+            continue
         text = texts[doc_id]
         if doc_id not in starts_cache:
             starts_cache[doc_id] = _char_byte_starts(text)
-        snippet = html_to_text(snippet_html or "")
-        found = _locate(text, starts_cache[doc_id], int(start_b), int(end_b), snippet)
-        label = f"highlight {hid} in document {doc_id} ({names[doc_id]!r})"
+        try:
+            snippet = html_to_text(_text(snippet_html) or "")
+        except (ValueError, AssertionError, RecursionError):
+            snippet = ""
+        found = _locate(text, starts_cache[doc_id], start, end, snippet)
         if found is None:
             counts["missing"] += 1
             short = " ".join(snippet.split())
             short = short[:80] + ("..." if len(short) > 80 else "")
-            problems.append(f"{label}: text not found (bytes {start_b}-{end_b}): {short!r}")
+            problems.append(f"{label}: text not found (bytes {start}-{end}): {short!r}")
             continue
         s, e, how = found
         counts[how] += 1
@@ -248,8 +336,8 @@ def read_taguette(path: str | Path, project: int | str | None = None) -> Taguett
     )
     highlights = highlights.astype({"document": "int64", "start": "int64", "end": "int64", "highlight_id": "int64"})
     return TaguetteProject(
-        name=project_name,
-        description=project_description or "",
+        name=clean_name(_text(project_name)) or "Taguette project",
+        description=_text(project_description) or "",
         documents=documents,
         highlights=highlights,
         tags=tags,

@@ -22,6 +22,7 @@ from ..store.schema import project_folder
 from ..textio import (
     InputError,
     check_size,
+    clean_name,
     clean_text,
     decode_bytes,
     dict_rows,
@@ -52,6 +53,7 @@ __all__ = [
     "read_manifest",
     "read_transcript",
     "speaker_warnings",
+    "text_transcript",
 ]
 
 Reader = Callable[[bytes], Transcript]
@@ -166,7 +168,7 @@ def read_manifest(path: str | Path) -> dict[Path, dict[str, str]]:
     rows: dict[Path, dict[str, str]] = {}
     for row in reader:
         # metadata keys keep their spelling (they name summary groupings); "File" is the file column
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        row = {clean_name(k): clean_name(v) for k, v in row.items() if k is not None}
         file_key = next((k for k in row if header_name(k) == "file"), None)
         if file_key is None or not row.get(file_key):
             continue
@@ -291,7 +293,7 @@ def ingest_paths(
     for path in iterator:
         resolved = path.resolve()
         attrs = dict(meta.get(resolved, {}))
-        name = attrs.pop("document", None) or path.stem
+        name = clean_name(attrs.pop("document", None) or path.stem) or "document"
         if name in seen and seen[name] != resolved:
             report.failed.append(
                 (str(path), f"another file in this batch ({seen[name].name}) has the same name {name!r}")
@@ -333,13 +335,20 @@ def speaker_warnings(con: sqlite3.Connection) -> list[str]:
     return [f"{name}: {warning}" for name, labels in found.items() if (warning := speaker_warning(labels))]
 
 
+def text_transcript(text: str, source_format: str) -> Transcript:
+    """The transcript of text that comes from another tool; :class:`InputError` if it has none
+    (empty, binary). An importer checks every document with this before it stores any."""
+    return parse_labelled_text(clean_text(text), source_format)
+
+
 def ingest_text(
     con: sqlite3.Connection, name: str, text: str, source: str, source_format: str, attrs: dict[str, str] | None = None
 ) -> tuple[str, int]:
     """Store text that comes from another tool rather than a file (a Taguette project, say)."""
-    transcript = parse_labelled_text(clean_text(text), source_format)
+    transcript = text_transcript(text, source_format)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return store_transcript(con, name, Path(source), digest, transcript, dict(attrs or {}))
+    attrs = {clean_name(k): clean_name(v) for k, v in (attrs or {}).items() if clean_name(k)}
+    return store_transcript(con, clean_name(name), Path(source), digest, transcript, attrs)
 
 
 def _one_line(message: str, limit: int = 300) -> str:

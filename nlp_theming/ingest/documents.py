@@ -161,6 +161,8 @@ def read_odt(raw: bytes) -> Transcript:
         document = load(io.BytesIO(raw))
     except Exception as exc:  # odfpy raises bare XML errors on damaged files
         raise IngestError(f"not a valid .odt file ({type(exc).__name__}: {exc})") from exc
+    if getattr(document, "text", None) is None:
+        raise IngestError("not a valid .odt file (content.xml has no text body)")
     bold = _odt_bold_styles(document)
     out = _Lines()
     for kind, node in _blocks(document.text):

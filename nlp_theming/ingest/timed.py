@@ -20,8 +20,10 @@ from ..transcript import (
 
 _ARROW = re.compile(r"^\s*(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
 # A voice span's opening tag; its text runs to the next one (the closing </v> is optional).
-_VOICE_OPEN = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^>]+)>")
-_TAG = re.compile(r"</?[^>]+>")
+# A name or tag never holds "<": each match then scans only to the next "<", in linear time
+# (with [^>]+ a run of "<v <v <v" without a ">" rescanned the rest of the cue from each "<").
+_VOICE_OPEN = re.compile(r"<v(?:\.[\w.\-]+)?\s+([^<>]+)>")
+_TAG = re.compile(r"</?[^<>]+>")
 # Zoom and many captioners write "Name: text" inside the cue.
 _INLINE_SPEAKER = re.compile(
     r"^(?P<name>[A-Z][\w'’.\-]*(?:\s+[\w'’.\-]+){0,3}|SPEAKER_\d+|Speaker \d+)\s*:\s+(?P<text>.+)$", re.DOTALL
@@ -217,7 +219,9 @@ ASR_PAUSE_BREAK = 1.0
 def read_whisper_json(raw: bytes) -> Transcript:
     """Whisper, faster-whisper and WhisperX output: ``{"segments": [...]}`` or a bare list."""
     try:
-        data = json.loads(decode_bytes(raw))
+        # an integer of 20 or more digits is no time or score: read as infinity, which every
+        # check below refuses by name (a float of it would raise OverflowError wherever it is used)
+        data = json.loads(decode_bytes(raw), parse_int=lambda d: int(d) if len(d.lstrip("-")) < 20 else math.inf)
     except json.JSONDecodeError as exc:
         raise IngestError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:

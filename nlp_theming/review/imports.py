@@ -15,6 +15,7 @@ import pandas as pd
 from ..store import transaction
 from ..store.decisions import Decision, DecisionError, imports_in_force, record
 from ..store.documents import current_lengths, current_texts, segment_spans
+from ..textio import clean_name
 from .locate import find_passage
 
 
@@ -59,17 +60,22 @@ def import_spans(
     with transaction(con):
         for n, row in enumerate(spans.itertuples(index=False), start=2):
             where = f"{source}row {n}" if source else f"row {n}"
-            doc = docs.get(str(row.document))
+            # names from another tool's file enter here: no control characters in a coder or code
+            coder, code = clean_name(row.coder), clean_name(row.code)
+            doc = docs.get(str(row.document)) or docs.get(clean_name(row.document))
             if doc is None:
                 report.problems.append(f"{where}: unknown document {row.document!r}")
                 continue
             doc_id, length = doc
+            if not coder:
+                report.problems.append(f"{where}: no coder")
+                continue
             start, end = int(row.start), int(row.end)
             if not 0 <= start < end <= length:
                 report.problems.append(f"{where}: offsets {start}-{end} outside document {row.document!r} (0-{length})")
                 continue
-            if known_codes is not None and row.code not in known_codes:
-                report.problems.append(f"{where}: unknown code {row.code!r}")
+            if known_codes is not None and code not in known_codes:
+                report.problems.append(f"{where}: unknown code {code!r}")
                 continue
             targets = span_segments(by_doc.get(doc_id, segs.iloc[0:0]), start, end)
             if not targets:
@@ -77,7 +83,7 @@ def import_spans(
                 continue
             report.spans += 1
             for seg_id in targets:
-                key = (str(row.coder), seg_id, str(row.code), start, end)
+                key = (coder, seg_id, code, start, end)
                 if key in held:
                     report.already += 1
                     continue
@@ -86,11 +92,11 @@ def import_spans(
                     record(
                         con,
                         Decision(
-                            coder=str(row.coder),
+                            coder=coder,
                             action="import",
                             segment_id=seg_id,
                             document_id=doc_id,
-                            code=str(row.code),
+                            code=code,
                             start=start,
                             end=end,
                             note=source or None,

@@ -9,6 +9,7 @@ valid rows are recorded (as one batch, which ``undo`` cancels as a whole).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
@@ -23,8 +24,8 @@ from ..store import transaction
 from ..store.decisions import NO_CODE, DecisionError, nothing_applies, status_of
 from ..store.documents import segment_index
 from ..store.memos import memos_frame
-from ..tables import add_sheet, formula_unsafe_frame, new_workbook, write_csv
-from ..textio import InputError, checked_archive, header_name, read_text_file, sniff_delimiter
+from ..tables import add_sheet, formula_unsafe, new_workbook, write_csv
+from ..textio import InputError, header_name, open_workbook, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision, record_no_code
 from .memos import MemoError, set_memo
 from .queue import QueueFilter, full_queue
@@ -148,30 +149,51 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such sheet")
     if path.suffix.lower() == ".xlsx":
+        book = open_workbook(path)  # size and archive checked, like every zip that comes in
         try:
-            raw = checked_archive(path, ".xlsx")  # a workbook is a zip: the same limits as any archive
-        except InputError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
-        with pd.ExcelFile(io.BytesIO(raw), engine="openpyxl") as xl:
-            names = xl.sheet_names
-            name = "queue" if "queue" in names else names[0]
-            frame = pd.read_excel(xl, sheet_name=name, dtype=str, keep_default_na=False)
+            sheet = book["queue"] if "queue" in book.sheetnames else book.worksheets[0]
+            rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        except Exception as exc:  # a sheet's XML is parsed as it is read: damage shows here
+            raise InputError(f"{path}: the workbook is damaged ({type(exc).__name__})") from None
+        finally:
+            book.close()
     elif path.suffix.lower() == ".csv":
         # any encoding and separator a spreadsheet program saves (European Excel writes ';')
         try:
             text = read_text_file(path)
         except InputError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise InputError(f"{path}: {exc}") from exc
         sep = sniff_delimiter(text, lambda names: "decision" in names and "segment_id" in names)
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-        frame = formula_unsafe_frame(frame)
+        try:
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+            rows = [[formula_unsafe(c) for c in row] for row in reader if row]  # blank lines skipped
+        except csv.Error as exc:
+            raise InputError(f"{path}: not a readable CSV ({exc})") from None
     else:
-        raise ValueError(f"{path}: the sheet must be .xlsx or .csv")
+        raise InputError(f"{path}: the sheet must be .xlsx or .csv")
+    frame = _frame(path, rows)
     frame.columns = [header_name(c) for c in frame.columns]
     missing = [c for c in ("decision", "code", "segment_id", "text_check") if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
+        raise InputError(f"{path}: not a review sheet (missing columns: {', '.join(missing)})")
     return frame
+
+
+def _frame(path: Path, rows: list[list[str]]) -> pd.DataFrame:
+    """The sheet's rows under its header, as strings. A row with more filled cells than the header
+    has columns is refused by its row number (a million cells in one line would make a million
+    columns)."""
+    if not rows or not any(str(c).strip() for c in rows[0]):
+        raise InputError(f"{path}: the sheet is empty")
+    header: list[str] = []
+    for name in rows[0]:  # a repeated column name gets a suffix, as pandas gives it
+        header.append(next(f"{name}.{k}" if k else name for k in range(len(header) + 1)
+                           if (f"{name}.{k}" if k else name) not in header))
+    width = len(header)
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) > width and any(str(c).strip() for c in row[width:]):
+            raise InputError(f"{path}: row {n} has {len(row)} cells but the header has {width}")
+    return pd.DataFrame([(list(r) + [""] * width)[:width] for r in rows[1:]], columns=header, dtype=str)
 
 
 _DECISION = re.compile(r"^\s*(accept|reject|change|add|none)\s*(?::\s*(.*?))?\s*$", re.IGNORECASE)

@@ -16,6 +16,7 @@ import click
 
 from ..store.decisions import PENDING, DecisionError, coding
 from ..store.runs import run_row
+from ..textio import terminal_safe as _s
 from . import actions
 from .context import code_definition, nearest_confirmed, segment_context
 from .queue import QueueFilter, decision_item, describe, full_queue
@@ -33,7 +34,7 @@ def _clock(seconds: float | None) -> str:
 
 
 def _wrap(text: str, indent: str = "    ") -> str:
-    return textwrap.fill(" ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
+    return textwrap.fill(" ".join(_s(text).split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
 
 
 def show_item(con: sqlite3.Connection, item: object, siblings: object, position: str, blind: bool,
@@ -41,11 +42,11 @@ def show_item(con: sqlite3.Connection, item: object, siblings: object, position:
     """Print one queue item: where it is, the talk around it, the scores and the code's definition."""
     row = item  # a pandas row (namedtuple-like Series)
     echo("")
-    echo(click.style(f"── {position} ── {row.document} · segment {row.segment_idx}"
+    echo(click.style(f"── {position} ── {_s(row.document)} · segment {row.segment_idx}"
                      + (f" · {_clock(row.start_time)}" if _clock(row.start_time) else ""), bold=True))
     ctx = segment_context(con, int(row.segment_id), focus_chars=300, neighbour_chars=200)
     for turn in ctx.turns:
-        who = turn.speaker or ("Interviewer" if turn.is_interviewer else "Participant")
+        who = _s(turn.speaker) or ("Interviewer" if turn.is_interviewer else "Participant")
         when = f" {_clock(turn.start_time)}" if turn.start_time is not None else ""
         echo(click.style(f"  {who}{when}:", fg=None if turn.focus else "bright_black", bold=turn.focus))
         if not turn.focus:
@@ -65,14 +66,14 @@ def show_item(con: sqlite3.Connection, item: object, siblings: object, position:
         state = "" if s.status == "pending" else f"  [{s.status}{' -> ' + s.changed_to if s.changed_to else ''}]"
         filled = round(s.score * 10)
         bar = "█" * filled + "·" * (10 - filled)
-        echo(f"  {mark} {number}  {s.score:0.2f} {bar}  {s.code}{state}")
+        echo(f"  {mark} {number}  {s.score:0.2f} {bar}  {_s(s.code)}{_s(state)}")
     mine = coding(con, coder)
     added = sorted(set(mine[mine.segment_id == row.segment_id].code) - set(siblings.code))
     if added:
-        echo(f"  you also applied: {', '.join(added)}")
+        echo(f"  you also applied: {_s(', '.join(added))}")
     echo("")
     crumbs = f" ({row.meta_theme})" if row.meta_theme and row.meta_theme != row.code else ""
-    echo(click.style(f"  {row.code}{crumbs}  score {row.score:0.2f}", bold=True))
+    echo(click.style(f"  {_s(row.code)}{_s(crumbs)}  score {row.score:0.2f}", bold=True))
     definition = code_definition(con, row.code) or {}
     if definition.get("description"):
         echo(_wrap(definition["description"]))
@@ -99,9 +100,9 @@ def choose_code(con: sqlite3.Connection, prompt: Callable[..., str] = click.prom
     for i, code in enumerate(leaves, start=1):
         group = book.top_level(code)
         if group != current_group and group != code:
-            echo(click.style(f"  {group}", bold=True))
+            echo(click.style(f"  {_s(group)}", bold=True))
             current_group = group
-        echo(f"    {i:>3}  {code}")
+        echo(f"    {i:>3}  {_s(code)}")
     while True:
         answer = prompt("code (number or name, blank to cancel)", default="", show_default=False).strip()
         if not answer:
@@ -113,7 +114,7 @@ def choose_code(con: sqlite3.Connection, prompt: Callable[..., str] = click.prom
         hits = [c for c in leaves if answer.lower() in c.lower()]
         if len(hits) == 1:
             return hits[0]
-        echo(f"  {'no code matches' if not hits else 'several codes match: ' + ', '.join(hits[:8])} {answer!r}")
+        echo(_s(f"  {'no code matches' if not hits else 'several codes match: ' + ', '.join(hits[:8])} {answer!r}"))
 
 
 def terminal_review(
@@ -163,7 +164,7 @@ def terminal_review(
                 action = "accept" if key == "a" else "reject"
                 actions.decide(con, coder, action, int(item.segment_id), item.code, run_id=int(item.run_id))
                 done[action] += 1
-                echo(click.style(f"  {action}ed {item.code}", fg="green" if key == "a" else "red"))
+                echo(click.style(f"  {action}ed {_s(item.code)}", fg="green" if key == "a" else "red"))
                 i += 1
             elif key.isdigit() and key != "0":
                 if int(key) > len(siblings):
@@ -193,12 +194,12 @@ def terminal_review(
                 if key == "c":
                     actions.change(con, coder, int(item.segment_id), item.code, code, int(item.run_id))
                     done["change"] += 1
-                    echo(click.style(f"  changed {item.code} -> {code}", fg="yellow"))
+                    echo(click.style(f"  changed {_s(item.code)} -> {_s(code)}", fg="yellow"))
                     i += 1
                 else:
                     actions.add(con, coder, int(item.segment_id), code, int(item.run_id))
                     done["add"] += 1
-                    echo(click.style(f"  added {code}", fg="yellow"))
+                    echo(click.style(f"  added {_s(code)}", fg="yellow"))
             elif key == "n":
                 done["skipped"] += 1
                 i += 1
@@ -210,7 +211,7 @@ def terminal_review(
                 done["undo"] += 1
                 last = undone.iloc[-1]
                 batch = f" ({len(undone)} decisions)" if len(undone) > 1 else ""
-                echo(f"  undone: {describe(last)}{batch}")
+                echo(_s(f"  undone: {describe(last)}{batch}"))
                 back = decision_item(last)  # None: no segment or no code to go back to; stay here
                 if back in keys:
                     i = keys.index(back)
@@ -221,7 +222,7 @@ def terminal_review(
             else:
                 break
         except DecisionError as exc:
-            echo(click.style(f"  not recorded: {exc}", fg="red"))
+            echo(click.style(f"  not recorded: {_s(exc)}", fg="red"))
     decided = done["accept"] + done["reject"] + done["change"]
     echo(f"\n{decided} decided ({done['accept']} accepted, {done['reject']} rejected, {done['change']} changed), "
          f"{done['none']} passages with no code, {done['add']} added, {done['undo']} undone, "
