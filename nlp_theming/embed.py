@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnx_encoder import MODE_SUFFIX, OnnxEncoder, export_quantized, is_exported, resolve_encoder, split_mode
+from .onnx_encoder import (
+    MODE_SUFFIX,
+    OnnxEncoder,
+    embedding_dimension,
+    export_quantized,
+    is_exported,
+    resolve_encoder,
+    split_mode,
+)
 from .store.embeddings import cached_vectors, store_vectors
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -213,7 +221,7 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.encoder.get_sentence_embedding_dimension())
+        return embedding_dimension(self.encoder)
 
     def _encode_raw(self, texts: list[str]) -> np.ndarray:
         if self.mode == "onnx":

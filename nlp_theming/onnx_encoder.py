@@ -103,7 +103,7 @@ def export_quantized(st_model, out: Path) -> Path:
         st_model.tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
         meta = {"inputs": names, "max_length": int(st_model.max_seq_length),
                 "pad_id": int(st_model.tokenizer.pad_token_id or 0), "pad_token": st_model.tokenizer.pad_token,
-                "dimension": int(st_model.get_sentence_embedding_dimension())}
+                "dimension": int(embedding_dimension(st_model))}
         (staging / "encoder.json").write_text(json.dumps(meta, indent=2))
         if out.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -149,3 +149,10 @@ class OnnxEncoder:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # already unit length when the model normalises
             out[start : start + len(batch)] = vectors / np.maximum(norms, 1e-12)
         return out
+
+
+def embedding_dimension(model: object) -> int:
+    """A sentence-transformers model's (or our encoder's) vector size, under the name its version uses
+    (``get_embedding_dimension`` since sentence-transformers 6, ``get_sentence_embedding_dimension`` before)."""
+    method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(method())
