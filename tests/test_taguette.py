@@ -15,6 +15,7 @@ import pytest
 from nlp_theming.agreement import agreement_report as compare
 from nlp_theming.agreement import character_units, spans_to_codings
 from nlp_theming.exchange.taguette import TaguetteError, html_to_text, read_taguette
+from tests.helpers.fuzzing import TAGUETTE_SCHEMA
 from tests.helpers.paths import SHARED
 
 SERDIF = SHARED / "data" / "serdif-usability" / "data" / "transcripts" / "thematic-analysis"
@@ -104,16 +105,7 @@ def test_serdif_character_level_units_from_highlights(serdif):
 # Synthetic projects (schema written here: only the tables and columns the reader uses)
 # ---------------------------------------------------------------------------------------------
 
-SCHEMA = """
-CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT, description TEXT);
-CREATE TABLE project_members (project_id INTEGER, user_login TEXT, privileges TEXT);
-CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT, project_id INTEGER, contents TEXT);
-CREATE TABLE tags (id INTEGER PRIMARY KEY, project_id INTEGER, path TEXT, description TEXT);
-CREATE TABLE highlights (id INTEGER PRIMARY KEY, document_id INTEGER, start_offset INTEGER,
-                         end_offset INTEGER, snippet TEXT);
-CREATE TABLE highlight_tags (highlight_id INTEGER, tag_id INTEGER);
-CREATE TABLE commands (id INTEGER PRIMARY KEY, user_login TEXT, project_id INTEGER, payload TEXT);
-"""
+SCHEMA = TAGUETTE_SCHEMA  # one schema for the synthetic projects here and the fuzzer's seeds
 
 
 def _byte_offsets(text: str, piece: str, occurrence: int = 0) -> tuple[int, int]:

@@ -47,23 +47,25 @@ class Seed:
     targets: tuple[str, ...]
 
 
+# The tables and columns of a Taguette project the reader uses (written here, not copied).
+TAGUETTE_SCHEMA = """
+CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT, description TEXT);
+CREATE TABLE project_members (project_id INTEGER, user_login TEXT, privileges TEXT);
+CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT, project_id INTEGER, contents TEXT);
+CREATE TABLE tags (id INTEGER PRIMARY KEY, project_id INTEGER, path TEXT, description TEXT);
+CREATE TABLE highlights (id INTEGER PRIMARY KEY, document_id INTEGER, start_offset INTEGER,
+                         end_offset INTEGER, snippet TEXT);
+CREATE TABLE highlight_tags (highlight_id INTEGER, tag_id INTEGER);
+CREATE TABLE commands (id INTEGER PRIMARY KEY, user_login TEXT, project_id INTEGER, payload TEXT);
+"""
+
+
 def taguette_db(path: Path) -> Path:
     """A small SYNTHETIC Taguette project: two documents, three tags, four highlights, two coders."""
     from nlp_theming.exchange.taguette import html_to_text
 
     con = sqlite3.connect(path)
-    con.executescript(
-        """
-        CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT, description TEXT);
-        CREATE TABLE project_members (project_id INTEGER, user_login TEXT, privileges TEXT);
-        CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT, project_id INTEGER, contents TEXT);
-        CREATE TABLE tags (id INTEGER PRIMARY KEY, project_id INTEGER, path TEXT, description TEXT);
-        CREATE TABLE highlights (id INTEGER PRIMARY KEY, document_id INTEGER, start_offset INTEGER,
-                                 end_offset INTEGER, snippet TEXT);
-        CREATE TABLE highlight_tags (highlight_id INTEGER, tag_id INTEGER);
-        CREATE TABLE commands (id INTEGER PRIMARY KEY, user_login TEXT, project_id INTEGER, payload TEXT);
-        """
-    )
+    con.executescript(TAGUETTE_SCHEMA)
     con.execute("INSERT INTO projects VALUES (1, 'SYNTHETIC study', 'fuzzing seed')")
     con.executemany("INSERT INTO project_members VALUES (1, ?, 'ADMIN')", [("ann",), ("ben",)])
     docs = {
