@@ -38,6 +38,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, all its threads: the work done, which other load on a shared
+    machine sways much less than the wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load(model: str, mode: str):
     """The encoder of ``mode``, loaded (and exported, the first time): a fixed cost both sides exclude."""
     from nlp_theming.embed import load_model, load_onnx_model
@@ -140,6 +147,7 @@ def growth(files: str, project: str, model: str, mode: str, queue: mp.Queue) -> 
 
     load(model, mode)
     stages: dict[str, float] = {}
+    cpu = _cpu_s()
     started = time.perf_counter()
     with Project.init(project) as p:
         report = ingest_paths(p.con, [Path(files)])  # what Project.ingest does, the two stages timed apart
@@ -153,7 +161,8 @@ def growth(files: str, project: str, model: str, mode: str, queue: mp.Queue) -> 
         stages[stage] = summary.timings[stage]
     stages["other"] = time.perf_counter() - started - sum(stages.values())  # codebook, reading segments
     queue.put({"documents": len(report.added), "failed": len(report.failed), "segments": summary.n_segments,
-               "seconds": time.perf_counter() - started, "stages": stages, "peak_mb": _peak_mb()})
+               "seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu, "stages": stages,
+               "peak_mb": _peak_mb()})
 
 
 def growth_encoder(project: str, model: str, mode: str, batch_size: int, queue: mp.Queue) -> None:
@@ -166,12 +175,14 @@ def growth_encoder(project: str, model: str, mode: str, batch_size: int, queue: 
         segs = suggestable_segments(p.con, p.segmenter().scheme)
     work = sorted(dict.fromkeys(segs.text.tolist() + [t for t in segs.previous_text if t]), key=len)
     m = load(model, mode)
+    cpu = _cpu_s()
     started = time.perf_counter()
     if mode == "onnx":
         m.encode(work, batch_size=batch_size)
     else:
         m.encode(work, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
-    queue.put({"encoded": len(work), "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()})
+    queue.put({"encoded": len(work), "seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu,
+               "peak_mb": _peak_mb()})
 
 
 def run_growth(sizes: list[int], model: str, mode: str, batch_size: int) -> list[dict]:
@@ -179,7 +190,8 @@ def run_growth(sizes: list[int], model: str, mode: str, batch_size: int) -> list
     print(f"SYNTHETIC transcripts (sample corpus sentences recombined), encoder mode {mode}; seconds per stage,"
           " peak RSS of each process")
     print(f"{'segments':>9} {'ingest':>7} {'segment':>8} {'embed':>7} {'match':>7} {'store':>7} {'other':>6}"
-          f" {'total':>7} {'peak MB':>8} | {'encoder s':>9} {'peak MB':>8} | {'time x':>6} {'mem x':>6}")
+          f" {'total':>7} {'cpu s':>7} {'peak MB':>8} | {'encoder s':>9} {'cpu s':>7} {'peak MB':>8} |"
+          f" {'time x':>6} {'cpu x':>6} {'mem x':>6}")
     rows = []
     for size in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -190,12 +202,13 @@ def run_growth(sizes: list[int], model: str, mode: str, batch_size: int) -> list
             raw = _run(growth_encoder, project, model, mode, batch_size)
         st = full["stages"]
         row = {"size": size, "pipeline": full, "encoder": raw, "time_ratio": full["seconds"] / raw["seconds"],
-               "memory_ratio": full["peak_mb"] / raw["peak_mb"]}
+               "memory_ratio": full["peak_mb"] / raw["peak_mb"], "cpu_ratio": full["cpu_s"] / raw["cpu_s"]}
         rows.append(row)
         print(f"{full['segments']:>9} {st['ingest']:>7.1f} {st['segment']:>8.1f} {st['embed']:>7.1f}"
-              f" {st['match']:>7.1f} {st['store']:>7.1f} {st['other']:>6.1f} {full['seconds']:>7.1f}"
-              f" {full['peak_mb']:>8.0f} | {raw['seconds']:>9.1f} {raw['peak_mb']:>8.0f} |"
-              f" {row['time_ratio']:>6.2f} {row['memory_ratio']:>6.2f}", flush=True)
+              f" {st['match']:>7.1f} {st['store']:>7.1f} {st['other']:>6.1f}"
+              f" {full['seconds']:>7.1f} {full['cpu_s']:>7.1f}"
+              f" {full['peak_mb']:>8.0f} | {raw['seconds']:>9.1f} {raw['cpu_s']:>7.1f} {raw['peak_mb']:>8.0f} |"
+              f" {row['time_ratio']:>6.2f} {row['cpu_ratio']:>6.2f} {row['memory_ratio']:>6.2f}", flush=True)
     return rows
 
 
