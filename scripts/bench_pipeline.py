@@ -8,7 +8,8 @@ encoder's segments per second on the same texts in the same run; and peak memory
 segment each), every answer distinct (sentences of the sample corpus's answers recombined), and
 prints per stage (ingest, segment, embed, match, store) seconds and the peak memory (RSS) of the
 pipeline, beside the raw encoder on the texts the pipeline embeds (the answers and the questions
-before them), and their ratio.
+before them), and their ratios: of wall time, of CPU seconds (all threads; what other load on a
+shared machine sways least) and of peak memory.
 
 Both sides use the same encoder mode (``--encoder``; auto: onnx when ONNX Runtime is installed).
 
