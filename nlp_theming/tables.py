@@ -63,6 +63,23 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, bom: bool = False) -> Pa
     return path
 
 
+def write_csv_blocks(blocks: Iterable[pd.DataFrame], path: str | Path, *, bom: bool = False) -> Path:
+    """Write frames one after another as one guarded UTF-8 CSV, holding one block in memory at a
+    time: the same bytes as :func:`write_csv` of their concatenation when the blocks agree on
+    their columns' types. The first block's columns (and header) are the file's; a later block is
+    put in that order. No block at all writes an empty file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns: list | None = None
+    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        for block in blocks:
+            first = columns is None
+            if columns is None:
+                columns = list(block.columns)
+            formula_safe_frame(block[columns]).to_csv(fh, index=False, header=first)
+    return path
+
+
 class GuardedWriter:
     """``csv.writer`` whose every row passes through :func:`formula_safe` (for row-by-row writers)."""
 
