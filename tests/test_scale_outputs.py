@@ -69,3 +69,19 @@ def test_blocks_keep_the_first_blocks_columns_and_the_formula_guard(tmp_path: Pa
     assert (tmp_path / "t.csv").read_bytes() == (tmp_path / "w.csv").read_bytes()
     write_csv_blocks([], tmp_path / "none.csv")
     assert (tmp_path / "none.csv").read_bytes() == b""
+
+
+def test_summary_quotes_the_segment_text_without_reading_every_segments_text(sample: Path, tmp_path: Path) -> None:
+    with Project(sample) as p:
+        summary = p.summarize(by="site", out=tmp_path / "summary")
+        stored = p.segments().set_index("segment_id").text
+        accepted = p.suggestions().status.eq("accepted").sum()
+    assert "text" not in summary.segments.columns
+    assert len(summary.tidy) == accepted > 10  # the accepts of the fixture (the rejections code nothing)
+    for row in summary.tidy.itertuples(index=False):
+        assert row.segment_text == stored[row.segment_id]
+        assert row.text == stored[row.segment_id]  # an accepted suggestion codes the whole segment
+    pages = "".join(f.read_text(encoding="utf-8") for f in (tmp_path / "summary" / "transcripts").glob("*.html"))
+    assert pages.count('<span class="seg') == len(summary.segments)  # every segment on its document's page
+    for segment_id in summary.tidy.segment_id:
+        assert f'<span class="seg coded" id="s{segment_id}"' in pages
