@@ -24,6 +24,8 @@ import pandas as pd
 from .progress import bar
 
 FORMATS = ("csv", "xlsx", "parquet")
+#: Rows of an XLSX sheet, its header included: Excel opens no more.
+XLSX_MAX_ROWS = 1_048_576
 #: Spreadsheet programs run a CSV cell starting with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -122,6 +124,7 @@ def add_sheet(workbook: Any, title: str, frame: pd.DataFrame, widths: Mapping[st
     """
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    check_xlsx_rows(len(frame), title)
     ws = workbook.create_sheet(title)
     ws.append([_xlsx_value(str(c)) for c in frame.columns])
     rows = bar(len(frame), f"xlsx {title}", "row", progress)
@@ -148,6 +151,13 @@ def add_sheet(workbook: Any, title: str, frame: pd.DataFrame, widths: Mapping[st
             for cell in ws[letter][1:]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
     return ws
+
+
+def check_xlsx_rows(n_rows: int, what: str = "table") -> None:
+    """A clear ValueError when ``n_rows`` rows (header not counted) would not fit one XLSX sheet."""
+    if n_rows >= XLSX_MAX_ROWS:
+        raise ValueError(f"{what}: {n_rows:,} rows, and an XLSX sheet holds at most {XLSX_MAX_ROWS - 1:,}; "
+                         "write .csv or .parquet instead")
 
 
 def new_workbook() -> Any:

@@ -85,3 +85,9 @@ def test_summary_quotes_the_segment_text_without_reading_every_segments_text(sam
     assert pages.count('<span class="seg') == len(summary.segments)  # every segment on its document's page
     for segment_id in summary.tidy.segment_id:
         assert f'<span class="seg coded" id="s{segment_id}"' in pages
+
+
+def test_a_table_too_long_for_a_sheet_is_refused_with_a_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"1,048,576 rows, and an XLSX sheet holds at most 1,048,575"):
+        write_table(pd.DataFrame({"a": range(1_048_576)}), tmp_path / "t.xlsx", sheet="big")
+    assert not (tmp_path / "t.xlsx").exists()

@@ -18,9 +18,9 @@ from ..review.memos import search_memos
 from ..store.decisions import coding, nothing_applies
 from ..store.documents import current_document_ids, segment_texts
 from ..store.memos import memos_frame
-from ..store.runs import require_run, suggestion_table
+from ..store.runs import require_run, run_counts, suggestion_table
 from ..suggest import suggestable_segments
-from ..tables import table_format, write_csv_blocks, write_table
+from ..tables import check_xlsx_rows, table_format, write_csv_blocks, write_table
 
 __all__ = ["coded_units_table", "export_memos", "export_suggestions", "memos_table", "suggestion_blocks",
            "suggestion_table", "suggestions_with_memos"]
@@ -40,8 +40,11 @@ def export_suggestions(con: sqlite3.Connection, out: str | Path, fmt: str | None
 
     A CSV is written in blocks of documents (:func:`suggestion_blocks`), so a run of millions of
     rows never sits in memory whole; its bytes are those of the whole table written at once."""
-    if table_format(out, fmt) == "csv":
+    fmt = table_format(out, fmt)
+    if fmt == "csv":
         return write_csv_blocks(suggestion_blocks(con, run_id), out)
+    if fmt == "xlsx":  # say so before reading millions of rows that a sheet cannot hold
+        check_xlsx_rows(run_counts(con, require_run(con, run_id))[1], "suggestions")
     return write_table(suggestions_with_memos(con, run_id), out, fmt, sheet="suggestions", progress=progress)
 
 
