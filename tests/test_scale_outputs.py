@@ -91,3 +91,22 @@ def test_a_table_too_long_for_a_sheet_is_refused_with_a_clear_line(tmp_path: Pat
     with pytest.raises(ValueError, match=r"1,048,576 rows, and an XLSX sheet holds at most 1,048,575"):
         write_table(pd.DataFrame({"a": range(1_048_576)}), tmp_path / "t.xlsx", sheet="big")
     assert not (tmp_path / "t.xlsx").exists()
+
+
+def test_status_counts_without_texts_what_the_queue_holds(sample: Path) -> None:
+    from nlp_theming.review.queue import full_queue
+    from nlp_theming.review.status import review_status
+
+    with Project(sample) as p:
+        queue = full_queue(p.con)[0]
+        mine = full_queue(p.con, "ana")[0]
+        status = review_status(p.con)
+        blind = review_status(p.con, "ana", blind=True)
+    assert status.suggestions == len(queue) and status.segments == queue.segment_id.nunique()
+    assert status.likely == int((queue.score >= 0.5).sum())
+    assert status.pending == int((queue.status == "pending").sum()) < len(queue)
+    per_theme = queue.groupby("code").size()
+    assert dict(zip(status.themes.theme, status.themes.suggested, strict=True)) == per_theme.to_dict()
+    ana = status.by_coder.set_index("coder").loc["ana"]
+    assert (ana.accepted, ana.rejected) == ((mine.status == "accepted").sum(), (mine.status == "rejected").sum())
+    assert blind.pending == int((mine.status == "pending").sum())

@@ -242,3 +242,14 @@ def likely_per_code(con: sqlite3.Connection, run_id: int, threshold: float = OPE
     return dict(con.execute(
         "SELECT code, COUNT(*) FROM suggestions WHERE run_id = ? AND score >= ? GROUP BY code", (run_id, threshold)
     ).fetchall())
+
+
+def run_scores(con: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    """A run's suggestions on current documents, without text: segment_id, code, score, rank.
+    What counting needs (status), light enough at a million segments; ``code`` is categorical."""
+    frame = pd.read_sql_query(
+        "SELECT g.segment_id, g.code, g.score, g.rank FROM suggestions g JOIN segments s ON s.id = g.segment_id"
+        " JOIN current_documents d ON d.id = s.document_id WHERE g.run_id = ?", con, params=[int(run_id)]
+    )
+    frame["code"] = frame["code"].astype("category")
+    return frame
