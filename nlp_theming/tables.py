@@ -24,6 +24,8 @@ import pandas as pd
 from .progress import bar
 
 FORMATS = ("csv", "xlsx", "parquet")
+#: Rows of an XLSX sheet, its header included: Excel opens no more.
+XLSX_MAX_ROWS = 1_048_576
 #: Spreadsheet programs run a CSV cell starting with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -43,7 +45,13 @@ def formula_unsafe(value: object) -> object:
 
 def formula_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """:func:`formula_safe` on every cell, headers included (a site may be named "=...")."""
-    out = frame.map(formula_safe)
+    out = frame.copy(deep=False)
+    for i, dtype in enumerate(frame.dtypes):
+        # only a column that can hold text can hold a formula: numbers pass untouched, and
+        # skipping them saves a Python call per cell on millions of rows
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype) or isinstance(
+                dtype, pd.CategoricalDtype):
+            out.isetitem(i, frame.iloc[:, i].map(formula_safe))
     out.columns = [formula_safe(str(c)) for c in frame.columns]
     return out
 
@@ -60,6 +68,23 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, bom: bool = False) -> Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     formula_safe_frame(frame).to_csv(path, index=False, encoding="utf-8-sig" if bom else "utf-8")
+    return path
+
+
+def write_csv_blocks(blocks: Iterable[pd.DataFrame], path: str | Path, *, bom: bool = False) -> Path:
+    """Write frames one after another as one guarded UTF-8 CSV, holding one block in memory at a
+    time: the same bytes as :func:`write_csv` of their concatenation when the blocks agree on
+    their columns' types. The first block's columns (and header) are the file's; a later block is
+    put in that order. No block at all writes an empty file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns: list | None = None
+    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        for block in blocks:
+            first = columns is None
+            if columns is None:
+                columns = list(block.columns)
+            formula_safe_frame(block[columns]).to_csv(fh, index=False, header=first)
     return path
 
 
@@ -105,6 +130,7 @@ def add_sheet(workbook: Any, title: str, frame: pd.DataFrame, widths: Mapping[st
     """
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    check_xlsx_rows(len(frame), title)
     ws = workbook.create_sheet(title)
     ws.append([_xlsx_value(str(c)) for c in frame.columns])
     rows = bar(len(frame), f"xlsx {title}", "row", progress)
@@ -131,6 +157,13 @@ def add_sheet(workbook: Any, title: str, frame: pd.DataFrame, widths: Mapping[st
             for cell in ws[letter][1:]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
     return ws
+
+
+def check_xlsx_rows(n_rows: int, what: str = "table") -> None:
+    """A clear ValueError when ``n_rows`` rows (header not counted) would not fit one XLSX sheet."""
+    if n_rows >= XLSX_MAX_ROWS:
+        raise ValueError(f"{what}: {n_rows:,} rows, and an XLSX sheet holds at most {XLSX_MAX_ROWS - 1:,}; "
+                         "write .csv or .parquet instead")
 
 
 def new_workbook() -> Any:

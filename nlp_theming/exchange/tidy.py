@@ -9,36 +9,64 @@ by :mod:`nlp_theming.tables` (CSV, XLSX, Parquet), so no cell becomes a spreadsh
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from ..review.memos import search_memos
 from ..store.decisions import coding, nothing_applies
-from ..store.documents import segment_texts
+from ..store.documents import current_document_ids, segment_texts
 from ..store.memos import memos_frame
-from ..store.runs import suggestion_table
+from ..store.runs import require_run, run_counts, suggestion_table
 from ..suggest import suggestable_segments
-from ..tables import write_table
+from ..tables import check_xlsx_rows, table_format, write_csv_blocks, write_table
 
-__all__ = ["coded_units_table", "export_memos", "export_suggestions", "memos_table", "suggestion_table",
-           "suggestions_with_memos"]
+__all__ = ["coded_units_table", "export_memos", "export_suggestions", "memos_table", "suggestion_blocks",
+           "suggestion_table", "suggestions_with_memos"]
 
 #: how several memos share one cell: "ana: text | bo: text"
 MEMO_SEPARATOR = " | "
 
 
+#: current documents per block of a streamed export: a few hundred thousand rows at most
+DOCUMENTS_PER_BLOCK = 500
+
+
 def export_suggestions(con: sqlite3.Connection, out: str | Path, fmt: str | None = None,
                        run_id: int | None = None, progress: bool = False) -> Path:
     """Write a run's suggestions table (default: the latest run) as CSV, XLSX or Parquet, with a
-    ``memo`` column (:func:`suggestions_with_memos`); ``progress``: a bar over an XLSX's rows."""
+    ``memo`` column (:func:`suggestions_with_memos`); ``progress``: a bar over an XLSX's rows.
+
+    A CSV is written in blocks of documents (:func:`suggestion_blocks`), so a run of millions of
+    rows never sits in memory whole; its bytes are those of the whole table written at once."""
+    fmt = table_format(out, fmt)
+    if fmt == "csv":
+        return write_csv_blocks(suggestion_blocks(con, run_id), out)
+    if fmt == "xlsx":  # say so before reading millions of rows that a sheet cannot hold
+        check_xlsx_rows(run_counts(con, require_run(con, run_id))[1], "suggestions")
     return write_table(suggestions_with_memos(con, run_id), out, fmt, sheet="suggestions", progress=progress)
 
 
 def suggestions_with_memos(con: sqlite3.Connection, run_id: int | None = None) -> pd.DataFrame:
     """The suggestion table with ``memo``: the memos in force on each row's passage and on
     decisions about its code there, as ``coder: text`` joined by :data:`MEMO_SEPARATOR`."""
-    table = suggestion_table(con, run_id)
+    return _with_memos(suggestion_table(con, run_id), _memo_lines(con))
+
+
+def suggestion_blocks(con: sqlite3.Connection, run_id: int | None = None,
+                      documents_per_block: int = DOCUMENTS_PER_BLOCK) -> Iterator[pd.DataFrame]:
+    """:func:`suggestions_with_memos` in blocks of current documents, in its row order (documents
+    by name); at least one block, empty when the run has no rows."""
+    run_id = require_run(con, run_id)
+    memos = _memo_lines(con)
+    ids = current_document_ids(con)  # by name, the table's first sort key
+    for start in range(0, max(len(ids), 1), documents_per_block):
+        yield _with_memos(suggestion_table(con, run_id, document_ids=ids[start:start + documents_per_block]), memos)
+
+
+def _memo_lines(con: sqlite3.Connection) -> tuple[dict[int, list[str]], dict[tuple[int, str], list[str]]]:
+    """The memos in force as lines, by passage and by (passage, code) of a decision."""
     memos = memos_frame(con)
     memos = memos[memos.segment_id.notna() & memos.target.isin(["segment", "decision"])]
     on_segment: dict[int, list[str]] = {}
@@ -49,6 +77,14 @@ def suggestions_with_memos(con: sqlite3.Connection, run_id: int | None = None) -
             on_segment.setdefault(int(m.segment_id), []).append(line)
         else:
             on_code.setdefault((int(m.segment_id), m.code), []).append(line)
+    return on_segment, on_code
+
+
+def _with_memos(table: pd.DataFrame, memos: tuple[dict, dict]) -> pd.DataFrame:
+    on_segment, on_code = memos
+    if "turn_idx" in table:
+        # NULL for text before any speaker: as a nullable integer a block writes 3, never 3.0
+        table["turn_idx"] = table["turn_idx"].astype("Int64")
     table["memo"] = [MEMO_SEPARATOR.join(on_segment.get(int(s), []) + on_code.get((int(s), c), []))
                      for s, c in zip(table.segment_id, table.code, strict=True)]
     return table

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store.decisions import ACCEPTED, PENDING, coding, decisions_frame, effective
-from ..store.documents import current_document_ids, document_count, document_versions
+from ..store.decisions import ACCEPTED, PENDING, coding, decisions_frame, effective, status_of
+from ..store.documents import current_document_ids, document_count, document_versions, documents_stamp
 from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
-from .queue import full_queue
+from ..store.runs import require_run, run_scores
+from .queue import run_codebook
 
 
 @dataclass
@@ -116,12 +117,26 @@ def review_status(
     if blind and coder is None:
         raise ValueError("blind status needs the coder whose figures to show")
     cache = {} if cache is None else cache  # the suggestions are read once for all coders
+    run_id = require_run(con, run_id)
+    stamp = (run_id, *documents_stamp(con))
+    if cache.get("status_stamp") != stamp:
+        # scores and codes only, not the queue's texts: counting a million segments' suggestions
+        # must not hold their text (the review server's cache keeps its own keys beside these)
+        base = run_scores(con, run_id)
+        book = run_codebook(con, run_id)[1]
+        tops = {c: book.top_level(c) if c in book else c for c in base.code.cat.categories}
+        base["meta_theme"] = base.code.map(tops).astype("category")
+        cache.update(status_stamp=stamp, status_base=base, status_book=book)
 
     def queue_of(who: str | None) -> pd.DataFrame:
-        return full_queue(con, who, run_id, cache=cache)[0]
+        decided = status_of(con, who)[["segment_id", "code", "status"]]
+        decided["code"] = decided.code.astype(str)
+        queue = cache["status_base"].merge(decided.astype({"code": cache["status_base"].code.dtype}),
+                                           on=["segment_id", "code"], how="left")
+        queue["status"] = queue["status"].fillna(PENDING)
+        return queue
 
     queue = queue_of(None)
-    run_id = int(queue.run_id.iloc[0]) if not queue.empty else run_id
     documents = document_count(con)
     log = effective(decisions_frame(con))
     coders = sorted(set(log.coder)) if not log.empty else []
@@ -130,19 +145,21 @@ def review_status(
 
     themes = (
         queue.assign(likely=queue.score >= THRESHOLD, undecided=queue.status == "pending")
-        .groupby(["code", "meta_theme"], sort=False)
-        .agg(suggested=("key", "size"), likely=("likely", "sum"), pending=("undecided", "sum"))
+        .groupby(["code", "meta_theme"], sort=False, observed=True)
+        .agg(suggested=("segment_id", "size"), likely=("likely", "sum"), pending=("undecided", "sum"))
         .reset_index()
+        .astype({"code": str, "meta_theme": str})
         .rename(columns={"code": "theme"})
     )
-    position = {c.code: i for i, c in enumerate(cache["book"].codes)} if "book" in cache else {}
+    position = {c.code: i for i, c in enumerate(cache["status_book"].codes)}
     themes = themes.sort_values("theme", key=lambda t: t.map(position).fillna(len(position)), kind="stable")
     themes = themes.reset_index(drop=True)
     view = queue  # whose "pending" the headline figures count
     if blind:
         # another coder's decisions must not show through "pending for everyone"
         mine = view = queue_of(coder)
-        themes["pending"] = themes.theme.map(mine[mine.status == "pending"].groupby("code").size()).fillna(0)
+        pending = mine[mine.status == "pending"].groupby("code", observed=True).size()
+        themes["pending"] = themes.theme.map(pending).fillna(0)
     themes[["likely", "pending"]] = themes[["likely", "pending"]].astype(int)
 
     per_coder, per_theme = [], []
@@ -163,7 +180,7 @@ def review_status(
             "changed": int((mine.action == "change").sum()),
             "added": int((mine.action == "add").sum()),
         })
-        by_code = q.groupby("code").status.value_counts().unstack(fill_value=0)
+        by_code = q.groupby("code", observed=True).status.value_counts().unstack(fill_value=0)
         n_applied = applied.groupby("code").size()
         for theme in sorted(set(by_code.index) | set(n_applied.index)):
             row = by_code.loc[theme] if theme in by_code.index else {}

@@ -283,16 +283,22 @@ def document_table(con: sqlite3.Connection, all_versions: bool = False) -> pd.Da
 
 
 def segment_table(
-    con: sqlite3.Connection, scheme: str | None = None, roles: Sequence[str] | None = None
+    con: sqlite3.Connection, scheme: str | None = None, roles: Sequence[str] | None = None,
+    document_ids: Sequence[int] | None = None, with_text: bool = True,
 ) -> pd.DataFrame:
-    """Segments of current documents (of ``scheme``; of ``roles``) with text and document metadata."""
-    sql = """
+    """Segments of current documents (of ``scheme``; of ``roles``; among ``document_ids``) with
+    document metadata, and their text unless ``with_text`` is False (a million texts are gigabytes)."""
+    text = ", t.text" if with_text else ""
+    join = " JOIN segment_texts t ON t.segment_id = s.id" if with_text else ""
+    sql = f"""
         SELECT s.id AS segment_id, s.document_id, s.scheme, s.idx AS segment_idx, s.turn_idx, s.start, s.end,
-               s.speaker, s.role AS speaker_role, s.start_time, s.end_time, s.confidence, t.text
-        FROM segments s JOIN current_documents d ON d.id = s.document_id
-        JOIN segment_texts t ON t.segment_id = s.id WHERE 1=1
+               s.speaker, s.role AS speaker_role, s.start_time, s.end_time, s.confidence{text}
+        FROM segments s JOIN current_documents d ON d.id = s.document_id{join} WHERE 1=1
     """
     args: list = []
+    if document_ids is not None:
+        sql += f" AND s.document_id IN ({','.join('?' * len(document_ids))})"
+        args.extend(int(d) for d in document_ids)
     if scheme:
         sql += " AND s.scheme = ?"
         args.append(scheme)

@@ -204,19 +204,24 @@ SUGGESTION_COLUMNS = [
 ]
 
 
-def suggestion_table(con: sqlite3.Connection, run_id: int | None = None, with_status: bool = True) -> pd.DataFrame:
+def suggestion_table(con: sqlite3.Connection, run_id: int | None = None, with_status: bool = True,
+                     document_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Suggestions of a run (default: the latest complete one) with segment text, offsets, times
     and document metadata as plain columns; ``status`` is the review status across coders
-    (accepted when any coder applies the code, rejected when coders decided and none does)."""
+    (accepted when any coder applies the code, rejected when coders decided and none does).
+    ``document_ids``: only the suggestions on these documents (a block of a streamed export)."""
     run_id = require_run(con, run_id)
     run = run_row(con, run_id)
-    sugg = pd.read_sql_query(
-        "SELECT run_id, segment_id, code, score, rank, method FROM suggestions WHERE run_id = ?", con, params=[run_id]
-    )
+    sql, args = "SELECT run_id, segment_id, code, score, rank, method FROM suggestions WHERE run_id = ?", [run_id]
+    if document_ids is not None:
+        sql += (" AND segment_id IN (SELECT id FROM segments WHERE document_id IN"
+                f" ({','.join('?' * len(document_ids))}))")
+        args.extend(int(d) for d in document_ids)
+    sugg = pd.read_sql_query(sql, con, params=args)
     codes = pd.read_sql_query(
         "SELECT code, parent FROM codes WHERE codebook_version = ?", con, params=[run["codebook_version"]]
     )
-    segs = segment_table(con, run["scheme"])
+    segs = segment_table(con, run["scheme"], document_ids=document_ids)
     out = sugg.merge(codes, on="code", how="left").merge(segs, on="segment_id", how="inner")
     if with_status:
         decided = status_of(con)
@@ -237,3 +242,14 @@ def likely_per_code(con: sqlite3.Connection, run_id: int, threshold: float = OPE
     return dict(con.execute(
         "SELECT code, COUNT(*) FROM suggestions WHERE run_id = ? AND score >= ? GROUP BY code", (run_id, threshold)
     ).fetchall())
+
+
+def run_scores(con: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    """A run's suggestions on current documents, without text: segment_id, code, score, rank.
+    What counting needs (status), light enough at a million segments; ``code`` is categorical."""
+    frame = pd.read_sql_query(
+        "SELECT g.segment_id, g.code, g.score, g.rank FROM suggestions g JOIN segments s ON s.id = g.segment_id"
+        " JOIN current_documents d ON d.id = s.document_id WHERE g.run_id = ?", con, params=[int(run_id)]
+    )
+    frame["code"] = frame["code"].astype("category")
+    return frame

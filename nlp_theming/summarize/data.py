@@ -50,7 +50,7 @@ class Inputs:
     n_decisions: int
     project_created: str | None
     documents: pd.DataFrame  # current documents: document_id, document, participant, role, group, metadata
-    segments: pd.DataFrame  # segments of the scheme in current documents, with their text
+    segments: pd.DataFrame  # segments of the scheme in current documents (their text: texts[document_id][start:end])
     coded: pd.DataFrame  # one row per confirmed coded span of (segment, code), coders merged (union)
     unreviewed: pd.DataFrame  # segment_id, code, score: suggestions nobody has decided on
     themes: pd.DataFrame  # theme, meta_theme, position, in_codebook
@@ -132,8 +132,11 @@ def _gather(
     documents, site_columns = _documents(con, by, sites, notes)
     texts = current_texts(con, by="id")
     columns = ["segment_id", "document_id", "segment_idx", "turn_idx", "start", "end", "speaker", "speaker_role",
-               "start_time", "end_time", "text"]
-    segments = segment_table(con, scheme)[columns].sort_values(["document_id", "segment_idx"]).reset_index(drop=True)
+               "start_time", "end_time"]
+    # no text column: a segment's text is texts[document_id][start:end], and a million of them
+    # as strings would be gigabytes for the few hundred quotes a summary shows
+    segments = segment_table(con, scheme, with_text=False)[columns]
+    segments = segments.sort_values(["document_id", "segment_idx"]).reset_index(drop=True)
 
     superseded = superseded_decisions(con, coder, upto=mark)
     if not superseded.empty:

@@ -141,13 +141,14 @@ def trim_quote(text: str, limit: int = QUOTE_CHARS) -> str:
 
 def tidy_table(inp: Inputs) -> pd.DataFrame:
     """One row per confirmed (segment, theme): the coded text with its document metadata."""
-    segs = inp.segments.rename(columns={"start": "segment_start", "end": "segment_end", "text": "segment_text"})
+    segs = inp.segments.rename(columns={"start": "segment_start", "end": "segment_end"})
     tidy = inp.coded.rename(columns={"code": "theme"}).merge(segs, on="segment_id", how="inner")
     tidy = tidy.merge(inp.documents, on="document_id", how="inner")
     tidy = tidy.merge(inp.themes[["theme", "meta_theme", "position"]], on="theme", how="left")
-    tidy["text"] = [
-        inp.texts[d][a:b] for d, a, b in zip(tidy.document_id, tidy.start, tidy.end, strict=True)
-    ] if not tidy.empty else pd.Series(dtype=str)
+    for column, start, end in (("text", "start", "end"), ("segment_text", "segment_start", "segment_end")):
+        tidy[column] = [
+            inp.texts[d][a:b] for d, a, b in zip(tidy.document_id, tidy[start], tidy[end], strict=True)
+        ] if not tidy.empty else pd.Series(dtype=str)
     first = ["group", "meta_theme", "theme", "document", "participant", "role", "segment_id", "segment_idx", "speaker",
              "speaker_role", "start", "end", "text", "coders", "n_coders", "decision_ids", "segment_start",
              "segment_end", "start_time", "end_time", "segment_text"]

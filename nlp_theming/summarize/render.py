@@ -289,7 +289,10 @@ def _write_transcripts(summary: Summary, out: Path, layout: Layout, env: Environ
         themes = codes_of.setdefault(int(sid), [])
         if theme not in themes:  # several coded spans of one theme in a segment: one label
             themes.append(theme)
-    segs = summary.segments
+    # one pass over the segments, not one filter of all of them per document (quadratic at 1M)
+    segs = summary.segments.sort_values(["document_id", "start"], kind="stable")
+    by_document = {int(d): frame for d, frame in segs.groupby("document_id", sort=False)}
+    none = segs.iloc[:0]
     shown = [c for c in summary.documents.columns if c not in (*TECHNICAL_COLUMNS, "group")]
     written = []
     template = env.get_template("transcript.html")
@@ -297,7 +300,7 @@ def _write_transcripts(summary: Summary, out: Path, layout: Layout, env: Environ
         doc_id = int(doc["document_id"])
         text = summary.texts.get(doc_id, "")
         pieces, pos = [], 0
-        for s in segs[segs.document_id == doc_id].sort_values("start").itertuples(index=False):
+        for s in by_document.get(doc_id, none).itertuples(index=False):
             if s.start < pos:  # overlapping segments cannot both be wrapped; keep the first
                 continue
             if s.start > pos:
