@@ -7,6 +7,7 @@ is always ``documents.text[start:end]`` (view ``segment_texts``).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -283,9 +284,11 @@ def document_table(con: sqlite3.Connection, all_versions: bool = False) -> pd.Da
 
 
 def segment_table(
-    con: sqlite3.Connection, scheme: str | None = None, roles: Sequence[str] | None = None
+    con: sqlite3.Connection, scheme: str | None = None, roles: Sequence[str] | None = None,
+    documents: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """Segments of current documents (of ``scheme``; of ``roles``) with text and document metadata."""
+    """Segments of current documents (of ``scheme``; of ``roles``; of the ``documents`` with
+    these ids, to read a large project a block at a time) with text and document metadata."""
     sql = """
         SELECT s.id AS segment_id, s.document_id, s.scheme, s.idx AS segment_idx, s.turn_idx, s.start, s.end,
                s.speaker, s.role AS speaker_role, s.start_time, s.end_time, s.confidence, t.text
@@ -299,9 +302,26 @@ def segment_table(
     if roles:
         sql += f" AND s.role IN ({','.join('?' * len(roles))})"
         args.extend(roles)
+    if documents is not None:
+        # one JSON array, not one variable per id: a block may hold more documents than SQLite's limit
+        sql += " AND s.document_id IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps([int(d) for d in documents]))
     segs = pd.read_sql_query(sql + " ORDER BY s.document_id, s.idx", con, params=args)
     docs = document_table(con).drop(columns=["path", "content_hash", "ingested_at", "n_chars"])
+    if documents is not None:
+        docs = docs[docs.document_id.isin(set(segs.document_id))]
     return docs.merge(segs, on="document_id", how="inner")
+
+
+def segment_order(con: sqlite3.Connection, scheme: str, roles: Sequence[str]) -> pd.DataFrame:
+    """The ids of the segments of ``scheme`` and ``roles`` and of their documents, in reading
+    order (document name, then position): a large project's segments without their text, to
+    cut it into blocks of whole documents."""
+    return pd.read_sql_query(
+        "SELECT s.id AS segment_id, s.document_id FROM segments s JOIN current_documents d ON d.id = s.document_id"
+        f" WHERE s.scheme = ? AND s.role IN ({','.join('?' * len(roles))}) ORDER BY d.name, s.idx",
+        con, params=[scheme, *roles],
+    )
 
 
 def current_document_names(con: sqlite3.Connection) -> list[str]:
