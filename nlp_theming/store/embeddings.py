@@ -47,9 +47,12 @@ STORED_DTYPE = np.float16
 
 
 def as_stored(vectors: np.ndarray) -> np.ndarray:
-    """Vectors rounded through the stored dtype, as float32: what the cache gives back for them,
-    so a vector is the same whether it was just embedded or read from the cache."""
-    return np.asarray(vectors).astype(STORED_DTYPE).astype(np.float32)
+    """Vectors rounded through the stored dtype and L2-normalised again in float32 (rounding moves
+    a norm by up to 3e-5): what the cache gives back for them, so a vector is the same whether
+    it was just embedded or read from the cache, and a dot product stays a cosine."""
+    out = np.asarray(vectors).astype(STORED_DTYPE).astype(np.float32)
+    norms = np.linalg.norm(out, axis=-1, keepdims=True)
+    return out / np.maximum(norms, np.float32(1e-12))
 
 
 def blob_vector(blob: bytes, dim: int) -> np.ndarray:
