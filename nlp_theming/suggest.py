@@ -30,6 +30,7 @@ from .embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .match.context import context_name, parse_context, preceding_turns, speaker_or_role
 from .match.themes import DEFAULT_REDUCTION, DISCOVER_ROWS
+from .progress import bar as progress_bar
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.decisions import reviewed
 from .store.documents import document_count, segment_order, segment_table, segment_texts
@@ -73,7 +74,8 @@ class SuggestConfig:
     # suggestions as without it (see dask_cluster), so it is no part of the run's identity
     dask: str | None = None
     # segments read, embedded and scored at a time (whole documents: a block may pass it by one
-    # document); what fits in memory, no part of the run's identity: every size gives the same rows
+    # document): what bounds memory, no part of the run's identity. From the same cached vectors
+    # every size gives the same rows; texts embedded fresh are chunked per block (see docs/scale.md)
     block_segments: int = 50_000
 
     def __post_init__(self) -> None:
@@ -325,16 +327,16 @@ def _complete_run(con, run_id, config, codes, scheme, index, embedder, started) 
     # pass 1: embed block by block; keep the labelled rows and the pool
     labelled_X, labelled_Y, pool, kept = [], [], [], None
     bar = None
-    if embedder.progress:
-        from tqdm import tqdm
-
-        bar = embedder.bar = tqdm(total=0, desc="embed", unit="segment")  # one bar for the whole run
+    if embedder.progress:  # one bar for the whole run; each block adds the texts it embeds
+        bar = embedder.bar = progress_bar(0, "embed", "segment")
     try:
         with dask_client(config.dask) if config.dask else nullcontext() as client:
             if client is not None:
                 phase(f"embedding on Dask ({config.dask}): the texts the cache lacks go out, vectors come back")
             for documents, first, end in parts:
                 block = _Block(con, scheme, config, context, embedder, documents, client)
+                if len(block.segs) != end - first:
+                    raise RuntimeError("the project's segments changed while the run read them: run suggest again")
                 rows, Y = block_labels(block)
                 if rows:
                     labelled_X.append(block.X[rows])
@@ -350,7 +352,7 @@ def _complete_run(con, run_id, config, codes, scheme, index, embedder, started) 
     X_labelled = np.vstack(labelled_X) if labelled_X else None
     Y = np.vstack(labelled_Y) if labelled_Y else None
     n_labelled = 0 if Y is None else len(Y)
-    X_pool = np.vstack(pool)
+    X_pool = pool[0] if len(pool) == 1 else np.vstack(pool)  # (one block: its features, not a copy)
     del pool, labelled_X
     timings["embed"] = time.perf_counter() - clock
     clock = time.perf_counter()
