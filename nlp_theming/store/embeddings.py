@@ -1,7 +1,7 @@
 """The embedding cache: nothing is embedded twice by the same model.
 
 Vectors are float16 blobs keyed by (model id, sha256 of the text): half the bytes of float32
-(a million segments' vectors in about 770 MB, not 1.5 GB) at a cosine change below 1e-3
+(a million vectors in about 770 MB, not 1.5 GB) at a cosine change of at most 3e-7
 (docs/scale.md). A blob's dtype follows from its length and ``dim``, so a cache written as
 float32 before still reads. A project keeps its cache in its own store; work outside a project
 (``evaluate``) opens a stand-alone cache file.
