@@ -270,6 +270,9 @@ def codebook(project: str, file: str, name: str | None) -> None:
 @click.option("--dask", "dask", metavar="ADDRESS", default=None,
               help="Embed on a Dask cluster: a scheduler's address (tcp://host:8786), its scheduler file (.json),"
               " or 'local' for worker processes on this machine. Same suggestions; see docs/scale.md.")
+@click.option("--block-segments", type=int, default=SuggestConfig.block_segments, show_default=True,
+              help="Segments read, embedded and scored at a time (whole documents): what bounds memory on a large"
+              " project. The same suggestions at any size.")
 @segmenter_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly
@@ -286,6 +289,7 @@ def suggest(
     fine_tune: float,
     encoder: str,
     dask: str | None,
+    block_segments: int,
     unit: str,
     max_sentences: int,
     max_words: int,
@@ -295,6 +299,7 @@ def suggest(
     """Embed segments and suggest codes from the codebook (nothing is coded until confirmed)."""
     config = SuggestConfig(
         dask=dask,
+        block_segments=block_segments,
         context=context,
         fine_tune=fine_tune,
         encoder=encoder,

@@ -27,7 +27,7 @@ from .onnx_encoder import (
     resolve_encoder,
     split_mode,
 )
-from .store.embeddings import cached_vectors, store_vectors
+from .store.embeddings import as_stored, cached_vectors, store_vectors
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -137,7 +137,8 @@ def text_hash(text: str) -> str:
 class Embedder:
     """Embed texts with a sentence-transformers model, caching vectors in the project store.
 
-    Vectors are L2-normalised float32, so a dot product is the cosine similarity. ``encoder``:
+    Vectors are L2-normalised float32 rounded through float16 (the cache's precision: the same
+    text gives the same vector fresh or cached), so a dot product is the cosine similarity. ``encoder``:
     ``torch`` (sentence-transformers), ``onnx`` (the int8 ONNX export, see ``onnx_encoder``) or
     ``auto`` (onnx when ONNX Runtime is installed); a model id ending in ``#onnx-int8`` (as a
     run records it) means onnx. Vectors are cached under ``model_id``, which names the mode.
@@ -158,6 +159,7 @@ class Embedder:
         self.device = device
         self.con = con
         self.progress = progress
+        self.bar = None  # a progress bar a caller shares across calls (a run's blocks); else one per call
         # a run's recorded id names its mode; whether it can load here is found out on first use
         self.mode = named or resolve_encoder(encoder)
         base_id, _ = resolve_model(model)
@@ -170,24 +172,28 @@ class Embedder:
         return load_model(self.model, self.device)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts, reading and writing the cache; duplicates are embedded once."""
+        """Embed texts, reading and writing the cache; duplicates are embedded once. Fresh vectors
+        are rounded as the cache stores them (:func:`~nlp_theming.store.embeddings.as_stored`)."""
         texts = list(texts)
         hashes = [text_hash(t) for t in texts]
         found = self._cached(set(hashes))
         chunks = self._chunks(texts, hashes, found)
-        bar = None
-        if self.progress and chunks:
+        bar, own = self.bar, False
+        if bar is not None and chunks:
+            bar.total += sum(map(len, chunks))
+            bar.refresh()
+        elif self.progress and chunks:
             from tqdm import tqdm
 
-            bar = tqdm(total=sum(map(len, chunks)), desc="embed", unit="segment")
+            bar, own = tqdm(total=sum(map(len, chunks)), desc="embed", unit="segment"), True
         for chunk in chunks:
-            vectors = self._encode_raw(chunk)
+            vectors = as_stored(self._encode_raw(chunk))
             chunk_hashes = [text_hash(t) for t in chunk]
             found.update(zip(chunk_hashes, vectors, strict=True))
             self._store(chunk_hashes, vectors)
             if bar is not None:
                 bar.update(len(chunk))
-        if bar is not None:
+        if own:
             bar.close()
         dim = self.dimension if not found else len(next(iter(found.values())))
         out = np.zeros((len(texts), dim), dtype=np.float32)

@@ -1,10 +1,14 @@
 """Run the match stage over a project: segments in, ranked code suggestions out.
 
-A run embeds the suggestable segments (cached), fits the matcher on the codebook and on the
-codes people have confirmed so far, stores the top ``k`` codes per segment and the candidate
-new themes, all in one transaction. A run killed half-way leaves a 'running' row and no
-suggestions; the next run with the same configuration takes that row over and completes it
-(embeddings already computed are read from the cache).
+A run works in blocks of whole documents (``SuggestConfig.block_segments``), so a million
+segments fit in a few GB: pass 1 embeds each block (cached) and keeps the labelled rows' features
+and the matcher's unlabelled pool (every row up to :data:`POOL_ROWS`, else a seeded sample);
+the matcher is fitted on the codebook, the codes people have confirmed so far and that pool;
+pass 2 scores each block and appends its top ``k`` codes per segment to the running run. A
+document is never split, so its neighbours, previous turns and smoothing are the same in any
+block. The run is complete (and seen by readers) only at the end. A run killed half-way stays
+'running'; the next run with the same configuration takes that row over and starts its rows
+afresh (embeddings already computed are read from the cache).
 """
 
 from __future__ import annotations
@@ -25,25 +29,27 @@ from .dask_cluster import dask_client, embed_on_dask
 from .embed import DEFAULT_MODEL, Embedder, contrastive_pairs, fine_tune
 from .match import discover_themes, make_matcher, matcher_name, top_k
 from .match.context import context_name, parse_context, preceding_turns, speaker_or_role
-from .match.themes import DEFAULT_REDUCTION
+from .match.themes import DEFAULT_REDUCTION, DISCOVER_ROWS
+from .progress import bar as progress_bar
 from .segment import Segmenter, project_segmenter, segment_documents
 from .store.decisions import reviewed
-from .store.documents import document_count, segment_table
+from .store.documents import document_count, segment_order, segment_table, segment_texts
 from .store.runs import (
     OPERATING_THRESHOLD,
     ProposalRows,
     RunSpec,
+    add_suggestions,
+    best_scores,
     claim_run,
-    complete_run,
     decision_mark,
     fail_run,
     find_run,
+    finish_run,
     likely_per_code,
     require_run,
     run_counts,
     run_row,
     store_proposals,
-    suggestion_table,
 )
 from .store.schema import project_folder
 
@@ -67,6 +73,10 @@ class SuggestConfig:
     # a Dask scheduler's address (or "local": a LocalCluster made for the run) to embed on; the same
     # suggestions as without it (see dask_cluster), so it is no part of the run's identity
     dask: str | None = None
+    # segments read, embedded and scored at a time (whole documents: a block may pass it by one
+    # document): what bounds memory, no part of the run's identity. From the same cached vectors
+    # every size gives the same rows; texts embedded fresh are chunked per block (see docs/scale.md)
+    block_segments: int = 50_000
 
     def __post_init__(self) -> None:
         self.matcher = matcher_name(self.matcher)  # an alias ("zero-shot") names the same run
@@ -75,6 +85,10 @@ class SuggestConfig:
 
 #: pairs of confirmed segments a fine-tuning run draws (it stops early at its time budget)
 FINE_TUNE_PAIRS = 4000
+#: rows of features the matcher's per-code column statistics (mean and spread of similarities)
+#: are fitted on, beside the labelled rows: every row of a run up to this many, else a sample
+#: drawn with the run's seed (the statistics of 50,000 rows move by well under 1%)
+POOL_ROWS = 50_000
 
 
 def tuned_encoder(con: sqlite3.Connection, config: SuggestConfig, scheme: str, mark: int,
@@ -148,16 +162,47 @@ class RunSummary:
         return out
 
 
-def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interviewer: bool = False) -> pd.DataFrame:
+def suggestable_roles(include_interviewer: bool = False) -> tuple[str, ...]:
+    """The speaker roles a run suggests codes for."""
+    return ("participant", "interviewer") if include_interviewer else ("participant",)
+
+
+def suggestable_segments(con: sqlite3.Connection, scheme: str, include_interviewer: bool = False,
+                         documents: list[int] | None = None) -> pd.DataFrame:
     """The segments a run scores: participant speech (and the interviewer's, when asked), in reading
-    order, with ``previous_text``: the turn before each segment's own (for an answer, the question)."""
-    roles = ("participant", "interviewer") if include_interviewer else ("participant",)
-    every = segment_table(con, scheme).sort_values(["document", "segment_idx"]).reset_index(drop=True)
+    order, with ``previous_text``: the turn before each segment's own (for an answer, the question).
+    ``documents``: only these documents' (ids), a block of a large project."""
+    roles = suggestable_roles(include_interviewer)
+    every = segment_table(con, scheme, document_ids=documents).sort_values(["document", "segment_idx"])
+    every = every.reset_index(drop=True)
     # (a document attribute may be called "role" too: the speaker's is speaker_role)
     who = speaker_or_role(pd.DataFrame({"speaker": every.speaker, "role": every.speaker_role}))
     every["previous_text"] = preceding_turns(every.document, every.segment_idx, who, every.text)
     segs = every[every.speaker_role.isin(roles)]
     return segs.reset_index(drop=True)
+
+
+def segment_digest(segment_ids) -> str:
+    """A short digest of a run's segments (ids in reading order): part of its identity."""
+    return hashlib.sha256(",".join(map(str, segment_ids)).encode()).hexdigest()[:16]
+
+
+def blocks(index: pd.DataFrame, size: int) -> list[tuple[list[int], int, int]]:
+    """``index`` (segment_id, document_id in reading order) cut into blocks of whole documents of
+    about ``size`` segments: (document ids, first row, end row) each."""
+    out: list[tuple[list[int], int, int]] = []
+    docs = index.document_id.to_numpy()
+    starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]]) if len(docs) else np.zeros(0, dtype=int)
+    ends = np.r_[starts[1:], len(docs)]
+    first, ids = 0, []
+    for start, end in zip(starts, ends, strict=True):
+        ids.append(int(docs[start]))
+        if end - first >= max(int(size), 1):
+            out.append((ids, first, int(end)))
+            first, ids = int(end), []
+    if ids:
+        out.append((ids, first, len(docs)))
+    return out
 
 
 def context_units(segs: pd.DataFrame) -> pd.DataFrame:
@@ -189,8 +234,8 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     codes = codebook.leaves
     segmenter = config.segmenter or project_segmenter(con)
     unsegmented = [f"{name}: {problem}; left out of this run" for _, name, problem in segment_documents(con, segmenter)]
-    segs = suggestable_segments(con, segmenter.scheme, config.include_interviewer)
-    if segs.empty:
+    index = segment_order(con, segmenter.scheme, suggestable_roles(config.include_interviewer))
+    if index.empty:
         raise ValueError("no segments to suggest codes for: ingest some transcripts first")
 
     mark = decision_mark(con)
@@ -205,7 +250,7 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
         **({"reduction": config.reduction} if config.discover else {}),
         "matcher_params": config.matcher_params,
         "context": config.context,
-        "segments": hashlib.sha256(",".join(map(str, segs.segment_id)).encode()).hexdigest()[:16],
+        "segments": segment_digest(index.segment_id),
     }
     config_hash = hashlib.sha256(
         json.dumps(
@@ -227,7 +272,7 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
                    config_hash, config.seed, mark)
     run_id = claim_run(con, spec)
     try:
-        summary = _complete_run(con, run_id, config, codes, segs, embedder, started)
+        summary = _complete_run(con, run_id, config, codes, segmenter.scheme, index, embedder, started)
     except Exception:
         # an error (not a kill) ends the run for good; a killed run stays 'running' to be taken over
         fail_run(con, run_id)
@@ -237,79 +282,149 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     return summary
 
 
-def _complete_run(con, run_id, config, codes, segs, embedder, started) -> RunSummary:
+class _Block:
+    """One block's segments, context units and features (pass 1 makes them; pass 2 remakes them
+    from the cache, unless the run is one block)."""
+
+    def __init__(self, con, scheme: str, config, context, embedder, documents: list[int], client=None) -> None:
+        self.segs = suggestable_segments(con, scheme, config.include_interviewer, documents)
+        self.units = context_units(self.segs)
+        texts = self.segs.text.tolist()
+        if client is not None:
+            embed_on_dask(client, embedder, texts, embedder.progress)
+        self.text_vectors = embedder.encode(texts)
+        if client is not None and context.question:  # the turn before each segment, in the chunks of a local run
+            embed_on_dask(client, embedder, [t for t in self.units.previous_text.fillna("") if t.strip()],
+                          embedder.progress)
+        self.X = context.transform(self.text_vectors, self.units, embedder.encode)
+
+
+def _complete_run(con, run_id, config, codes, scheme, index, embedder, started) -> RunSummary:
     code_names = [c.code for c in codes]
+    code_index = {c: j for j, c in enumerate(code_names)}
     phase = Phases(embedder.progress)
-    phase(f"embedding {len(segs)} segments ({embedder.mode} encoder; cached vectors are reused)")
+    n = len(index)
+    parts = blocks(index, config.block_segments)
+    in_blocks = f" in {len(parts)} blocks" if len(parts) > 1 else ""
+    phase(f"embedding {n} segments{in_blocks} ({embedder.mode} encoder; cached vectors are reused)")
     clock = time.perf_counter()
     timings: dict[str, float] = {"prepare": clock - started}
     context = parse_context(config.context)
-    units = context_units(segs)
-    with dask_client(config.dask) if config.dask else nullcontext() as client:
-        if client is not None:
-            phase(f"embedding on Dask ({config.dask}): the texts the cache lacks go out, vectors come back")
-            embed_on_dask(client, embedder, segs.text.tolist(), embedder.progress)
-        text_vectors = embedder.encode(segs.text.tolist())
-        if client is not None and context.question:  # the turn before each segment, in the chunks of a local run
-            embed_on_dask(client, embedder, [t for t in units.previous_text.fillna("") if t.strip()],
-                          embedder.progress)
-        X = context.transform(text_vectors, units, embedder.encode)
+    labels = reviewed(con)
+    labels = labels[labels.segment_id.isin(set(index.segment_id)) & labels.code.isin(code_names)]
+    imported = set(labels.loc[labels.imported.astype(bool), "segment_id"])
+    if n <= POOL_ROWS:
+        pool_rows = np.arange(n)
+    else:
+        pool_rows = np.sort(np.random.default_rng(config.seed).choice(n, POOL_ROWS, replace=False))
+        phase(f"the matcher's column statistics are fitted on a sample of {POOL_ROWS} of the {n} segments")
+
+    def block_labels(block: _Block) -> tuple[list[int], np.ndarray]:
+        mine = labels[labels.segment_id.isin(set(block.segs.segment_id))]
+        rows = {sid: i for i, sid in enumerate(block.segs.segment_id)}
+        return partial_labels(mine, imported, rows, code_index)
+
+    # pass 1: embed block by block; keep the labelled rows and the pool
+    labelled_X, labelled_Y, pool, kept = [], [], [], None
+    bar = None
+    if embedder.progress:  # one bar for the whole run; each block adds the texts it embeds
+        bar = embedder.bar = progress_bar(0, "embed", "segment")
+    try:
+        with dask_client(config.dask) if config.dask else nullcontext() as client:
+            if client is not None:
+                phase(f"embedding on Dask ({config.dask}): the texts the cache lacks go out, vectors come back")
+            for documents, first, end in parts:
+                block = _Block(con, scheme, config, context, embedder, documents, client)
+                if len(block.segs) != end - first:
+                    raise RuntimeError("the project's segments changed while the run read them: run suggest again")
+                rows, Y = block_labels(block)
+                if rows:
+                    labelled_X.append(block.X[rows])
+                    labelled_Y.append(Y)
+                mine = pool_rows[(pool_rows >= first) & (pool_rows < end)] - first
+                pool.append(block.X[mine] if len(mine) < len(block.X) else block.X)
+                kept = block if len(parts) == 1 else None  # one block: pass 2 needs nothing remade
+                del block
+    finally:
+        embedder.bar = None
+        if bar is not None:
+            bar.close()
+    X_labelled = np.vstack(labelled_X) if labelled_X else None
+    Y = np.vstack(labelled_Y) if labelled_Y else None
+    n_labelled = 0 if Y is None else len(Y)
+    X_pool = pool[0] if len(pool) == 1 else np.vstack(pool)  # (one block: its features, not a copy)
+    del pool, labelled_X
     timings["embed"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    labels = reviewed(con)
-    labels = labels[labels.segment_id.isin(segs.segment_id) & labels.code.isin(code_names)]
-    index = {sid: i for i, sid in enumerate(segs.segment_id)}
-    code_index = {c: j for j, c in enumerate(code_names)}
-    imported = set(labels.loc[labels.imported.astype(bool), "segment_id"])
-    labeled_rows, Y = partial_labels(labels, imported, index, code_index)
 
     matcher = make_matcher(config.matcher, random_state=config.seed, **config.matcher_params)
-    phase(f"fitting the {config.matcher} matcher on {len(code_names)} codes and {len(labeled_rows)} confirmed segments")
-    matcher.fit(codes, embedder.encode, X[labeled_rows] if labeled_rows else None, Y if labeled_rows else None, X)
-    known = np.full((len(segs), len(code_names)), np.nan, dtype=np.float32)
-    if labeled_rows:
-        known[labeled_rows] = Y
-    phase(f"scoring {len(segs)} segments")
-    scores = context.smooth(matcher.predict_proba(X), units, known)
-    ranked = top_k(scores, config.top_k, config.min_score)
-    method = matcher.name if not labeled_rows else f"{matcher.name}+{len(labeled_rows)}labels"
-    rows = [
-        (int(sid), code_names[j], round(float(s), 6), rank, method)
-        for sid, pairs in zip(segs.segment_id, ranked, strict=True)
-        for rank, (j, s) in enumerate(pairs, start=1)
-    ]
+    phase(f"fitting the {config.matcher} matcher on {len(code_names)} codes and {n_labelled} confirmed segments")
+    matcher.fit(codes, embedder.encode, X_labelled, Y, X_pool)
+    del X_pool
+    method = matcher.name if not n_labelled else f"{matcher.name}+{n_labelled}labels"
+
+    # pass 2: score block by block, appending each block's rows to the running run
+    phase(f"scoring {n} segments{in_blocks}")
+    unmatched: list[np.ndarray] = []
+    for documents, _, _ in parts:
+        block = kept if kept is not None else _Block(con, scheme, config, context, embedder, documents)
+        rows, Yb = block_labels(block)
+        known = np.full((len(block.segs), len(code_names)), np.nan, dtype=np.float32)
+        if rows:
+            known[rows] = Yb
+        scores = context.smooth(matcher.predict_proba(block.X), block.units, known)
+        ranked = top_k(scores, config.top_k, config.min_score)
+        add_suggestions(con, run_id, [
+            (int(sid), code_names[j], round(float(s), 6), rank, method)
+            for sid, pairs in zip(block.segs.segment_id, ranked, strict=True)
+            for rank, (j, s) in enumerate(pairs, start=1)
+        ])
+        if config.discover:
+            matched = scores.max(axis=1) >= matcher.threshold if len(scores) else np.zeros(0, dtype=bool)
+            unmatched.append(block.segs.segment_id.to_numpy()[~matched])
+        kept = block = None
 
     timings["match"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    discovery = None
+    discovery, proposals = None, []
     if config.discover:
-        is_matched = scores.max(axis=1) >= matcher.threshold if len(scores) else np.zeros(0, dtype=bool)
-        phase(f"discovering candidate themes among {int((~is_matched).sum())} unmatched segments"
-              f" ({config.reduction} + HDBSCAN)")
-        discovery = _themes(segs.text.tolist(), text_vectors, ~is_matched, config.seed, config.reduction)
+        ids = np.concatenate(unmatched) if unmatched else np.zeros(0, dtype=int)
+        discovery, proposals = _discover(con, embedder, ids, config.seed, config.reduction, phase)
 
     timings["discover"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    proposals = [
-        ProposalRows(p.label, p.keywords, [int(segs.segment_id.iloc[m]) for m in p.members])
-        for p in (discovery.proposals if discovery is not None else [])
-    ]
-    phase(f"storing {len(rows)} suggestions and {len(proposals)} candidate themes")
-    complete_run(con, run_id, rows, proposals, len(segs))
+    phase(f"storing {len(proposals)} candidate themes; the run is complete")
+    finish_run(con, run_id, proposals, n)
     timings["store"] = time.perf_counter() - clock
     summary = _summary(con, run_id, "complete", time.perf_counter() - started)
     summary.timings = {k: round(v, 3) for k, v in timings.items()}
-    summary.n_labeled = len(labeled_rows)
+    summary.n_labeled = n_labelled
     summary.discovery_note = discovery.skipped if discovery is not None else "discovery off"
     return summary
 
 
-def _themes(texts: list[str], vectors: np.ndarray, unmatched: np.ndarray, seed: int, reduction: str):
-    """Candidate themes among the unmatched segments, as suggest --discover and discover find them."""
-    unmatched = np.asarray(unmatched, dtype=bool)
-    matched = float(1.0 - unmatched.mean()) if len(unmatched) else 0.0
+def _discover(con, embedder, unmatched_ids: np.ndarray, seed: int, reduction: str, phase):
+    """Candidate themes among the segments with these ids (unmatched, in reading order): all of
+    them up to :data:`~nlp_theming.match.themes.DISCOVER_ROWS`, else a sample drawn with ``seed``.
+    Returns (the discovery result, its proposals as rows)."""
+    ids = np.asarray(unmatched_ids, dtype=np.int64)
+    if len(ids) > DISCOVER_ROWS:
+        ids = np.sort(np.random.default_rng(seed).choice(ids, DISCOVER_ROWS, replace=False))
+        phase(f"discovering candidate themes among a sample of {DISCOVER_ROWS} of the {len(unmatched_ids)}"
+              f" unmatched segments ({reduction} + HDBSCAN)")
+    else:
+        phase(f"discovering candidate themes among {len(ids)} unmatched segments ({reduction} + HDBSCAN)")
+    by_id = segment_texts(con, ids.tolist())
+    texts = [by_id[int(i)] for i in ids]
+    result = _themes(texts, embedder.encode(texts), seed, reduction)
+    return result, [ProposalRows(p.label, p.keywords, [int(ids[m]) for m in p.members]) for p in result.proposals]
+
+
+def _themes(texts: list[str], vectors: np.ndarray, seed: int, reduction: str):
+    """Candidate themes among unmatched segments (``texts``, ``vectors``: those only), as suggest
+    --discover and discover find them."""
     no_prototypes = np.zeros((1, vectors.shape[1] if vectors.ndim == 2 else 1), dtype=np.float32)  # unused
-    return discover_themes(texts, vectors, [], no_prototypes, matched, None, unmatched=unmatched,
+    return discover_themes(texts, vectors, [], no_prototypes, 0.0, None, unmatched=np.ones(len(texts), dtype=bool),
                            random_state=seed, reduction=reduction)
 
 
@@ -344,21 +459,17 @@ def run_discover(con: sqlite3.Connection, run_id: int | None = None, seed: int |
     run_id = require_run(con, run_id)
     row = run_row(con, run_id)
     params = json.loads(row["params"] or "{}")
-    segs = suggestable_segments(con, row["scheme"], bool(params.get("include_interviewer")))
-    digest = hashlib.sha256(",".join(map(str, segs.segment_id)).encode()).hexdigest()[:16]
-    if params.get("segments") not in (None, digest):
+    index = segment_order(con, row["scheme"], suggestable_roles(bool(params.get("include_interviewer"))))
+    if params.get("segments") not in (None, segment_digest(index.segment_id)):
         raise ValueError(f"the project's segments changed since run {run_id}: run suggest again, then discover")
-    best = suggestion_table(con, run_id, with_status=False).groupby("segment_id").score.max()
-    unmatched = ~(segs.segment_id.map(best).fillna(0.0).to_numpy() >= OPERATING_THRESHOLD)
-    phase(f"reading the vectors of {len(segs)} segments from the cache")
-    vectors = Embedder(row["model_id"], con=con, progress=progress).encode(segs.text.tolist())
-    phase(f"discovering candidate themes among {int(unmatched.sum())} unmatched segments ({reduction} + HDBSCAN)")
-    result = _themes(segs.text.tolist(), vectors, unmatched, int(row["seed"] if seed is None else seed), reduction)
-    proposals = [ProposalRows(p.label, p.keywords, [int(segs.segment_id.iloc[m]) for m in p.members])
-                 for p in result.proposals]
+    best = index.segment_id.map(best_scores(con, run_id)).fillna(0.0).to_numpy()
+    unmatched = index.segment_id.to_numpy()[~(best >= OPERATING_THRESHOLD)]
+    embedder = Embedder(row["model_id"], con=con, progress=progress)
+    result, proposals = _discover(con, embedder, unmatched, int(row["seed"] if seed is None else seed), reduction,
+                                  phase)
     phase(f"storing {len(proposals)} candidate themes with run {run_id}")
     store_proposals(con, run_id, proposals)
-    return DiscoverySummary(run_id, len(segs), int(unmatched.sum()), [(p.label, len(p.segment_ids)) for p in proposals],
+    return DiscoverySummary(run_id, len(index), len(unmatched), [(p.label, len(p.segment_ids)) for p in proposals],
                             result.skipped, time.perf_counter() - started)
 
 

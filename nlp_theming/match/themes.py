@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MIN_DOCUMENTS = 40  # UMAP and HDBSCAN need a few dozen points to say anything
+#: the most unmatched segments discovery clusters; a project with more clusters a seeded sample
+#: of this many (UMAP and HDBSCAN grow faster than linearly; a theme of 1% of the segments
+#: still has about 200 members in the sample)
+DISCOVER_ROWS = 20_000
 #: How the segments to cluster are chosen: ``zeroshot`` fits BERTopic on every segment with the
 #: codes as zero-shot topics (it clusters those below a similarity cut-off); ``unmatched``
 #: clusters only the segments the matcher gave no code.

@@ -7,6 +7,7 @@ is always ``documents.text[start:end]`` (view ``segment_texts``).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -286,8 +287,9 @@ def segment_table(
     con: sqlite3.Connection, scheme: str | None = None, roles: Sequence[str] | None = None,
     document_ids: Sequence[int] | None = None, with_text: bool = True,
 ) -> pd.DataFrame:
-    """Segments of current documents (of ``scheme``; of ``roles``; among ``document_ids``) with
-    document metadata, and their text unless ``with_text`` is False (a million texts are gigabytes)."""
+    """Segments of current documents (of ``scheme``; of ``roles``; among ``document_ids``, to read a
+    large project a block at a time) with document metadata, and their text unless ``with_text``
+    is False (a million texts are gigabytes)."""
     text = ", t.text" if with_text else ""
     join = " JOIN segment_texts t ON t.segment_id = s.id" if with_text else ""
     sql = f"""
@@ -296,18 +298,32 @@ def segment_table(
         FROM segments s JOIN current_documents d ON d.id = s.document_id{join} WHERE 1=1
     """
     args: list = []
-    if document_ids is not None:
-        sql += f" AND s.document_id IN ({','.join('?' * len(document_ids))})"
-        args.extend(int(d) for d in document_ids)
     if scheme:
         sql += " AND s.scheme = ?"
         args.append(scheme)
     if roles:
         sql += f" AND s.role IN ({','.join('?' * len(roles))})"
         args.extend(roles)
+    if document_ids is not None:
+        # one JSON array, not one variable per id: a block may hold more documents than SQLite's limit
+        sql += " AND s.document_id IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps([int(d) for d in document_ids]))
     segs = pd.read_sql_query(sql + " ORDER BY s.document_id, s.idx", con, params=args)
     docs = document_table(con).drop(columns=["path", "content_hash", "ingested_at", "n_chars"])
+    if document_ids is not None:
+        docs = docs[docs.document_id.isin(set(segs.document_id))]
     return docs.merge(segs, on="document_id", how="inner")
+
+
+def segment_order(con: sqlite3.Connection, scheme: str, roles: Sequence[str]) -> pd.DataFrame:
+    """The ids of the segments of ``scheme`` and ``roles`` and of their documents, in reading
+    order (document name, then position): a large project's segments without their text, to
+    cut it into blocks of whole documents."""
+    return pd.read_sql_query(
+        "SELECT s.id AS segment_id, s.document_id FROM segments s JOIN current_documents d ON d.id = s.document_id"
+        f" WHERE s.scheme = ? AND s.role IN ({','.join('?' * len(roles))}) ORDER BY d.name, s.idx",
+        con, params=[scheme, *roles],
+    )
 
 
 def current_document_names(con: sqlite3.Connection) -> list[str]:

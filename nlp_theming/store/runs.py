@@ -1,8 +1,9 @@
 """Suggestion runs and their suggestions; the operating threshold; one word per review status.
 
-A run is ``running`` until its suggestions land in one transaction (``complete``); an error
-marks it ``failed``; a run killed half-way stays ``running`` and the next run with the same
-configuration takes it over.
+A run is ``running`` while its suggestions are added (a block of documents per transaction, see
+:func:`add_suggestions`) and ``complete`` once :func:`finish_run` marks it so; readers read
+complete runs only. An error marks it ``failed`` and drops its rows; a run killed half-way stays
+``running`` and the next run with the same configuration takes it over, starting its rows afresh.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ class RunSpec:
 
 
 def claim_run(con: sqlite3.Connection, spec: RunSpec) -> int:
-    """Start a run, or take over an interrupted one with the same configuration."""
+    """Start a run, or take over an interrupted one with the same configuration (dropping the
+    rows it had added: the run starts them afresh)."""
     with transaction(con):
         taken = find_run(con, spec.config_hash, "running")
         if taken is not None:
+            _drop_rows(con, taken)
             return taken
         cur = con.execute(
             "INSERT INTO runs(started_at, status, model_id, codebook_version, matcher, scheme, params, config_hash,"
@@ -84,7 +87,16 @@ def claim_run(con: sqlite3.Connection, spec: RunSpec) -> int:
 
 
 def fail_run(con: sqlite3.Connection, run_id: int) -> None:
-    con.execute("UPDATE runs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), run_id))
+    """Mark a run failed and drop the rows it had added."""
+    with transaction(con):
+        _drop_rows(con, run_id)
+        con.execute("UPDATE runs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), run_id))
+
+
+def _drop_rows(con: sqlite3.Connection, run_id: int) -> None:
+    con.execute("DELETE FROM suggestions WHERE run_id = ?", (run_id,))
+    con.execute("DELETE FROM proposal_members WHERE run_id = ?", (run_id,))
+    con.execute("DELETE FROM theme_proposals WHERE run_id = ?", (run_id,))
 
 
 @dataclass
@@ -104,16 +116,38 @@ def complete_run(
     """Store a run's suggestions (segment_id, code, score, rank, method) and candidate themes,
     and mark it complete: all in one transaction."""
     with transaction(con):
-        con.execute("DELETE FROM suggestions WHERE run_id = ?", (run_id,))  # nothing, unless a crash left rows
-        con.executemany(
-            "INSERT INTO suggestions(run_id, segment_id, code, score, rank, method) VALUES (?, ?, ?, ?, ?, ?)",
-            [(run_id, *row) for row in suggestions],
-        )
-        _insert_proposals(con, run_id, proposals)
-        con.execute(
-            "UPDATE runs SET status = 'complete', finished_at = ?, n_segments = ? WHERE id = ?",
-            (now(), n_segments, run_id),
-        )
+        _drop_rows(con, run_id)  # nothing, unless a crash left rows
+        _insert_suggestions(con, run_id, suggestions)
+        _finish(con, run_id, proposals, n_segments)
+
+
+def add_suggestions(con: sqlite3.Connection, run_id: int,
+                    suggestions: Sequence[tuple[int, str, float, int, str]]) -> None:
+    """Append one block's suggestions (segment_id, code, score, rank, method) to a running run,
+    in one transaction; nobody reads them until :func:`finish_run`."""
+    with transaction(con):
+        _insert_suggestions(con, run_id, suggestions)
+
+
+def finish_run(con: sqlite3.Connection, run_id: int, proposals: Sequence[ProposalRows], n_segments: int) -> None:
+    """Store a run's candidate themes and mark it complete (its suggestions added block by block)."""
+    with transaction(con):
+        _finish(con, run_id, proposals, n_segments)
+
+
+def _insert_suggestions(con: sqlite3.Connection, run_id: int, suggestions: Sequence[tuple]) -> None:
+    con.executemany(
+        "INSERT INTO suggestions(run_id, segment_id, code, score, rank, method) VALUES (?, ?, ?, ?, ?, ?)",
+        [(run_id, *row) for row in suggestions],
+    )
+
+
+def _finish(con: sqlite3.Connection, run_id: int, proposals: Sequence[ProposalRows], n_segments: int) -> None:
+    _insert_proposals(con, run_id, proposals)
+    con.execute(
+        "UPDATE runs SET status = 'complete', finished_at = ?, n_segments = ? WHERE id = ?",
+        (now(), n_segments, run_id),
+    )
 
 
 def _insert_proposals(con: sqlite3.Connection, run_id: int, proposals: Sequence[ProposalRows]) -> None:
@@ -151,10 +185,11 @@ def run_counts(con: sqlite3.Connection, run_id: int) -> tuple[int, int, int, dic
 
 def was_suggested(con: sqlite3.Connection, segment_id: int, code: str, run_id: int | None = None) -> bool:
     """Whether the machine suggested ``code`` for the segment (in ``run_id``, or in any run)."""
-    sql = "SELECT 1 FROM suggestions WHERE segment_id = ? AND code = ?"
+    sql = ("SELECT 1 FROM suggestions g JOIN runs r ON r.id = g.run_id"
+           " WHERE g.segment_id = ? AND g.code = ? AND r.status = 'complete'")  # not a run still adding rows
     args: tuple = (int(segment_id), code)
     if run_id:
-        sql += " AND run_id = ?"
+        sql += " AND g.run_id = ?"
         args += (int(run_id),)
     return con.execute(sql, args).fetchone() is not None
 
@@ -235,6 +270,13 @@ def suggestion_table(con: sqlite3.Connection, run_id: int | None = None, with_st
     out["model_id"] = run["model_id"]
     rest = [c for c in out.columns if c not in SUGGESTION_COLUMNS]
     return out[SUGGESTION_COLUMNS + rest].sort_values(["document", "segment_idx", "rank"]).reset_index(drop=True)
+
+
+def best_scores(con: sqlite3.Connection, run_id: int) -> pd.Series:
+    """A run's best score per segment (indexed by segment id): what says a segment matched a code."""
+    frame = pd.read_sql_query("SELECT segment_id, MAX(score) AS score FROM suggestions WHERE run_id = ?"
+                              " GROUP BY segment_id", con, params=[int(run_id)])
+    return frame.set_index("segment_id").score
 
 
 def likely_per_code(con: sqlite3.Connection, run_id: int, threshold: float = OPERATING_THRESHOLD) -> dict[str, int]:

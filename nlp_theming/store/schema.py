@@ -216,7 +216,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model_id  TEXT NOT NULL,
     text_hash TEXT NOT NULL,
     dim       INTEGER NOT NULL,
-    vector    BLOB NOT NULL,              -- float32, L2-normalised
+    vector    BLOB NOT NULL,              -- float16 (float32 before), L2-normalised
     PRIMARY KEY (model_id, text_hash)
 );
 
