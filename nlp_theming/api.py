@@ -65,7 +65,7 @@ class Project:
         report = ingest_paths(self.con, paths, manifest, progress=progress, asr=asr)
         paths_of = {doc_id: f.path for doc_id, f in zip(report.document_ids, report.files, strict=False)}
         for doc_id, name, problem in segment_documents(
-            self.con, segmenter, None if segmenter is not None else report.document_ids
+            self.con, segmenter, None if segmenter is not None else report.document_ids, progress=progress
         ):
             report.failed.append((paths_of.get(doc_id, f"document {name}"), problem))
         return report

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .progress import bar
 from .store.documents import (
     current_document_ids,
     document_versions,
@@ -293,13 +294,15 @@ def project_segmenter(con: sqlite3.Connection) -> Segmenter:
 
 
 def segment_documents(
-    con: sqlite3.Connection, segmenter: Segmenter | None = None, document_ids: list[int] | None = None
+    con: sqlite3.Connection, segmenter: Segmenter | None = None, document_ids: list[int] | None = None,
+    progress: bool = False,
 ) -> list[tuple[int, str, str]]:
     """Segment current documents that have no segments under the scheme.
 
     ``segmenter``: None for the project's (:func:`project_segmenter`); one given becomes the
     project's scheme, so every later command reads the same units. Returns (id, name, problem) for
     each document that could not be segmented: it stays stored, unsegmented, and blocks no other.
+    ``progress``: a bar per document (thousands of interviews take minutes to cut into units).
     """
     if segmenter is None:
         segmenter = project_segmenter(con)
@@ -309,7 +312,9 @@ def segment_documents(
         document_ids = current_document_ids(con)
     names = document_versions(con)
     problems: list[tuple[int, str, str]] = []
+    shown = bar(len(document_ids), "segment", "document", enabled=progress)
     for doc_id in document_ids:
+        shown.update(1)
         if has_segments(con, doc_id, segmenter.scheme):
             continue
         try:
@@ -320,4 +325,5 @@ def segment_documents(
             problems.append((doc_id, name, f"cannot be segmented ({type(exc).__name__}: {reason})"))
             continue
         store_segments(con, doc_id, segmenter.scheme, segments)
+    shown.close()
     return problems

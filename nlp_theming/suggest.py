@@ -233,7 +233,8 @@ def run_suggest(con: sqlite3.Connection, config: SuggestConfig | None = None, pr
     version, codebook = load_stored_codebook(con)
     codes = codebook.leaves
     segmenter = config.segmenter or project_segmenter(con)
-    unsegmented = [f"{name}: {problem}; left out of this run" for _, name, problem in segment_documents(con, segmenter)]
+    unsegmented = [f"{name}: {problem}; left out of this run"
+                   for _, name, problem in segment_documents(con, segmenter, progress=progress)]
     index = segment_order(con, segmenter.scheme, suggestable_roles(config.include_interviewer))
     if index.empty:
         raise ValueError("no segments to suggest codes for: ingest some transcripts first")

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from nlp_theming.cli import main
+from tests.helpers.paths import CORPUS
 
 
 @pytest.fixture
@@ -52,3 +53,14 @@ def test_summarize_counts_its_steps(project: Path, tmp_path: Path, no_delay: Non
     # five computing steps, then the tables, the heatmap and the one format asked for
     assert "summarize: 100%" in loud.stderr and "5/5" in loud.stderr
     assert "summarize: write: 100%" in loud.stderr and "3/3" in loud.stderr
+
+
+def test_ingest_shows_segmenting_as_its_own_bar(tmp_path: Path, no_delay: None) -> None:
+    """Cutting thousands of interviews into units takes minutes after the files are read: its own bar."""
+    project = tmp_path / "p"
+    _run(["init", str(project)])
+    loud = _run(["ingest", str(project), str(CORPUS / "transcripts")])
+    assert "segment: 100%" in loud.stderr and "document/s" in loud.stderr
+    again = tmp_path / "q"
+    _run(["init", str(again)])
+    assert "segment:" not in _run(["ingest", str(again), str(CORPUS / "transcripts"), "--quiet"]).stderr
