@@ -221,6 +221,9 @@ def plan(project: Path, work: Path, corpus: Path | None, args: argparse.Namespac
     steps += [
         ("review", [*me, "review", str(project)]),
         ("decide", [*me, "decide", str(project)]),
+        # the matcher learns from those decisions: the refit a reviewer waits for, at this size
+        *([] if args.synthetic_run else
+          [("re-suggest", [*cli, "suggest", str(project), "--encoder", args.encoder, "--quiet"])]),
         ("summarize", [*cli, "summarize", str(project), "--out", str(work / "summary"), "--quiet"]),
         ("export csv", [*cli, "export", str(project), "--out", str(work / "suggestions.csv"), "--quiet"]),
         ("export sheet", [*cli, "sheet", "export", str(project), "--coder", CODER, "--out",
