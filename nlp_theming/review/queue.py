@@ -11,18 +11,41 @@ one. Status is per coder and derived from the decision log.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..match.active import uncertainty
 from ..store.decisions import NO_CODE, PENDING, REVIEW_STATUSES, decided_segments, status_of
-from ..store.documents import attribute_values, current_document_names, documents_stamp
+from ..store.documents import (
+    attribute_values,
+    current_document_names,
+    document_table,
+    documents_stamp,
+    segment_text_frame,
+)
+from ..store.queue import (
+    ROW_COLUMNS,
+    QueueQuery,
+    count_rows,
+    decided_in_run,
+    has_teach_order,
+    load_queue_state,
+    queue_rows,
+    run_codes,
+    run_score_blocks,
+    run_segment_places,
+    run_total,
+    segment_rows,
+    store_teach_order,
+)
 from ..store.runs import OPERATING_THRESHOLD, require_run, run_row, suggestion_table
 
 ORDERS = ("uncertain", "teach", "theme", "site", "document", "score")
@@ -346,3 +369,189 @@ def filter_values(con: sqlite3.Connection, run_id: int | None = None) -> dict[st
     out["document"] = current_document_names(con)
     out["theme"] = [c.code for c in run_codebook(con, run_id)[1].codes] if run_id is not None else []
     return out
+
+
+# ---------------------------------------------------------------------------- the queue in SQL
+
+#: a view is counted up to this many items (or passages); past it the page says "more than"
+COUNT_CAP = 10_000
+#: when at most this many documents pass the filters, the read starts from them and sorts their rows
+SMALL_DOCUMENTS = 200
+
+
+@dataclass
+class QueuePage:
+    """One page of a queue view. ``items``: the page's rows (columns :data:`COLUMNS`, then the
+    rest); ``count``: the view's items (``passages``: its passages, per segment), counted up to
+    :data:`COUNT_CAP` (``capped``: there are more); ``total``: the run's suggestions, ``decided``:
+    those the coder (without one: anyone) has decided."""
+
+    items: pd.DataFrame
+    count: int | None = None
+    passages: int | None = None
+    capped: bool = False
+    total: int = 0
+    decided: int = 0
+
+
+def queue_page(
+    con: sqlite3.Connection,
+    coder: str | None = None,
+    queue_filter: QueueFilter | None = None,
+    *,
+    run_id: int | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    blind: bool = False,
+    cache: dict | None = None,
+    count: bool = False,
+) -> QueuePage:
+    """The view of ``queue_filter`` from ``offset`` (items, or passages per segment), at most
+    ``limit`` of them (None: to the end): filtered, ordered and paged in SQL, the text read for
+    the page's rows only. ``cache``: a dict kept by a long-running caller for what changes only
+    with a new run or document version. ``count``: also count the view (up to :data:`COUNT_CAP`)."""
+    qf = queue_filter or QueueFilter()
+    run_id = require_run(con, run_id)
+    cache = {} if cache is None else cache
+    run, book, docs = _run_parts(con, run_id, cache)
+    keep = docs
+    for col in ("site", "role", "document"):
+        values = _as_list(getattr(qf, col))
+        if values:
+            keep = keep[keep[col].astype(str).isin(values)]
+    if qf.order == "site":
+        keep = keep.assign(_site=keep.site.fillna("").astype(str)).sort_values(["_site", "document"], kind="stable")
+    statuses = _as_list(qf.status)
+    decided = status_of(con, coder)
+    load_queue_state(
+        con, ((i, int(d), str(n)) for i, (d, n) in enumerate(zip(keep.document_id, keep.document, strict=True))),
+        ((int(r.segment_id), str(r.code), str(r.status), int(r.decision_id),
+          None if pd.isna(r.new_code) else str(r.new_code)) for r in decided.itertuples(index=False)),
+        decided_segments(con, coder if blind else None),
+    )
+    if qf.order == "teach":
+        _ensure_teach_order(con, run_id, cache)
+    driver = "index"
+    if statuses and PENDING not in statuses:
+        driver = "segments"  # only decided rows: few, whatever the run's size
+    elif len(keep) <= SMALL_DOCUMENTS and len(keep) < len(docs):
+        driver = "documents"
+    query = QueueQuery(
+        run_id=run_id, scheme=str(run["scheme"]), order=qf.order, codes=_theme_codes(qf, book),
+        min_score=qf.min_score, max_score=qf.max_score, statuses=tuple(statuses) if statuses else None,
+        unreviewed=qf.unreviewed, max_confidence=qf.max_confidence, per_segment=qf.per == "segment", driver=driver,
+    )
+    if qf.per == "segment":
+        wanted: list[int] = []
+        seen: set[int] = set()
+        for row in _stream(con, query, book, cache):
+            segment = row[1]
+            if segment in seen:
+                continue
+            seen.add(segment)
+            if len(seen) > offset:
+                wanted.append(segment)
+                if limit is not None and len(wanted) >= limit:
+                    break
+        place = {s: i for i, s in enumerate(wanted)}
+        rows = sorted(segment_rows(con, query, wanted), key=lambda r: (place[r[1]], r[15]))
+    else:
+        rows = list(itertools.islice(_stream(con, query, book, cache, offset, limit), 0, None))
+    page = QueuePage(_frame(con, rows, run, book, docs))
+    if count:
+        page.count = count_rows(con, dataclasses.replace(query, per_segment=False), COUNT_CAP)
+        if qf.per == "segment":
+            page.passages = count_rows(con, query, COUNT_CAP, distinct_segments=True)
+        page.capped = page.count > COUNT_CAP or (page.passages or 0) > COUNT_CAP
+        page.count, page.passages = min(page.count, COUNT_CAP), (
+            None if page.passages is None else min(page.passages, COUNT_CAP))
+        if "total" not in cache:
+            cache["total"] = run_total(con, run_id, str(run["scheme"]))
+        page.total, page.decided = cache["total"], decided_in_run(con, run_id)
+    return page
+
+
+def _run_parts(con: sqlite3.Connection, run_id: int, cache: dict) -> tuple[sqlite3.Row, Codebook, pd.DataFrame]:
+    """The run, its codebook and the current documents with their attributes: read once per run
+    and document version (``cache``)."""
+    stamp = (run_id, *documents_stamp(con))
+    if cache.get("sql_stamp") != stamp:
+        docs = document_table(con).drop(columns=["path", "content_hash", "ingested_at", "n_chars"])
+        for col in ("site", "role"):
+            if col not in docs.columns:
+                docs[col] = None
+        cache.clear()
+        cache.update(sql_stamp=stamp, run=run_row(con, run_id), book=run_codebook(con, run_id)[1], docs=docs)
+    return cache["run"], cache["book"], cache["docs"]
+
+
+def _theme_codes(qf: QueueFilter, book: Codebook) -> tuple[str, ...] | None:
+    themes = _as_list(qf.theme)
+    if not themes:
+        return None
+    wanted = set(themes)
+    under = {c.code for c in book.codes if wanted & set(book.ancestors(c.code))}
+    return tuple(sorted(wanted | under))
+
+
+def _stream(con: sqlite3.Connection, query: QueueQuery, book: Codebook, cache: dict, offset: int = 0,
+            limit: int | None = None) -> Iterable[tuple]:
+    """The query's rows in order. The theme order reads one code at a time, in codebook order
+    (meta-theme, then code), through the (run, code, distance) index; codes outside the codebook last."""
+    if query.order != "theme":
+        return queue_rows(con, query, offset, limit)
+    if "run_codes" not in cache:
+        cache["run_codes"] = run_codes(con, query.run_id)
+    position = {c.code: i for i, c in enumerate(book.codes)}
+    codes = [c for c in cache["run_codes"] if query.codes is None or c in query.codes]
+    last = len(position)
+    known = sorted((c for c in codes if c in position), key=lambda c: (position.get(book.top_level(c), last),
+                                                                        position[c]))
+    groups = [(c,) for c in known] + ([tuple(c for c in codes if c not in position)] if set(codes) - set(known)
+                                       else [])
+    rows = itertools.chain.from_iterable(queue_rows(con, dataclasses.replace(query, group=g)) for g in groups)
+    return itertools.islice(rows, offset, None if limit is None else offset + limit)
+
+
+def _ensure_teach_order(con: sqlite3.Connection, run_id: int, cache: dict) -> None:
+    """Derive the run's teach places once (``queue_teach``): each segment's summed entropy over
+    all its suggestions (``match.active.uncertainty``, additive per code), and its turn within its
+    document, most uncertain first. Over the whole run, so a filter does not move a passage."""
+    if cache.get("teach") == run_id or has_teach_order(con, run_id):
+        cache["teach"] = run_id
+        return
+    ids, sums = np.zeros(0, dtype=np.int64), np.zeros(0)
+    for block in run_score_blocks(con, run_id):
+        entropy = uncertainty(block[:, 1][:, None])
+        ids = np.concatenate([ids, block[:, 0].astype(np.int64)])
+        sums = np.concatenate([sums, entropy])
+    segments, inverse = np.unique(ids, return_inverse=True)
+    unsure = np.bincount(inverse, weights=sums, minlength=len(segments))
+    places = pd.DataFrame(run_segment_places(con, run_id), columns=["segment_id", "document_id", "idx"])
+    names = document_table(con, all_versions=True).set_index("document_id").document
+    places["unsure"] = places.segment_id.map(dict(zip(segments.tolist(), unsure.tolist(), strict=True)))
+    places["name"] = places.document_id.map(names)
+    places = places.sort_values(["unsure", "name", "idx"], ascending=[False, True, True], kind="stable")
+    places["turn"] = places.groupby("document_id").cumcount()
+    store_teach_order(con, run_id, zip(places.segment_id, places.turn, places.unsure, strict=True))
+    cache["teach"] = run_id
+
+
+def _frame(con: sqlite3.Connection, rows: list[tuple], run: sqlite3.Row, book: Codebook,
+           docs: pd.DataFrame) -> pd.DataFrame:
+    """Queue rows as the queue's table: document attributes, codebook columns, the text of these rows only."""
+    table = pd.DataFrame(rows, columns=ROW_COLUMNS)
+    table = table.merge(docs, on="document_id", how="left")
+    texts = segment_text_frame(con, sorted(set(table.segment_id.tolist())))
+    table["text"] = table.segment_id.map(texts.text) if not table.empty else pd.Series(dtype=object)
+    parents = {c.code: c.parent for c in book.codes}
+    table["parent"] = table.code.map(parents)
+    table["meta_theme"] = [book.top_level(c) if c in book else c for c in table.code]
+    table["key"] = [item_key(s, c) for s, c in zip(table.segment_id, table.code, strict=True)]
+    table["reviewed_by_anyone"] = table.pop("reviewed").astype(bool)
+    table["decision_id"] = table["decision_id"].astype("Int64")
+    changed = table.pop("new_code").fillna("").astype(str)
+    table["changed_to"] = changed.where(changed != table.code, "")
+    table["model_id"] = run["model_id"]
+    rest = [c for c in table.columns if c not in COLUMNS]
+    return table[COLUMNS + rest].reset_index(drop=True)
