@@ -405,11 +405,13 @@ def queue_page(
     blind: bool = False,
     cache: dict | None = None,
     count: bool = False,
+    segment_ids: Iterable[int] | None = None,
 ) -> QueuePage:
     """The view of ``queue_filter`` from ``offset`` (items, or passages per segment), at most
     ``limit`` of them (None: to the end): filtered, ordered and paged in SQL, the text read for
     the page's rows only. ``cache``: a dict kept by a long-running caller for what changes only
-    with a new run or document version. ``count``: also count the view (up to :data:`COUNT_CAP`)."""
+    with a new run or document version. ``count``: also count the view (up to :data:`COUNT_CAP`).
+    ``segment_ids``: instead, every row of these passages that passes the filters, best first."""
     qf = queue_filter or QueueFilter()
     run_id = require_run(con, run_id)
     cache = {} if cache is None else cache
@@ -441,7 +443,9 @@ def queue_page(
         min_score=qf.min_score, max_score=qf.max_score, statuses=tuple(statuses) if statuses else None,
         unreviewed=qf.unreviewed, max_confidence=qf.max_confidence, per_segment=qf.per == "segment", driver=driver,
     )
-    if qf.per == "segment":
+    if segment_ids is not None:
+        rows = segment_rows(con, dataclasses.replace(query, per_segment=False), [int(s) for s in segment_ids])
+    elif qf.per == "segment":
         wanted: list[int] = []
         seen: set[int] = set()
         for row in _stream(con, query, book, cache):
@@ -471,6 +475,13 @@ def queue_page(
     return page
 
 
+def passage_rows(con: sqlite3.Connection, coder: str | None, segment_id: int, *, cache: dict | None = None,
+                 blind: bool = False) -> pd.DataFrame:
+    """Every suggestion of the latest run on one passage with the coder's statuses, best first."""
+    return queue_page(con, coder, QueueFilter(order="document"), cache=cache, blind=blind,
+                      segment_ids=[segment_id]).items
+
+
 def _run_parts(con: sqlite3.Connection, run_id: int, cache: dict) -> tuple[sqlite3.Row, Codebook, pd.DataFrame]:
     """The run, its codebook and the current documents with their attributes: read once per run
     and document version (``cache``)."""
@@ -480,7 +491,8 @@ def _run_parts(con: sqlite3.Connection, run_id: int, cache: dict) -> tuple[sqlit
         for col in ("site", "role"):
             if col not in docs.columns:
                 docs[col] = None
-        cache.clear()
+        for key in ("total", "run_codes", "teach"):
+            cache.pop(key, None)
         cache.update(sql_stamp=stamp, run=run_row(con, run_id), book=run_codebook(con, run_id)[1], docs=docs)
     return cache["run"], cache["book"], cache["docs"]
 

@@ -34,6 +34,7 @@ from ..store.coders import check_key, key_coders
 from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, decisions_frame, nothing_applies
 from ..store.documents import current_document, document_attributes, segment_with_document
 from ..store.memos import MemoError
+from ..store.runs import latest_run
 from ..suggest import rerun_config, run_suggest
 from ..textio import InputError
 from ..transcript import LOW_CONFIDENCE
@@ -41,8 +42,21 @@ from . import actions, csrf
 from .context import item_details
 from .document import MEDIA_ATTRIBUTE, document_view
 from .memos import memo, memo_records, memo_table, search_memos
-from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
+from .queue import (
+    ORDERS,
+    STATUSES,
+    QueueFilter,
+    decision_item,
+    describe,
+    filter_values,
+    parse_key,
+    passage_rows,
+    queue_page,
+)
 from .status import review_status
+
+#: the review page reads this many items (passages) of its view: the item in focus and its neighbours
+WINDOW = 200
 
 bp = Blueprint("review", __name__)
 
@@ -507,12 +521,12 @@ def bulk() -> Response | str:
         bound = "at least" if action == "accept" else "at most"
         flash(f"{past} {len(ids)} suggestions of {theme} scoring {bound} {score:.2f} (u undoes them all).", "ok")
         return redirect(url_for("review.review", **back))
-    table, book = full_queue(g.con, g.coder, cache=settings().cache)
     bound = {"min_score": score} if action == "accept" else {"max_score": score}
-    todo = QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion", **bound, **filters).apply(table, book)
+    todo = queue_page(g.con, g.coder, QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion", **bound,
+                                                     **filters), cache=settings().cache).items
     if action == "reject":
         todo = todo.iloc[::-1]  # the lowest scores, the surest rejections, first
-    run_id = int(table.run_id.iloc[0]) if not table.empty else None
+    run_id = int(todo.run_id.iloc[0]) if not todo.empty else latest_run(g.con)
     return _page("bulk.html", theme=theme, min_score=score, action=action, todo=todo, back=urlencode(back),
                  filters=filters, run_id=run_id, digest=actions.bulk_digest(todo.key))
 
@@ -639,30 +653,39 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     """The review page: the queue under the filters of ``args``, and the item in focus."""
     queue_filter = QueueFilter.from_query(args)
     filters = queue_filter.to_query()
+    cache = settings().cache
     try:
-        table, book = full_queue(con, g.coder, cache=settings().cache)
+        # the view's first WINDOW items (passages) only: enough to find the item in focus and its
+        # neighbours; a coder works from the front of the pending queue
+        page = queue_page(con, g.coder, queue_filter, limit=WINDOW, cache=cache, count=True, blind=g.blind)
     except ValueError as exc:
         return _page("message.html", title="Nothing to review yet", message=str(exc))
-    total = len(table)
-    decided = int((table.status != PENDING).sum())
-    view = queue_filter.apply(table, book)
-    keys = view.key.tolist()
+    view, book = page.items, cache["book"]
     wanted = args.get("item")
+    if wanted and wanted not in set(view.key):
+        view = queue_page(con, g.coder, queue_filter, limit=10 * WINDOW, cache=cache, blind=g.blind).items
+    keys = view.key.tolist()
     pos = keys.index(wanted) if wanted in keys else 0
     item = None
     if wanted and wanted not in keys:
         # an item outside the view (just decided, or reached by undo): show it, then carry on with the view
-        hit = table[table.key == wanted]
-        item = QueueFilter().apply(hit, book).iloc[0] if not hit.empty else None
+        try:
+            segment_id, _ = parse_key(wanted)
+        except ValueError:
+            segment_id = None
+        hit = passage_rows(con, g.coder, segment_id, cache=cache, blind=g.blind) if segment_id is not None else None
+        item = hit[hit.key == wanted].iloc[0] if hit is not None and (hit.key == wanted).any() else None
     if item is None and keys:
         item = view.iloc[pos]
     in_view = item is not None and item.key in keys
     active = {k: v for k, v in filters.items() if v or k == "status"}
     back = urlencode(active)
     per_segment = queue_filter.per == "segment"
+    more = "more than " if page.capped else ""
     ctx = dict(filters=filters, back=back, active=active, options=filter_values(con), orders=ORDERS,
-               statuses=STATUSES, total=total, decided=decided, view_count=len(keys), tree=codebook_tree(book),
-               item=None, n_passages=view.segment_id.nunique() if per_segment else None)
+               statuses=STATUSES, total=page.total, decided=page.decided, view_count=f"{more}{page.count}",
+               tree=codebook_tree(book), item=None,
+               n_passages=f"{more}{page.passages}" if per_segment else None)
     if item is None:
         return _page("review.html", **ctx)
 
@@ -693,5 +716,6 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
                here=request.full_path)
     ctx.update(item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
                nav_next=nav_next, nav_prev=nav_prev, next_passage=next_passage, nothing=nothing,
-               **item_details(con, item, table, g.coder, g.blind))
+               **item_details(con, item, passage_rows(con, g.coder, int(item.segment_id), cache=cache, blind=g.blind),
+                              g.coder, g.blind))
     return _page("review.html", **ctx)
