@@ -75,6 +75,7 @@ def load_queue_state(
     """Fill the connection's temporary tables for the reads that follow: ``documents`` as
     (position in the order, document_id, name), ``statuses`` as (segment_id, code, status,
     decision_id, new_code), ``touched``: the segments someone decided something on."""
+    con.execute("PRAGMA temp_store = MEMORY")  # scratch tables: never on disk, never synced
     con.executescript(
         "CREATE TEMP TABLE IF NOT EXISTS queue_documents (pos INTEGER PRIMARY KEY, document_id INTEGER UNIQUE,"
         " name TEXT);"
@@ -222,8 +223,8 @@ def run_total(con: sqlite3.Connection, run_id: int, scheme: str) -> int:
 def decided_in_run(con: sqlite3.Connection, run_id: int) -> int:
     """How many of the run's suggestions hold a decided status in ``temp.queue_status``."""
     return int(con.execute(
-        "SELECT COUNT(*) FROM temp.queue_status x JOIN suggestions g ON g.run_id = ? AND g.segment_id = x.segment_id"
-        " AND g.code = x.code WHERE x.status != 'pending'", (int(run_id),),
+        "SELECT COUNT(*) FROM temp.queue_status x CROSS JOIN suggestions g ON g.run_id = ?"
+        " AND g.segment_id = x.segment_id AND g.code = x.code WHERE x.status != 'pending'", (int(run_id),),
     ).fetchone()[0])
 
 
