@@ -10,8 +10,8 @@ import sqlite3
 import pytest
 
 from nlp_theming.review import actions
-from nlp_theming.review.queue import ORDERS, PER, QueueFilter, full_queue, queue_page
-from nlp_theming.store.queue import DISTANCE, QueueQuery, query_plan
+from nlp_theming.review.queue import ORDERS, PER, QueueFilter, full_queue, item_key, queue_page
+from nlp_theming.store.queue import DISTANCE, QueueQuery, load_queue_state, query_plan
 from nlp_theming.store.runs import OPERATING_THRESHOLD, latest_run
 from nlp_theming.store.schema import SCHEMA
 
@@ -89,3 +89,38 @@ def test_the_distance_index_is_the_operating_threshold_and_is_used(con: sqlite3.
     assert "suggestions_by_distance" in plan
     plan = " ".join(query_plan(con, QueueQuery(run_id=run, scheme="x", order="score")))
     assert "suggestions_by_score" in plan
+
+
+@pytest.mark.parametrize("coder", [None, "ana"])
+def test_state_kept_on_the_connection_follows_every_kind_of_decision(con: sqlite3.Connection,
+                                                                     coder: str | None) -> None:
+    """The statuses stay in the connection's temporary tables between reads and only the segments
+    of new decisions are derived again: after accepts, a change, "no code applies", an undo and
+    an undo of that undo, each read equals one from a state loaded afresh."""
+    qf = QueueFilter(order="document", per="suggestion")
+    rows = queue_page(con, coder, qf).items.drop_duplicates("segment_id").head(5)
+    segs = [(int(r.segment_id), r.code) for r in rows.itertuples(index=False)]
+    steps = [
+        lambda: actions.accept(con, "ana", *segs[0]),
+        lambda: actions.change(con, "ana", segs[1][0], segs[1][1], segs[0][1]),
+        lambda: actions.no_code(con, "ana", segs[2][0]),
+        lambda: actions.reject(con, "ben", *segs[3]),
+        lambda: actions.undo(con, "ana"),  # the "no code applies"
+        lambda: actions.undo(con, "ana"),  # ... and that undo: it applies again
+        lambda: actions.reject_rest(con, "ana", segs[4][0]),
+    ]
+
+    def seen() -> list[tuple]:
+        page = queue_page(con, coder, qf, blind=coder is not None)
+        return list(zip(page.items.key, page.items.status, page.items.changed_to, page.items.reviewed_by_anyone,
+                        strict=True))
+
+    kept = seen()
+    for step in steps:
+        step()
+        kept = seen()  # derived again for the new decisions' segments only
+        load_queue_state(con, [], [], [])  # the stamps are lost: the next read loads everything
+        assert kept == seen()
+    statuses = dict((k, s) for k, s, _, _ in kept)
+    assert statuses[item_key(*segs[3])] == ("rejected" if coder is None else "pending")
+    assert (statuses[item_key(*segs[0])] == "accepted") and any(s != "pending" for s in statuses.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import sqlite3
 from collections.abc import Iterable
@@ -23,7 +24,15 @@ import pandas as pd
 
 from ..codebook import Codebook, load_stored_codebook
 from ..match.active import uncertainty
-from ..store.decisions import NO_CODE, PENDING, REVIEW_STATUSES, decided_segments, status_of
+from ..store.decisions import (
+    NO_CODE,
+    PENDING,
+    REVIEW_STATUSES,
+    decided_segments,
+    latest_decision,
+    segments_decided_since,
+    status_of,
+)
 from ..store.documents import (
     attribute_values,
     current_document_names,
@@ -37,13 +46,14 @@ from ..store.queue import (
     count_rows,
     decided_in_run,
     has_teach_order,
-    load_queue_state,
+    load_state_part,
     queue_rows,
     run_codes,
     run_score_blocks,
     run_segment_places,
     run_total,
     segment_rows,
+    state_stamp,
     store_teach_order,
 )
 from ..store.runs import OPERATING_THRESHOLD, require_run, run_row, suggestion_table
@@ -416,21 +426,9 @@ def queue_page(
     run_id = require_run(con, run_id)
     cache = {} if cache is None else cache
     run, book, docs = _run_parts(con, run_id, cache)
-    keep = docs
-    for col in ("site", "role", "document"):
-        values = _as_list(getattr(qf, col))
-        if values:
-            keep = keep[keep[col].astype(str).isin(values)]
-    if qf.order == "site":
-        keep = keep.assign(_site=keep.site.fillna("").astype(str)).sort_values(["_site", "document"], kind="stable")
+    keep = _kept_documents(con, qf, docs, cache)
     statuses = _as_list(qf.status)
-    decided = status_of(con, coder)
-    load_queue_state(
-        con, ((i, int(d), str(n)) for i, (d, n) in enumerate(zip(keep.document_id, keep.document, strict=True))),
-        ((int(r.segment_id), str(r.code), str(r.status), int(r.decision_id),
-          None if pd.isna(r.new_code) else str(r.new_code)) for r in decided.itertuples(index=False)),
-        decided_segments(con, coder if blind else None),
-    )
+    _load_statuses(con, coder, blind)
     if qf.order == "teach":
         _ensure_teach_order(con, run_id, cache)
     driver = "index"
@@ -495,6 +493,58 @@ def _run_parts(con: sqlite3.Connection, run_id: int, cache: dict) -> tuple[sqlit
             cache.pop(key, None)
         cache.update(sql_stamp=stamp, run=run_row(con, run_id), book=run_codebook(con, run_id)[1], docs=docs)
     return cache["run"], cache["book"], cache["docs"]
+
+
+def _kept_documents(con: sqlite3.Connection, qf: QueueFilter, docs: pd.DataFrame, cache: dict) -> pd.DataFrame:
+    """The documents passing the filters, in the order's reading order; loaded into the
+    connection's queue state unless it holds them already (same documents, same filters)."""
+    wanted = (qf.order == "site", *(_as_list(getattr(qf, col)) for col in ("site", "role", "document")))
+    stamp = repr((cache["sql_stamp"], wanted))
+    if cache.get("keep_stamp") == stamp:
+        keep = cache["keep"]
+    else:
+        keep = docs
+        for col in ("site", "role", "document"):
+            values = _as_list(getattr(qf, col))
+            if values:
+                keep = keep[keep[col].astype(str).isin(values)]
+        if qf.order == "site":
+            keep = keep.assign(_site=keep.site.fillna("").astype(str)).sort_values(["_site", "document"],
+                                                                                  kind="stable")
+        cache.update(keep_stamp=stamp, keep=keep)
+    if state_stamp(con, "documents") != stamp:
+        load_state_part(con, "documents", stamp, ((i, int(d), str(n)) for i, (d, n) in
+                                                  enumerate(zip(keep.document_id, keep.document, strict=True))))
+    return keep
+
+
+#: past this many segments decided on since the statuses were loaded, they are loaded afresh
+INCREMENTAL_SEGMENTS = 500
+
+
+def _load_statuses(con: sqlite3.Connection, coder: str | None, blind: bool) -> None:
+    """The coder's statuses and the touched segments in the connection's queue state, derived
+    from the decision log once per decision: stamped with the newest decision's id, and after a
+    few new decisions only their segments derived again."""
+    mark = latest_decision(con)[0]
+    for part, who in (("status", coder), ("touched", coder if blind else None)):
+        stamp = json.dumps([who, mark])
+        was = state_stamp(con, part)
+        if was == stamp:
+            continue
+        since = None
+        old = json.loads(was) if was and was.startswith("[") else None
+        if old is not None and old[0] == who and old[1] <= mark:
+            since = segments_decided_since(con, old[1])
+        if since is not None and len(since) > INCREMENTAL_SEGMENTS:
+            since = None
+        if part == "status":
+            decided = status_of(con, who, segment_ids=since)
+            rows = ((int(r.segment_id), str(r.code), str(r.status), int(r.decision_id),
+                     None if pd.isna(r.new_code) else str(r.new_code)) for r in decided.itertuples(index=False))
+        else:
+            rows = ((s,) for s in decided_segments(con, who, segment_ids=since))
+        load_state_part(con, part, stamp, rows, replace_segments=since)
 
 
 def _theme_codes(qf: QueueFilter, book: Codebook) -> tuple[str, ...] | None:

@@ -19,6 +19,8 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -93,12 +95,26 @@ class Settings:
     local_only: bool = True  # refuse Host headers that are not this machine (DNS rebinding)
     signin: bool = False  # served beyond this machine: coders sign in with a key (store.coders)
     cache: dict = field(default_factory=dict)  # the run's suggestions with text and metadata: read once per run
+    # the queue's reads go through one long-lived connection, whose temporary tables keep the
+    # queue state (statuses, filtered documents) between requests; one request at a time uses it
+    queue_con: sqlite3.Connection | None = None
+    queue_lock: threading.Lock = field(default_factory=threading.Lock)
     failures: dict = field(default_factory=dict)  # client address -> times of its recent failed sign-ins
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def settings() -> Settings:
     return current_app.extensions["nlp_theming"]
+
+
+@contextmanager
+def queue_reads() -> Iterator[sqlite3.Connection]:
+    """The server's queue connection, held for one request's queue reads."""
+    s = settings()
+    with s.queue_lock:
+        if s.queue_con is None:
+            s.queue_con = store.connect(store.db_path(s.project), shared=True)
+        yield s.queue_con
 
 
 def _page(template: str, **context: object) -> str:
@@ -522,8 +538,9 @@ def bulk() -> Response | str:
         flash(f"{past} {len(ids)} suggestions of {theme} scoring {bound} {score:.2f} (u undoes them all).", "ok")
         return redirect(url_for("review.review", **back))
     bound = {"min_score": score} if action == "accept" else {"max_score": score}
-    todo = queue_page(g.con, g.coder, QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion", **bound,
-                                                     **filters), cache=settings().cache).items
+    with queue_reads() as con:
+        todo = queue_page(con, g.coder, QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion",
+                                                       **bound, **filters), cache=settings().cache).items
     if action == "reject":
         todo = todo.iloc[::-1]  # the lowest scores, the surest rejections, first
     run_id = int(todo.run_id.iloc[0]) if not todo.empty else latest_run(g.con)
@@ -657,13 +674,15 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     try:
         # the view's first WINDOW items (passages) only: enough to find the item in focus and its
         # neighbours; a coder works from the front of the pending queue
-        page = queue_page(con, g.coder, queue_filter, limit=WINDOW, cache=cache, count=True, blind=g.blind)
+        with queue_reads() as reader:
+            page = queue_page(reader, g.coder, queue_filter, limit=WINDOW, cache=cache, count=True, blind=g.blind)
     except ValueError as exc:
         return _page("message.html", title="Nothing to review yet", message=str(exc))
     view, book = page.items, cache["book"]
     wanted = args.get("item")
     if wanted and wanted not in set(view.key):
-        view = queue_page(con, g.coder, queue_filter, limit=10 * WINDOW, cache=cache, blind=g.blind).items
+        with queue_reads() as reader:
+            view = queue_page(reader, g.coder, queue_filter, limit=10 * WINDOW, cache=cache, blind=g.blind).items
     keys = view.key.tolist()
     pos = keys.index(wanted) if wanted in keys else 0
     item = None
@@ -673,7 +692,10 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
             segment_id, _ = parse_key(wanted)
         except ValueError:
             segment_id = None
-        hit = passage_rows(con, g.coder, segment_id, cache=cache, blind=g.blind) if segment_id is not None else None
+        hit = None
+        if segment_id is not None:
+            with queue_reads() as reader:
+                hit = passage_rows(reader, g.coder, segment_id, cache=cache, blind=g.blind)
         item = hit[hit.key == wanted].iloc[0] if hit is not None and (hit.key == wanted).any() else None
     if item is None and keys:
         item = view.iloc[pos]
@@ -714,8 +736,9 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     memos = memo_table(con, g.coder, g.blind)
     ctx.update(code_memos=memo_records(memos[(memos.target == "code") & (memos.code == item.code)]),
                here=request.full_path)
+    with queue_reads() as reader:
+        rows = passage_rows(reader, g.coder, int(item.segment_id), cache=cache, blind=g.blind)
     ctx.update(item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
                nav_next=nav_next, nav_prev=nav_prev, next_passage=next_passage, nothing=nothing,
-               **item_details(con, item, passage_rows(con, g.coder, int(item.segment_id), cache=cache, blind=g.blind),
-                              g.coder, g.blind))
+               **item_details(con, item, rows, g.coder, g.blind))
     return _page("review.html", **ctx)

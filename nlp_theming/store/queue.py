@@ -66,27 +66,67 @@ class QueueQuery:
     group: tuple[str, ...] | None = None  # the theme order reads one code group at a time
 
 
+_TEMP_TABLES = (
+    "CREATE TEMP TABLE IF NOT EXISTS queue_documents (pos INTEGER PRIMARY KEY, document_id INTEGER UNIQUE,"
+    " name TEXT);"
+    "CREATE TEMP TABLE IF NOT EXISTS queue_status (segment_id INTEGER, code TEXT, status TEXT,"
+    " decision_id INTEGER, new_code TEXT, PRIMARY KEY (segment_id, code));"
+    "CREATE TEMP TABLE IF NOT EXISTS queue_touched (segment_id INTEGER PRIMARY KEY);"
+    "CREATE TEMP TABLE IF NOT EXISTS queue_loaded (part TEXT PRIMARY KEY, stamp TEXT);"
+)
+#: the parts of a connection's queue state, each loaded under its own stamp
+STATE_PARTS = {"documents": "queue_documents", "status": "queue_status", "touched": "queue_touched"}
+
+
+def _temp_tables(con: sqlite3.Connection) -> None:
+    con.execute("PRAGMA temp_store = MEMORY")  # scratch tables: never on disk, never synced
+    con.executescript(_TEMP_TABLES)
+
+
+def state_stamp(con: sqlite3.Connection, part: str) -> str | None:
+    """The stamp the connection's ``part`` of the queue state (:data:`STATE_PARTS`) was loaded
+    under; None when it was never loaded on this connection."""
+    _temp_tables(con)
+    row = con.execute("SELECT stamp FROM temp.queue_loaded WHERE part = ?", (part,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def load_state_part(con: sqlite3.Connection, part: str, stamp: str, rows: Iterable[tuple],
+                    replace_segments: Iterable[int] | None = None) -> None:
+    """Fill one part of the connection's queue state and record its stamp: ``documents`` as
+    (position in the order, document_id, name), ``status`` as (segment_id, code, status,
+    decision_id, new_code), ``touched`` as (segment_id,): the segments someone decided something on.
+    ``replace_segments``: replace only these segments' rows (``status``, ``touched``): an update
+    after a few decisions, not a reload. One transaction of the temporary tables only."""
+    table = STATE_PARTS[part]
+    _temp_tables(con)
+    marks = {"documents": 3, "status": 5, "touched": 1}[part]
+    # a deferred savepoint, not BEGIN IMMEDIATE: only temp tables change, the project stays unlocked
+    con.execute("SAVEPOINT queue_state")
+    try:
+        if replace_segments is None:
+            con.execute(f"DELETE FROM temp.{table}")
+        else:
+            con.executemany(f"DELETE FROM temp.{table} WHERE segment_id = ?", ((int(s),) for s in replace_segments))
+        con.executemany(f"INSERT OR REPLACE INTO temp.{table} VALUES ({','.join('?' * marks)})", rows)
+        con.execute("INSERT OR REPLACE INTO temp.queue_loaded(part, stamp) VALUES (?, ?)", (part, stamp))
+    except BaseException:
+        con.execute("ROLLBACK TO queue_state")
+        con.execute("RELEASE queue_state")
+        raise
+    con.execute("RELEASE queue_state")
+
+
 def load_queue_state(
     con: sqlite3.Connection,
     documents: Iterable[tuple[int, int, str]],
     statuses: Iterable[tuple[int, str, str, int, str | None]],
     touched: Iterable[int],
 ) -> None:
-    """Fill the connection's temporary tables for the reads that follow: ``documents`` as
-    (position in the order, document_id, name), ``statuses`` as (segment_id, code, status,
-    decision_id, new_code), ``touched``: the segments someone decided something on."""
-    con.execute("PRAGMA temp_store = MEMORY")  # scratch tables: never on disk, never synced
-    con.executescript(
-        "CREATE TEMP TABLE IF NOT EXISTS queue_documents (pos INTEGER PRIMARY KEY, document_id INTEGER UNIQUE,"
-        " name TEXT);"
-        "CREATE TEMP TABLE IF NOT EXISTS queue_status (segment_id INTEGER, code TEXT, status TEXT,"
-        " decision_id INTEGER, new_code TEXT, PRIMARY KEY (segment_id, code));"
-        "CREATE TEMP TABLE IF NOT EXISTS queue_touched (segment_id INTEGER PRIMARY KEY);"
-        "DELETE FROM temp.queue_documents; DELETE FROM temp.queue_status; DELETE FROM temp.queue_touched;"
-    )
-    con.executemany("INSERT INTO temp.queue_documents VALUES (?, ?, ?)", documents)
-    con.executemany("INSERT OR REPLACE INTO temp.queue_status VALUES (?, ?, ?, ?, ?)", statuses)
-    con.executemany("INSERT OR IGNORE INTO temp.queue_touched VALUES (?)", ((int(s),) for s in touched))
+    """Fill every part of the connection's queue state afresh (no stamps: the next read reloads)."""
+    load_state_part(con, "documents", "", documents)
+    load_state_part(con, "status", "", statuses)
+    load_state_part(con, "touched", "", ((int(s),) for s in touched))
 
 
 def _row_filters(q: QueueQuery, alias: str) -> tuple[list[str], list]:
@@ -179,8 +219,11 @@ def queue_rows(con: sqlite3.Connection, q: QueueQuery, offset: int = 0, limit: i
         sql += " LIMIT ? OFFSET ?"
         args += [-1 if limit is None else int(limit), int(offset)]
     cur = con.execute(sql, args)
-    while rows := cur.fetchmany(block):
-        yield from (tuple(r) for r in rows)
+    try:
+        while rows := cur.fetchmany(block):
+            yield from (tuple(r) for r in rows)
+    finally:
+        cur.close()  # a reader stopping after a page must not keep its read snapshot open
 
 
 def count_rows(con: sqlite3.Connection, q: QueueQuery, cap: int, distinct_segments: bool = False) -> int:

@@ -304,9 +304,10 @@ def migrate(con: sqlite3.Connection) -> int:
     return was
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the store's settings, to a database whose schema is known to exist."""
-    con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+def connect(path: Path, shared: bool = False) -> sqlite3.Connection:
+    """A connection with the store's settings, to a database whose schema is known to exist.
+    ``shared``: usable from any thread (the caller serialises its use, e.g. with a lock)."""
+    con = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=not shared)
     con.row_factory = sqlite3.Row
     # WAL lets a review server read while a suggest run writes; FULL sync makes each
     # committed decision durable the moment it is made.
