@@ -1,6 +1,6 @@
 """The review queue read in SQL (``queue_page``) against the queue's meaning: every order, per
 passage and per suggestion, with the filters the page offers, equal to the whole-table path
-(``QueueFilter.apply`` over ``full_queue``) on the sample project; pages that stay put."""
+(``tests/helpers/queue_reference.py``: the run read whole into pandas) on the sample project; pages that stay put."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sqlite3
 import pytest
 
 from nlp_theming.review import actions
-from nlp_theming.review.queue import ORDERS, PER, QueueFilter, full_queue, item_key, queue_page
+from nlp_theming.review.queue import ORDERS, PER, QueueFilter, item_key, queue_page
 from nlp_theming.store.queue import DISTANCE, QueueQuery, load_queue_state, query_plan
 from nlp_theming.store.runs import OPERATING_THRESHOLD, latest_run
 from nlp_theming.store.schema import SCHEMA
+from tests.helpers.queue_reference import apply, full_queue
 
 FILTERS = [
     {},
@@ -43,7 +44,7 @@ def test_every_order_and_filter_equals_the_whole_table_path(con: sqlite3.Connect
         if order == "teach" and (set(extra) & {"status", "min_score", "max_score", "theme", "unreviewed"}):
             continue  # teach places are the run's (queue_teach): filters keep them, by design
         qf = QueueFilter.of(order, per=per, **extra)
-        want = qf.apply(table, book)
+        want = apply(qf, table, book)
         got = queue_page(con, coder, qf).items
         assert got.key.tolist() == want.key.tolist(), (order, per, extra)
         assert got.status.tolist() == want.status.tolist()

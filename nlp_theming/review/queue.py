@@ -36,6 +36,7 @@ from ..store.decisions import (
 from ..store.documents import (
     attribute_values,
     current_document_names,
+    document_count,
     document_table,
     documents_stamp,
     segment_text_frame,
@@ -56,7 +57,7 @@ from ..store.queue import (
     state_stamp,
     store_teach_order,
 )
-from ..store.runs import OPERATING_THRESHOLD, require_run, run_row, suggestion_table
+from ..store.runs import require_run, run_row
 
 ORDERS = ("uncertain", "teach", "theme", "site", "document", "score")
 STATUSES = REVIEW_STATUSES
@@ -215,42 +216,6 @@ class QueueFilter:
     def replace(self, **changes: object) -> QueueFilter:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-    def apply(self, table: pd.DataFrame, book: Codebook) -> pd.DataFrame:
-        """Filter and order a :func:`full_queue` table."""
-        statuses = _as_list(self.status)
-        themes = _as_list(self.theme)
-        if themes:
-            wanted = set(themes)
-            table = table[[c in wanted or bool(wanted & set(book.ancestors(c) if c in book else []))
-                           for c in table.code]]
-        for col in ("site", "role", "document"):
-            values = _as_list(getattr(self, col))
-            if values:
-                table = table[table[col].astype(str).isin(values)]
-        if self.min_score is not None:
-            table = table[table.score >= self.min_score]
-        if self.max_score is not None:
-            table = table[table.score <= self.max_score]
-        passage_at: dict[int, int] = {}
-        if self.per == "segment":
-            # a passage stands where its most pressing suggestion does, decided or not, so that it
-            # keeps its place while its suggestions are decided one by one
-            seen = _ordered(table, self.order, book).segment_id
-            passage_at = {int(s): i for i, s in enumerate(dict.fromkeys(seen))}
-        if statuses:
-            table = table[table.status.isin(statuses)]
-        if self.unreviewed:
-            table = table[~table.reviewed_by_anyone.astype(bool)]
-        if self.max_confidence is not None and "confidence" in table.columns:
-            table = table[table.confidence <= self.max_confidence]  # typed text has none: left out
-        table = _ordered(table, self.order, book)
-        if self.per == "segment":
-            table = table.assign(_passage=table.segment_id.map(passage_at))  # its suggestions best first
-            table = table.sort_values(["_passage", "rank"], kind="stable").drop(columns="_passage")
-        rest = [c for c in table.columns if c not in COLUMNS]
-        return table[COLUMNS + rest].reset_index(drop=True)
-
-
 def _number(value: str) -> float | None:
     try:
         number = float(value)
@@ -267,55 +232,14 @@ def review_queue(
     run_id: int | None = None,
     **filters: object,
 ) -> pd.DataFrame:
-    """The suggestions to review, as a DataFrame (columns: :data:`COLUMNS`, then the rest).
+    """The suggestions to review, as a DataFrame (columns: :data:`COLUMNS`, then the rest): the
+    whole view, read through :func:`queue_page` (a page at a time: pass ``offset``/``limit`` there).
 
     Which and in which order: a :class:`QueueFilter`, or its fields as keyword arguments
     (``order``, ``theme``, ``site``, ``role``, ``document``, ``min_score``, ``max_score``, ``status``).
     """
     queue_filter = queue_filter or QueueFilter.of(**filters)  # type: ignore[arg-type]
-    table, book = full_queue(con, coder, run_id)
-    return queue_filter.apply(table, book)
-
-
-def full_queue(
-    con: sqlite3.Connection, coder: str | None = None, run_id: int | None = None, cache: dict | None = None,
-    blind: bool = False,
-) -> tuple[pd.DataFrame, Codebook]:
-    """Every suggestion of the run with the coder's status, unordered; and the run's codebook.
-
-    ``cache``: a dict kept by a long-running caller (the review server) for the parts that only
-    change with a new run or a new document version; the statuses are always read afresh.
-    ``reviewed_by_anyone``: someone (when ``blind``, the coder) decided something on the segment.
-    """
-    run_id = require_run(con, run_id)
-    stamp = (run_id, *documents_stamp(con))
-    if cache is not None and cache.get("stamp") == stamp:
-        base, book = cache["base"], cache["book"]
-    else:
-        base, book = _base(con, run_id)
-        if cache is not None:
-            cache.update(stamp=stamp, base=base, book=book)
-    decided = status_of(con, coder)
-    table = base.merge(decided.drop(columns=["action"]), on=["segment_id", "code"], how="left")
-    table["status"] = table["status"].fillna(PENDING)
-    touched = decided_segments(con, coder if blind else None)
-    table["reviewed_by_anyone"] = table.segment_id.isin(touched)
-    table["decision_id"] = table["decision_id"].astype("Int64")
-    # changed_to: the code a change replaced this one with; "" otherwise (falsy everywhere, unlike NaN)
-    changed = table.pop("new_code").fillna("").astype(str)
-    table["changed_to"] = changed.where(changed != table.code, "")
-    return table, book
-
-
-def _base(con: sqlite3.Connection, run_id: int) -> tuple[pd.DataFrame, Codebook]:
-    table = suggestion_table(con, run_id, with_status=False).drop(columns=["status"])
-    _, book = run_codebook(con, run_id)
-    for col in ("site", "role"):
-        if col not in table.columns:
-            table[col] = None
-    table["meta_theme"] = [book.top_level(c) if c in book else c for c in table.code]
-    table["key"] = [item_key(s, c) for s, c in zip(table.segment_id, table.code, strict=True)]
-    return table, book
+    return queue_page(con, coder, queue_filter, run_id=run_id).items
 
 
 def passages(view: pd.DataFrame) -> pd.DataFrame:
@@ -330,53 +254,23 @@ def passages(view: pd.DataFrame) -> pd.DataFrame:
     return first.reset_index()[[*view.columns.tolist(), "codes", "n_pending"]]
 
 
-def select(table: pd.DataFrame, book: Codebook, queue_filter: QueueFilter | None = None,
-           **filters: object) -> pd.DataFrame:
-    """Filter and order a :func:`full_queue` table: a :class:`QueueFilter` or its fields."""
-    return (queue_filter or QueueFilter.of(**filters)).apply(table, book)  # type: ignore[arg-type]
+#: the document filter offers at most this many names (a text field takes any other)
+MENU_DOCUMENTS = 200
 
 
-def _ordered(table: pd.DataFrame, order: str, book: Codebook) -> pd.DataFrame:
-    table = table.assign(_distance=(table.score - OPERATING_THRESHOLD).abs(), _neg_score=-table.score)
-    reading = ["document", "segment_idx", "rank"]
-    if order == "uncertain":
-        keys = ["_distance", "_neg_score", *reading]
-    elif order == "teach":
-        # Segments whose decisions teach the matcher most first (match.active), taking each
-        # document's most uncertain segment before any document's second: spread, not one
-        # transcript's near-copies. A segment's suggestions stay together, nearest 0.5 first.
-        by_segment = table.groupby("segment_id").score.apply(lambda s: float(uncertainty(s.to_numpy()[None, :])[0]))
-        table = table.assign(_unsure=-table.segment_id.map(by_segment))
-        segments = table.drop_duplicates("segment_id").sort_values(["_unsure", "document", "segment_idx"])
-        turn = segments.groupby("document").cumcount()
-        table = table.assign(_turn=table.segment_id.map(dict(zip(segments.segment_id, turn, strict=True))))
-        keys = ["_turn", "_unsure", *reading[:2], "_distance", "rank"]
-    elif order == "theme":
-        position = {c.code: i for i, c in enumerate(book.codes)}
-        last = len(position)
-        table = table.assign(_meta=table.meta_theme.map(position).fillna(last),
-                             _code=table.code.map(position).fillna(last))
-        keys = ["_meta", "_code", "_distance", *reading]
-    elif order == "site":
-        table = table.assign(_site=table.site.fillna("").astype(str))
-        keys = ["_site", *reading]
-    elif order == "document":
-        keys = reading
-    else:
-        keys = ["_neg_score", *reading]
-    table = table.sort_values(keys, kind="stable")
-    return table.drop(columns=[c for c in table.columns if c.startswith("_")])
-
-
-def filter_values(con: sqlite3.Connection, run_id: int | None = None) -> dict[str, list[str]]:
-    """The values each filter can take in this project (for menus): site, role, document, theme."""
+def filter_values(con: sqlite3.Connection, run_id: int | None = None,
+                  limit: int | None = MENU_DOCUMENTS) -> dict[str, list[str]]:
+    """The values each filter can take in this project (for menus): site, role, document (the
+    first ``limit`` names: a project of 10,000 documents offers a short list, ``n_documents``
+    says how many there are), theme."""
     if run_id is None:
         try:
             run_id = require_run(con)
         except ValueError:
             run_id = None
-    out: dict[str, list[str]] = {key: attribute_values(con, key) for key in ("site", "role")}
-    out["document"] = current_document_names(con)
+    out: dict = {key: attribute_values(con, key) for key in ("site", "role")}
+    out["document"] = current_document_names(con, limit)
+    out["n_documents"] = document_count(con)
     out["theme"] = [c.code for c in run_codebook(con, run_id)[1].codes] if run_id is not None else []
     return out
 
@@ -428,7 +322,7 @@ def queue_page(
     run, book, docs = _run_parts(con, run_id, cache)
     keep = _kept_documents(con, qf, docs, cache)
     statuses = _as_list(qf.status)
-    _load_statuses(con, coder, blind)
+    load_statuses(con, coder, blind)
     if qf.order == "teach":
         _ensure_teach_order(con, run_id, cache)
     driver = "index"
@@ -522,7 +416,7 @@ def _kept_documents(con: sqlite3.Connection, qf: QueueFilter, docs: pd.DataFrame
 INCREMENTAL_SEGMENTS = 500
 
 
-def _load_statuses(con: sqlite3.Connection, coder: str | None, blind: bool) -> None:
+def load_statuses(con: sqlite3.Connection, coder: str | None, blind: bool = False) -> None:
     """The coder's statuses and the touched segments in the connection's queue state, derived
     from the decision log once per decision: stamped with the newest decision's id, and after a
     few new decisions only their segments derived again."""

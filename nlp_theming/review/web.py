@@ -561,7 +561,8 @@ def resuggest() -> Response:
 
 @bp.get("/status")
 def status() -> str:
-    figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=settings().cache)
+    with queue_reads() as con:  # its temporary tables hold the statuses the figures count
+        figures = review_status(con, g.coder if g.blind else None, blind=g.blind, cache=settings().cache)
     memos = memo_table(g.con, g.coder, g.blind)
     return _page("status.html", s=figures, memos=memo_records(memos[memos.target == "project"]))
 

@@ -305,3 +305,32 @@ def store_teach_order(con: sqlite3.Connection, run_id: int, rows: Iterable[tuple
         con.execute("DELETE FROM queue_teach WHERE run_id = ?", (int(run_id),))
         con.executemany("INSERT INTO queue_teach(run_id, segment_id, turn, unsure) VALUES (?, ?, ?, ?)",
                         ((int(run_id), int(s), int(t), float(u)) for s, t, u in rows))
+
+
+_RUN_ON_CURRENT = ("FROM suggestions g CROSS JOIN segments s ON s.id = g.segment_id WHERE g.run_id = ? AND s.scheme = ?"
+                   " AND s.document_id IN (SELECT id FROM current_documents)")
+
+
+def run_code_figures(con: sqlite3.Connection, run_id: int, scheme: str) -> list[tuple[str, int, int]]:
+    """Per code of the run on current documents' segments: (code, suggested, scoring at or above
+    the operating threshold). One pass over the run's rows: the caller keeps it per run."""
+    rows = con.execute(f"SELECT g.code, COUNT(*), SUM(g.score >= {OPERATING_THRESHOLD!r}) {_RUN_ON_CURRENT}"
+                       " GROUP BY g.code", (int(run_id), scheme))
+    return [(str(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+
+
+def run_segment_count(con: sqlite3.Connection, run_id: int, scheme: str) -> int:
+    """How many current documents' segments the run suggested a code for."""
+    return int(con.execute(f"SELECT COUNT(DISTINCT g.segment_id) {_RUN_ON_CURRENT}", (int(run_id), scheme))
+               .fetchone()[0])
+
+
+def decided_figures(con: sqlite3.Connection, run_id: int, scheme: str) -> list[tuple[str, str, bool, int]]:
+    """The run's suggestions holding a decided status in ``temp.queue_status``, counted per
+    (code, status, scoring at or above the operating threshold): read from the few decided rows."""
+    rows = con.execute(
+        f"SELECT g.code, x.status, g.score >= {OPERATING_THRESHOLD!r}, COUNT(*) FROM temp.queue_status x"
+        " CROSS JOIN suggestions g ON g.run_id = ? AND g.segment_id = x.segment_id AND g.code = x.code"
+        " CROSS JOIN segments s ON s.id = g.segment_id WHERE x.status != 'pending' AND s.scheme = ?"
+        " AND s.document_id IN (SELECT id FROM current_documents) GROUP BY 1, 2, 3", (int(run_id), scheme))
+    return [(str(r[0]), str(r[1]), bool(r[2]), int(r[3])) for r in rows]
