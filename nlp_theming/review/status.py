@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store.decisions import ACCEPTED, REJECTED, coding, decisions_frame, effective
-from ..store.documents import current_document_ids, document_count, document_versions, documents_stamp
-from ..store.queue import decided_figures, run_code_figures, run_segment_count
+from ..store.decisions import ACCEPTED, REJECTED, coding, decisions_frame, effective, reviewed
+from ..store.documents import current_document_ids, document_count, document_versions
+from ..store.queue import run_figures, suggestion_scores
 from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
-from ..store.runs import require_run, run_row
-from .queue import load_statuses, run_codebook
+from ..store.runs import require_run
+from .queue import run_codebook
 
 
 @dataclass
@@ -117,16 +117,12 @@ def review_status(
     """
     if blind and coder is None:
         raise ValueError("blind status needs the coder whose figures to show")
-    cache = {} if cache is None else cache  # the run's figures are counted once per run and document version
+    cache = {} if cache is None else cache  # the run's codebook, read once per run
     run_id = require_run(con, run_id)
-    scheme = str(run_row(con, run_id)["scheme"])
-    stamp = (run_id, *documents_stamp(con))
-    if cache.get("status_stamp") != stamp:
-        # a complete run's rows never change: one pass over them per run and document version
-        cache.update(status_stamp=stamp, status_codes=run_code_figures(con, run_id, scheme),
-                     status_segments=run_segment_count(con, run_id, scheme),
-                     status_book=run_codebook(con, run_id)[1])
+    if cache.get("status_run") != run_id:
+        cache.update(status_run=run_id, status_book=run_codebook(con, run_id)[1])
     book = cache["status_book"]
+    n_segments, per_code = run_figures(con, run_id)
     documents = document_count(con)
     log = effective(decisions_frame(con))
     coders = sorted(set(log.coder)) if not log.empty else []
@@ -134,25 +130,36 @@ def review_status(
         coders = [coder]
 
     position = {c.code: i for i, c in enumerate(book.codes)}
-    themes = pd.DataFrame(cache["status_codes"], columns=["theme", "suggested", "likely"])
+    themes = pd.DataFrame(per_code, columns=["theme", "suggested", "likely"])
     themes.insert(1, "meta_theme", [book.top_level(c) if c in book else c for c in themes.theme])
     themes = themes.sort_values("theme", key=lambda t: t.map(position).fillna(len(position)), kind="stable")
     themes = themes.reset_index(drop=True)
 
+    # every coder's decisions in force, read once, kept to the run's suggestions on current documents
+    decided = reviewed(con)[["coder", "segment_id", "code", "applies"]]
+    scores = pd.DataFrame(suggestion_scores(con, run_id, set(zip(decided.segment_id, decided.code, strict=True))),
+                          columns=["segment_id", "code", "score"])
+    decided = decided.astype({"segment_id": "int64"}).merge(scores, on=["segment_id", "code"])
+    decided["status"] = decided.applies.map({True: ACCEPTED, False: REJECTED})
+
     def decided_of(who: str | None) -> pd.DataFrame:
-        """(code, status, likely, n) of the run's decided suggestions, for ``who`` (None: anyone)."""
-        load_statuses(con, who)
-        return pd.DataFrame(decided_figures(con, run_id, scheme), columns=["code", "status", "likely", "n"])
+        """The run's decided suggestions with their status for ``who`` (None: accepted when anyone
+        applies the code, rejected when everyone who decided does not)."""
+        if who is not None:
+            return decided[decided.coder == who]
+        anyone = decided.groupby(["segment_id", "code"], as_index=False).agg(applies=("applies", "any"),
+                                                                              score=("score", "first"))
+        return anyone.assign(status=anyone.applies.map({True: ACCEPTED, False: REJECTED}))
 
     view = decided_of(coder if blind else None)  # whose "pending" the headline figures count
-    themes["pending"] = themes.suggested - themes.theme.map(view.groupby("code").n.sum()).fillna(0).astype(int)
+    themes["pending"] = themes.suggested - themes.theme.map(view.groupby("code").size()).fillna(0).astype(int)
 
     per_coder, per_theme = [], []
     applied_all = coding(con)
     total = int(themes.suggested.sum())
     for name in coders:
         mine_decided = decided_of(name)
-        counts = mine_decided.groupby("status").n.sum()
+        counts = mine_decided.status.value_counts()
         mine = log[log.coder == name]
         applied = applied_all[applied_all.coder == name].drop_duplicates(["segment_id", "code"])
         accepted, rejected = int(counts.get(ACCEPTED, 0)), int(counts.get(REJECTED, 0))
@@ -166,7 +173,7 @@ def review_status(
             "changed": int((mine.action == "change").sum()),
             "added": int((mine.action == "add").sum()),
         })
-        by_code = mine_decided.pivot_table(index="code", columns="status", values="n", aggfunc="sum", fill_value=0)
+        by_code = mine_decided.groupby("code").status.value_counts().unstack(fill_value=0)
         suggested = dict(zip(themes.theme, themes.suggested, strict=True))
         n_applied = applied.groupby("code").size()
         for theme in sorted(set(suggested) | set(n_applied.index)):
@@ -183,17 +190,17 @@ def review_status(
     by_coder = pd.DataFrame(per_coder, columns=["coder", "decided", "accepted", "rejected", "pending", "progress",
                                                 "changed", "added"])
     by_theme_coder = pd.DataFrame(per_theme, columns=["theme", "coder", "accepted", "rejected", "pending", "applied"])
-    high = view.likely.astype(bool)
+    high = (view.score >= THRESHOLD).to_numpy(dtype=bool)
     likely, unlikely = view[high], view[~high]
-    n_likely, n_unlikely = int(likely.n.sum()), int(unlikely.n.sum())
+    n_likely, n_unlikely = len(likely), len(unlikely)
     return ReviewStatus(
         decided_likely=n_likely,
-        precision_likely=int(likely[likely.status == ACCEPTED].n.sum()) / n_likely if n_likely else None,
+        precision_likely=float((likely.status == ACCEPTED).mean()) if n_likely else None,
         decided_unlikely=n_unlikely,
-        accepted_unlikely=int(unlikely[unlikely.status == ACCEPTED].n.sum()) / n_unlikely if n_unlikely else None,
+        accepted_unlikely=float((unlikely.status == ACCEPTED).mean()) if n_unlikely else None,
         run_id=int(run_id),
         documents=int(documents),
-        segments=int(cache["status_segments"]),
+        segments=int(n_segments),
         suggestions=total,
         likely=int(themes.likely.sum()),
         pending=int(themes.pending.sum()),

@@ -307,30 +307,48 @@ def store_teach_order(con: sqlite3.Connection, run_id: int, rows: Iterable[tuple
                         ((int(run_id), int(s), int(t), float(u)) for s, t, u in rows))
 
 
-_RUN_ON_CURRENT = ("FROM suggestions g CROSS JOIN segments s ON s.id = g.segment_id WHERE g.run_id = ? AND s.scheme = ?"
-                   " AND s.document_id IN (SELECT id FROM current_documents)")
+_LIKELY = f"SUM(g.score >= {OPERATING_THRESHOLD!r})"
 
 
-def run_code_figures(con: sqlite3.Connection, run_id: int, scheme: str) -> list[tuple[str, int, int]]:
-    """Per code of the run on current documents' segments: (code, suggested, scoring at or above
-    the operating threshold). One pass over the run's rows: the caller keeps it per run."""
-    rows = con.execute(f"SELECT g.code, COUNT(*), SUM(g.score >= {OPERATING_THRESHOLD!r}) {_RUN_ON_CURRENT}"
-                       " GROUP BY g.code", (int(run_id), scheme))
-    return [(str(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+def run_figures(con: sqlite3.Connection, run_id: int) -> tuple[int, list[tuple[str, int, int]]]:
+    """A run's segments, and per code (code, suggested, scoring at or above the operating
+    threshold), on current document versions. A complete run's whole figures are counted once
+    (``queue_figures``: one pass over its rows); the few rows on superseded versions come off."""
+    run_id = int(run_id)
+    rows = con.execute("SELECT code, suggested, likely FROM queue_figures WHERE run_id = ?", (run_id,)).fetchall()
+    if not rows:
+        rows = [tuple(r) for r in con.execute(
+            f"SELECT g.code, COUNT(*), {_LIKELY} FROM suggestions g WHERE g.run_id = ? GROUP BY g.code", (run_id,))]
+        n = con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT segment_id FROM suggestions WHERE run_id = ?)",
+                        (run_id,)).fetchone()[0]
+        rows.append(("", int(n), 0))
+        complete = con.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if complete is not None and complete[0] == "complete":  # a complete run's rows never change
+            with transaction(con):
+                con.executemany("INSERT OR REPLACE INTO queue_figures(run_id, code, suggested, likely)"
+                                " VALUES (?, ?, ?, ?)", ((run_id, c, int(n), int(k or 0)) for c, n, k in rows))
+    figures = {str(c): [int(n), int(k or 0)] for c, n, k in rows}
+    old = ("FROM documents d CROSS JOIN segments s ON s.document_id = d.id CROSS JOIN suggestions g"
+           " ON g.run_id = ? AND g.segment_id = s.id WHERE d.id NOT IN (SELECT id FROM current_documents)")
+    for code, n, k in con.execute(f"SELECT g.code, COUNT(*), {_LIKELY} {old} GROUP BY g.code", (run_id,)):
+        figures[str(code)][0] -= int(n)
+        figures[str(code)][1] -= int(k or 0)
+    figures[""][0] -= int(con.execute(f"SELECT COUNT(DISTINCT g.segment_id) {old}", (run_id,)).fetchone()[0])
+    segments = figures.pop("")[0]
+    return segments, [(c, n, k) for c, (n, k) in sorted(figures.items()) if n > 0]
 
 
-def run_segment_count(con: sqlite3.Connection, run_id: int, scheme: str) -> int:
-    """How many current documents' segments the run suggested a code for."""
-    return int(con.execute(f"SELECT COUNT(DISTINCT g.segment_id) {_RUN_ON_CURRENT}", (int(run_id), scheme))
-               .fetchone()[0])
-
-
-def decided_figures(con: sqlite3.Connection, run_id: int, scheme: str) -> list[tuple[str, str, bool, int]]:
-    """The run's suggestions holding a decided status in ``temp.queue_status``, counted per
-    (code, status, scoring at or above the operating threshold): read from the few decided rows."""
+def suggestion_scores(con: sqlite3.Connection, run_id: int,
+                      pairs: Iterable[tuple[int, str]]) -> list[tuple[int, str, float]]:
+    """(segment_id, code, score) of those (segment, code) pairs the run suggested on current
+    document versions: a few thousand decided pairs, each found through the primary key."""
+    _temp_tables(con)
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS queue_pairs (segment_id INTEGER, code TEXT,"
+                " PRIMARY KEY (segment_id, code))")
+    con.execute("DELETE FROM temp.queue_pairs")
+    con.executemany("INSERT OR IGNORE INTO temp.queue_pairs VALUES (?, ?)", ((int(s), str(c)) for s, c in pairs))
     rows = con.execute(
-        f"SELECT g.code, x.status, g.score >= {OPERATING_THRESHOLD!r}, COUNT(*) FROM temp.queue_status x"
-        " CROSS JOIN suggestions g ON g.run_id = ? AND g.segment_id = x.segment_id AND g.code = x.code"
-        " CROSS JOIN segments s ON s.id = g.segment_id WHERE x.status != 'pending' AND s.scheme = ?"
-        " AND s.document_id IN (SELECT id FROM current_documents) GROUP BY 1, 2, 3", (int(run_id), scheme))
-    return [(str(r[0]), str(r[1]), bool(r[2]), int(r[3])) for r in rows]
+        "SELECT g.segment_id, g.code, g.score FROM temp.queue_pairs x CROSS JOIN suggestions g ON g.run_id = ?"
+        " AND g.segment_id = x.segment_id AND g.code = x.code CROSS JOIN segments s ON s.id = g.segment_id"
+        " WHERE s.document_id IN (SELECT id FROM current_documents)", (int(run_id),)).fetchall()
+    return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]

@@ -4,7 +4,7 @@ Everything a project knows lives in ``PROJECT/project.db``. The schema is docume
 ``docs/schema.md`` and in the ``SCHEMA`` text below. Tables only grow: a newer version adds
 tables (``CREATE ... IF NOT EXISTS`` on every open) and :func:`migrate` records the version
 reached in ``meta.schema_version`` (1: the first schema; 2: ``memos``; 3: ``coder_keys``;
-4: the review queue's indexes and ``queue_teach``).
+4: the review queue's indexes, ``queue_teach`` and ``queue_figures``).
 Human decisions and memos are append-only: triggers refuse UPDATE and DELETE on both.
 """
 
@@ -251,6 +251,17 @@ CREATE TABLE IF NOT EXISTS queue_teach (
     PRIMARY KEY (run_id, segment_id)
 );
 CREATE INDEX IF NOT EXISTS queue_teach_order ON queue_teach(run_id, turn, unsure DESC);
+
+-- Derived, rebuildable: a complete run's figures per code over all its rows (the status page's
+-- counts), written the first time they are asked for; the row of code '' counts the run's
+-- segments in `suggested`. Rows on superseded document versions are taken off when read.
+CREATE TABLE IF NOT EXISTS queue_figures (
+    run_id    INTEGER NOT NULL REFERENCES runs(id),
+    code      TEXT NOT NULL,
+    suggested INTEGER NOT NULL,
+    likely    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, code)
+);
 """
 
 
@@ -297,8 +308,8 @@ def migrate(con: sqlite3.Connection) -> int:
         raise ProjectError(f"this project was written by a newer nlp-theming (schema version {was}; this one "
                            f"knows up to {SCHEMA_VERSION}): upgrade nlp-theming to open it")
     if was < SCHEMA_VERSION:
-        # version 2 added the memos table, version 3 coder_keys, version 4 the queue's indexes and
-        # queue_teach: SCHEMA created them already
+        # version 2 added the memos table, version 3 coder_keys, version 4 the queue's indexes,
+        # queue_teach and queue_figures: SCHEMA created them already
         con.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE"
                     " SET value = excluded.value", (str(SCHEMA_VERSION),))
     return was
