@@ -125,3 +125,13 @@ def test_state_kept_on_the_connection_follows_every_kind_of_decision(con: sqlite
     statuses = dict((k, s) for k, s, _, _ in kept)
     assert statuses[item_key(*segs[3])] == ("rejected" if coder is None else "pending")
     assert (statuses[item_key(*segs[0])] == "accepted") and any(s != "pending" for s in statuses.values())
+
+
+def test_a_passages_own_rows_are_read_by_their_key_under_a_score_filter(con: sqlite3.Connection) -> None:
+    """Per passage, the status filter looks at each passage's other rows: by the (run, segment)
+    key, never through the score index (at a million segments that read a range of millions per row)."""
+    queue_page(con, None, QueueFilter(), limit=1)
+    q = QueueQuery(run_id=latest_run(con), scheme="x", order="uncertain", min_score=0.4, max_score=0.6,
+                   codes=("a", "b"), statuses=("pending",), per_segment=True)
+    inner = [step for step in query_plan(con, q) if " g2 " in step]
+    assert inner and all("(run_id=? AND segment_id=?)" in step for step in inner), inner

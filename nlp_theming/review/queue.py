@@ -50,9 +50,9 @@ from ..store.queue import (
     load_state_part,
     queue_rows,
     run_codes,
+    run_figures,
     run_score_blocks,
     run_segment_places,
-    run_total,
     segment_rows,
     state_stamp,
     store_teach_order,
@@ -355,14 +355,18 @@ def queue_page(
         rows = list(itertools.islice(_stream(con, query, book, cache, offset, limit), 0, None))
     page = QueuePage(_frame(con, rows, run, book, docs))
     if count:
-        page.count = count_rows(con, dataclasses.replace(query, per_segment=False), COUNT_CAP)
+        rows_query = dataclasses.replace(query, per_segment=False)
         if qf.per == "segment":
-            page.passages = count_rows(con, query, COUNT_CAP, distinct_segments=True)
+            # a passage is in the view when one of its rows passes: its segments among the passing rows
+            page.passages = count_rows(con, rows_query, COUNT_CAP, distinct_segments=True)
+        # a passage has one row or more: past the cap in passages, past it in rows without counting them
+        page.count = COUNT_CAP + 1 if (page.passages or 0) > COUNT_CAP else count_rows(con, rows_query, COUNT_CAP)
         page.capped = page.count > COUNT_CAP or (page.passages or 0) > COUNT_CAP
         page.count, page.passages = min(page.count, COUNT_CAP), (
             None if page.passages is None else min(page.passages, COUNT_CAP))
-        if "total" not in cache:
-            cache["total"] = run_total(con, run_id, str(run["scheme"]))
+        if cache.get("total_of") != cache["sql_stamp"]:
+            # the run's figures are counted once per run (store.queue.run_figures keeps them)
+            cache.update(total_of=cache["sql_stamp"], total=sum(n for _, n, _ in run_figures(con, run_id)[1]))
         page.total, page.decided = cache["total"], decided_in_run(con, run_id)
     return page
 
@@ -383,7 +387,7 @@ def _run_parts(con: sqlite3.Connection, run_id: int, cache: dict) -> tuple[sqlit
         for col in ("site", "role"):
             if col not in docs.columns:
                 docs[col] = None
-        for key in ("total", "run_codes", "teach"):
+        for key in ("run_codes", "teach"):
             cache.pop(key, None)
         cache.update(sql_stamp=stamp, run=run_row(con, run_id), book=run_codebook(con, run_id)[1], docs=docs)
     return cache["run"], cache["book"], cache["docs"]

@@ -129,16 +129,19 @@ def load_queue_state(
     load_state_part(con, "touched", "", ((int(s),) for s in touched))
 
 
-def _row_filters(q: QueueQuery, alias: str) -> tuple[list[str], list]:
+def _row_filters(q: QueueQuery, alias: str, by_key: bool = False) -> tuple[list[str], list]:
+    """``by_key``: the rows are found by their key (a passage's own rows): a unary + keeps
+    SQLite from reading them through a score or code index instead, a range of millions."""
+    plus = "+" if by_key else ""
     where, args = [f"{alias}.run_id = ?"], [q.run_id]
     if q.codes is not None:
-        where.append(f"{alias}.code IN ({','.join('?' * len(q.codes))})")
+        where.append(f"{plus}{alias}.code IN ({','.join('?' * len(q.codes))})")
         args.extend(q.codes)
     if q.min_score is not None:
-        where.append(f"{alias}.score >= ?")
+        where.append(f"{plus}{alias}.score >= ?")
         args.append(q.min_score)
     if q.max_score is not None:
-        where.append(f"{alias}.score <= ?")
+        where.append(f"{plus}{alias}.score <= ?")
         args.append(q.max_score)
     return where, args
 
@@ -159,7 +162,7 @@ def _where(q: QueueQuery) -> tuple[str, list]:
         marks = ",".join("?" * len(q.statuses))
         if q.per_segment:
             # a passage stays in place while its rows are decided: it is in the view when any row passes
-            inner, inner_args = _row_filters(q, "g2")
+            inner, inner_args = _row_filters(q, "g2", by_key=True)
             where.append(
                 "EXISTS (SELECT 1 FROM suggestions g2 LEFT JOIN temp.queue_status x2 ON x2.segment_id = g2.segment_id"
                 f" AND x2.code = g2.code WHERE g2.segment_id = g.segment_id AND {' AND '.join(inner)}"
@@ -231,7 +234,8 @@ def count_rows(con: sqlite3.Connection, q: QueueQuery, cap: int, distinct_segmen
     where, args = _where(q)
     what = "DISTINCT g.segment_id" if distinct_segments else "1"
     frm = _from(QueueQuery(**{**q.__dict__, "order": "document"}) if q.order == "teach" else q)
-    frm = frm.replace(" INDEXED BY suggestions_by_distance", "").replace(" INDEXED BY suggestions_by_score", "")
+    for index in ("suggestions_by_distance", "suggestions_by_score", "suggestions_by_code"):
+        frm = frm.replace(f" INDEXED BY {index}", "")  # a count needs no order: SQLite picks the way
     sql = f"SELECT COUNT(*) FROM (SELECT {what} FROM {frm} WHERE {where} LIMIT ?)"
     return int(con.execute(sql, [*args, int(cap) + 1]).fetchone()[0])
 
@@ -253,14 +257,6 @@ def segment_rows(con: sqlite3.Connection, q: QueueQuery, segment_ids: Sequence[i
            f" CROSS JOIN temp.queue_documents q ON q.document_id = s.document_id {_STATUS_JOIN}"
            f" WHERE g.segment_id IN ({marks}) AND {where} ORDER BY g.segment_id, g.rank")
     return [tuple(r) for r in con.execute(sql, [*map(int, segment_ids), *args])]
-
-
-def run_total(con: sqlite3.Connection, run_id: int, scheme: str) -> int:
-    """How many suggestions of the run are on current documents' segments (the queue's whole)."""
-    return int(con.execute(
-        "SELECT COUNT(*) FROM suggestions g CROSS JOIN segments s ON s.id = g.segment_id WHERE g.run_id = ?"
-        " AND s.scheme = ? AND s.document_id IN (SELECT id FROM current_documents)", (int(run_id), scheme),
-    ).fetchone()[0])
 
 
 def decided_in_run(con: sqlite3.Connection, run_id: int) -> int:
