@@ -57,7 +57,7 @@ from ..store.queue import (
     state_stamp,
     store_teach_order,
 )
-from ..store.runs import require_run, run_row
+from ..store.runs import latest_run, require_run, run_row
 
 ORDERS = ("uncertain", "teach", "theme", "site", "document", "score")
 STATUSES = REVIEW_STATUSES
@@ -259,10 +259,16 @@ MENU_DOCUMENTS = 200
 
 
 def filter_values(con: sqlite3.Connection, run_id: int | None = None,
-                  limit: int | None = MENU_DOCUMENTS) -> dict[str, list[str]]:
+                  limit: int | None = MENU_DOCUMENTS, cache: dict | None = None) -> dict[str, list[str]]:
     """The values each filter can take in this project (for menus): site, role, document (the
     first ``limit`` names: a project of 10,000 documents offers a short list, ``n_documents``
-    says how many there are), theme."""
+    says how many there are), theme. ``cache``: kept by a long-running caller, read again only
+    when a document is stored or a run is made."""
+    if cache is not None:
+        stamp = (run_id, limit, latest_run(con), *documents_stamp(con))
+        if cache.get("options_stamp") != stamp:
+            cache.update(options_stamp=stamp, options=filter_values(con, run_id, limit))
+        return cache["options"]
     if run_id is None:
         try:
             run_id = require_run(con)
@@ -355,20 +361,34 @@ def queue_page(
         rows = list(itertools.islice(_stream(con, query, book, cache, offset, limit), 0, None))
     page = QueuePage(_frame(con, rows, run, book, docs))
     if count:
-        rows_query = dataclasses.replace(query, per_segment=False)
-        if qf.per == "segment":
-            # a passage is in the view when one of its rows passes: its segments among the passing rows
-            page.passages = count_rows(con, rows_query, COUNT_CAP, distinct_segments=True)
-        # a passage has one row or more: past the cap in passages, past it in rows without counting them
-        page.count = COUNT_CAP + 1 if (page.passages or 0) > COUNT_CAP else count_rows(con, rows_query, COUNT_CAP)
-        page.capped = page.count > COUNT_CAP or (page.passages or 0) > COUNT_CAP
-        page.count, page.passages = min(page.count, COUNT_CAP), (
-            None if page.passages is None else min(page.passages, COUNT_CAP))
+        # counts hold until a decision or a document changes the state they were read under
+        state = (cache["sql_stamp"], *(state_stamp(con, part) for part in ("documents", "status", "touched")))
+        counts = cache.setdefault("counts", {})
+        if counts.get("state") != state:
+            counts.clear()
+            counts["state"] = state
+            counts["decided"] = decided_in_run(con, run_id)
+        if query not in counts:
+            counts[query] = _count(con, query, qf.per == "segment")
+        page.count, page.passages, page.capped = counts[query]
         if cache.get("total_of") != cache["sql_stamp"]:
             # the run's figures are counted once per run (store.queue.run_figures keeps them)
             cache.update(total_of=cache["sql_stamp"], total=sum(n for _, n, _ in run_figures(con, run_id)[1]))
-        page.total, page.decided = cache["total"], decided_in_run(con, run_id)
+        page.total, page.decided = cache["total"], counts["decided"]
     return page
+
+
+def _count(con: sqlite3.Connection, query: QueueQuery, per_segment: bool) -> tuple[int, int | None, bool]:
+    """(items, passages or None, capped) of a view, each counted up to :data:`COUNT_CAP`."""
+    rows_query = dataclasses.replace(query, per_segment=False)
+    passages = None
+    if per_segment:
+        # a passage is in the view when one of its rows passes: its segments among the passing rows
+        passages = count_rows(con, rows_query, COUNT_CAP, distinct_segments=True)
+    # a passage has one row or more: past the cap in passages, past it in rows without counting them
+    items = COUNT_CAP + 1 if (passages or 0) > COUNT_CAP else count_rows(con, rows_query, COUNT_CAP)
+    capped = items > COUNT_CAP or (passages or 0) > COUNT_CAP
+    return min(items, COUNT_CAP), None if passages is None else min(passages, COUNT_CAP), capped
 
 
 def passage_rows(con: sqlite3.Connection, coder: str | None, segment_id: int, *, cache: dict | None = None,

@@ -705,7 +705,7 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     back = urlencode(active)
     per_segment = queue_filter.per == "segment"
     more = "more than " if page.capped else ""
-    ctx = dict(filters=filters, back=back, active=active, options=filter_values(con), orders=ORDERS,
+    ctx = dict(filters=filters, back=back, active=active, options=filter_values(con, cache=cache), orders=ORDERS,
                statuses=STATUSES, total=page.total, decided=page.decided, view_count=f"{more}{page.count}",
                tree=codebook_tree(book), item=None,
                n_passages=f"{more}{page.passages}" if per_segment else None)

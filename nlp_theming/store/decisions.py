@@ -148,15 +148,16 @@ def effective(decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
-           document_id: int | None = None) -> pd.DataFrame:
+           document_id: int | None = None, segment_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """The current coding: one row per (coder, segment, code) that applies, and one per span
     where imported coding put several spans of one code in one segment.
 
     Columns: coder, segment_id, document_id, code, start, end, decision_id (the decision that
     made it so). ``start``/``end`` are the coded span: the imported or adjusted one, else the
     segment's. Count distinct (segment, code) pairs, not rows, when counting coded segments.
+    ``segment_ids``: only these segments' coding (each segment's is derived from its own decisions).
     """
-    log = effective(decisions_frame(con, coder, upto, document_id))
+    log = effective(decisions_frame(con, coder, upto, document_id, segment_ids))
     cols = ["coder", "segment_id", "document_id", "code", "start", "end", "decision_id"]
     if log.empty:
         return pd.DataFrame(columns=cols)
@@ -390,6 +391,14 @@ def segments_decided_since(con: sqlite3.Connection, mark: int) -> set[int] | Non
             elif r["action"] != "adjust":
                 return None
     return out
+
+
+def segments_naming_code(con: sqlite3.Connection, code: str) -> list[int]:
+    """The segments a decision names ``code`` on (as its code or the code a change made): the
+    only segments the code can apply to."""
+    rows = con.execute("SELECT DISTINCT segment_id FROM decisions WHERE (code = ? OR new_code = ?)"
+                       " AND segment_id IS NOT NULL", (code, code))
+    return [int(r[0]) for r in rows]
 
 
 def latest_decision(con: sqlite3.Connection) -> tuple[int, str | None]:
