@@ -135,3 +135,7 @@ def test_a_passages_own_rows_are_read_by_their_key_under_a_score_filter(con: sql
                    codes=("a", "b"), statuses=("pending",), per_segment=True)
     inner = [step for step in query_plan(con, q) if " g2 " in step]
     assert inner and all("(run_id=? AND segment_id=?)" in step for step in inner), inner
+    # a page's passages are read by their segment ids, whatever the score filter
+    rows = query_plan(con, q, segment_ids=[1, 2, 3])
+    assert any("suggestions" in step and "segment_id=?" in step for step in rows) and \
+        not any("suggestions_by_score" in step for step in rows), rows

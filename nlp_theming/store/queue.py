@@ -146,8 +146,8 @@ def _row_filters(q: QueueQuery, alias: str, by_key: bool = False) -> tuple[list[
     return where, args
 
 
-def _where(q: QueueQuery) -> tuple[str, list]:
-    where, args = _row_filters(q, "g")
+def _where(q: QueueQuery, by_key: bool = False) -> tuple[str, list]:
+    where, args = _row_filters(q, "g", by_key)
     if q.group is not None:
         where.append(f"g.code IN ({','.join('?' * len(q.group))})")
         args.extend(q.group)
@@ -240,10 +240,20 @@ def count_rows(con: sqlite3.Connection, q: QueueQuery, cap: int, distinct_segmen
     return int(con.execute(sql, [*args, int(cap) + 1]).fetchone()[0])
 
 
-def query_plan(con: sqlite3.Connection, q: QueueQuery) -> list[str]:
-    """SQLite's plan for a queue read (EXPLAIN QUERY PLAN), one line per step: for tests and benchmarks."""
-    sql, args = _sql(q)
+def query_plan(con: sqlite3.Connection, q: QueueQuery, segment_ids: Sequence[int] | None = None) -> list[str]:
+    """SQLite's plan for a queue read (EXPLAIN QUERY PLAN), one line per step: for tests and
+    benchmarks. ``segment_ids``: the plan of :func:`segment_rows` for these passages."""
+    sql, args = _sql(q) if segment_ids is None else _segment_sql(q, segment_ids)
     return [str(r[3]) for r in con.execute("EXPLAIN QUERY PLAN " + sql, args)]
+
+
+def _segment_sql(q: QueueQuery, segment_ids: Sequence[int]) -> tuple[str, list]:
+    where, args = _where(QueueQuery(**{**q.__dict__, "per_segment": False}), by_key=True)
+    marks = ",".join("?" * len(segment_ids))
+    sql = (f"SELECT {_SELECT} FROM suggestions g CROSS JOIN segments s ON s.id = g.segment_id"
+           f" CROSS JOIN temp.queue_documents q ON q.document_id = s.document_id {_STATUS_JOIN}"
+           f" WHERE g.segment_id IN ({marks}) AND {where} ORDER BY g.segment_id, g.rank")
+    return sql, [*map(int, segment_ids), *args]
 
 
 def segment_rows(con: sqlite3.Connection, q: QueueQuery, segment_ids: Sequence[int]) -> list[tuple]:
@@ -251,12 +261,8 @@ def segment_rows(con: sqlite3.Connection, q: QueueQuery, segment_ids: Sequence[i
     first within a segment: the items of a page of passages."""
     if not segment_ids:
         return []
-    where, args = _where(QueueQuery(**{**q.__dict__, "per_segment": False}))
-    marks = ",".join("?" * len(segment_ids))
-    sql = (f"SELECT {_SELECT} FROM suggestions g CROSS JOIN segments s ON s.id = g.segment_id"
-           f" CROSS JOIN temp.queue_documents q ON q.document_id = s.document_id {_STATUS_JOIN}"
-           f" WHERE g.segment_id IN ({marks}) AND {where} ORDER BY g.segment_id, g.rank")
-    return [tuple(r) for r in con.execute(sql, [*map(int, segment_ids), *args])]
+    sql, args = _segment_sql(q, segment_ids)
+    return [tuple(r) for r in con.execute(sql, args)]
 
 
 def decided_in_run(con: sqlite3.Connection, run_id: int) -> int:
