@@ -139,3 +139,11 @@ def test_a_passages_own_rows_are_read_by_their_key_under_a_score_filter(con: sql
     rows = query_plan(con, q, segment_ids=[1, 2, 3])
     assert any("suggestions" in step and "segment_id=?" in step for step in rows) and \
         not any("suggestions_by_score" in step for step in rows), rows
+
+
+def test_the_transcript_views_suggestions_are_read_from_the_documents_segments(con: sqlite3.Connection) -> None:
+    from nlp_theming.store.runs import document_suggestions_plan
+
+    plan = document_suggestions_plan(con, latest_run(con), 1)
+    assert "segments" in plan[0] and "document_id=?" in plan[0], plan  # the document's segments, then by key
+    assert any("(run_id=? AND segment_id=?)" in step for step in plan[1:]), plan
