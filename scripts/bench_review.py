@@ -153,9 +153,10 @@ PAGE_QUERIES = [*(f"order={o}" for o in ("uncertain", "teach", "theme", "site", 
 
 
 def pages(project: Path, repeats: int, coder: str = "ana") -> None:
-    """The review page's queries timed server-side (Flask's test client, the server's own code in
-    this process): each order and a few filters, the transcript view, the status page; median and
-    p95 over ``repeats`` after one warm-up, and this process's peak RSS. Reads only."""
+    """The review page's requests timed server-side (Flask's test client, the server's own code in
+    this process): each order and a few filters, the transcript view, the status page; then the
+    queue's queries alone; median and p95 over ``repeats`` after one warm-up, and this process's
+    peak RSS. Reads only (the first use of a run derives its teach order and figures, once)."""
     import resource
 
     from nlp_theming.review.queue import filter_values
@@ -183,6 +184,28 @@ def pages(project: Path, repeats: int, coder: str = "ana") -> None:
             times.sort()
             p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
             print(f"  {path}: median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms", flush=True)
+    # the queue's queries alone (what the page asks of the store: a window of passages with its
+    # counts, then the rows of the passage in focus), without the rest of the page and its rendering
+    from urllib.parse import parse_qsl
+
+    from nlp_theming.review.queue import QueueFilter, passage_rows, queue_page
+
+    print("the queue's queries alone (queue_page: 30 passages and the counts, passage_rows):", flush=True)
+    with Project(project) as p:
+        cache: dict = {}
+        for q in PAGE_QUERIES:
+            qf = QueueFilter.from_query(dict(parse_qsl(q.format(**fill))))
+            times = []
+            for i in range(repeats + 1):
+                t = time.perf_counter()
+                page = queue_page(p.con, coder, qf, limit=30, cache=cache, count=True)
+                if not page.items.empty:
+                    passage_rows(p.con, coder, int(page.items.segment_id.iloc[0]), cache=cache)
+                if i:
+                    times.append((time.perf_counter() - t) * 1000)
+            times.sort()
+            p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            print(f"  {q.format(**fill)}: median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"server process peak RSS: {peak:.0f} MB (target: < 4096 MB)")
 
