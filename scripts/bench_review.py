@@ -42,6 +42,7 @@ from nlp_theming.api import run_demo
 from nlp_theming.review.server import create_app
 
 CHROMIUM = "/usr/bin/chromium"
+CODEBOOK = Path(__file__).resolve().parent.parent / "corpora" / "nhs-medical-leadership" / "codebook.csv"
 KEYS = ("1", "x", "0")
 # Resolves with the milliseconds from now until the passage in focus, or the one after it, is
 # replaced by a fresh rendering (the fetch() answer swapped in), or -1 after 5 s.
@@ -99,12 +100,134 @@ def server_side(project: Path, documents: list[str], repeats: int = 5) -> None:
           f" s, whole run {summary.seconds:.2f} s ({summary.n_labeled} confirmed segments learnt from)")
 
 
+def synthetic_run(project: Path, decisions: int = 3000, top_k: int = 5, seed: int = 0) -> int:
+    """SYNTHETIC: a suggestion run made with the store's own functions, no encoder: seeded random
+    scores, the top ``top_k`` codes of the sample codebook per participant segment, then
+    ``decisions`` accepts and rejects by two coders. For timing the queue at any size only:
+    the scores mean nothing."""
+    import numpy as np
+
+    from nlp_theming.codebook import load_codebook, store_codebook
+    from nlp_theming.review.actions import accept, reject
+    from nlp_theming.store.documents import current_document_ids, recorded_scheme, segment_spans
+    from nlp_theming.store.runs import RunSpec, claim_run, complete_run
+
+    rng = np.random.default_rng(seed)
+    with Project(project) as p:
+        con = p.con
+        version, _ = store_codebook(con, load_codebook(CODEBOOK), CODEBOOK)
+        book = load_codebook(CODEBOOK)
+        codes = np.array([c.code for c in book.leaves])
+        scheme = recorded_scheme(con)
+        spans = segment_spans(con, scheme)
+        current = set(current_document_ids(con))
+        ids = spans[(spans.role == "participant") & spans.document_id.isin(current)].segment_id.to_numpy()
+        spec = RunSpec(model_id="SYNTHETIC", codebook_version=version, matcher="synthetic", scheme=scheme,
+                       params={"synthetic": True, "seed": seed}, config_hash=f"synthetic-{seed}", seed=seed,
+                       decision_mark=0)
+        run_id = claim_run(con, spec)
+        rows = []
+        for start in range(0, len(ids), 100_000):
+            block = ids[start:start + 100_000]
+            picks = np.argsort(rng.random((len(block), len(codes))), axis=1)[:, :top_k]
+            scores = np.sort(rng.beta(2, 3, (len(block), top_k)), axis=1)[:, ::-1]
+            for seg, pick, score in zip(block.tolist(), picks, scores, strict=True):
+                rows.extend((seg, str(codes[c]), round(float(s), 6), r + 1, "synthetic")
+                            for r, (c, s) in enumerate(zip(pick, score, strict=True)))
+        complete_run(con, run_id, rows, [], len(ids))
+        del rows
+        chosen = rng.choice(ids, size=min(decisions, len(ids)), replace=False)
+        for i, seg in enumerate(chosen.tolist()):
+            code = con.execute("SELECT code FROM suggestions WHERE run_id = ? AND segment_id = ? AND rank = 1",
+                               (run_id, seg)).fetchone()[0]
+            (accept if i % 3 else reject)(con, ("ana", "ben")[i % 2], seg, code, run_id)
+    print(f"SYNTHETIC run {run_id}: {len(ids)} segments x top-{top_k}, {len(chosen)} decisions", flush=True)
+    return run_id
+
+
+#: the page's queries the --pages mode times: each order, then a few filters (query strings of /review)
+PAGE_QUERIES = [*(f"order={o}" for o in ("uncertain", "teach", "theme", "site", "document", "score")),
+                "order=uncertain&per=suggestion", "order=uncertain&site=B", "order=score&theme={theme}",
+                "order=uncertain&status=accepted", "order=uncertain&unreviewed=1", "order=document&document={document}",
+                "order=uncertain&min=0.4&max=0.6&role={role}"]
+
+
+def pages(project: Path, repeats: int, coder: str = "ana") -> None:
+    """The review page's requests timed server-side (Flask's test client, the server's own code in
+    this process): each order and a few filters, the transcript view, the status page; then the
+    queue's queries alone; median and p95 over ``repeats`` after one warm-up, and this process's
+    peak RSS. Reads only (the first use of a run derives its teach order and figures, once)."""
+    import resource
+
+    from nlp_theming.review.queue import filter_values
+
+    app = create_app(project, coder=coder)
+    client = app.test_client()
+    with Project(project) as p:
+        options = filter_values(p.con)
+    fill = {"theme": (options["theme"] or [""])[-1], "document": (options["document"] or [""])[0],
+            "role": (options["role"] or [""])[0]}
+    paths = [f"/review?{q.format(**fill)}" for q in PAGE_QUERIES]
+    paths += [f"/document/{fill['document']}", "/status"]
+    for path in paths:
+        times = []
+        for i in range(repeats + 1):
+            t = time.perf_counter()
+            answer = client.get(path)
+            ms = (time.perf_counter() - t) * 1000
+            if answer.status_code != 200:
+                print(f"  {path}: HTTP {answer.status_code}", flush=True)
+                break
+            if i:
+                times.append(ms)  # the first is a warm-up (the server's caches, SQLite's pages)
+        if times:
+            times.sort()
+            p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            print(f"  {path}: median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms", flush=True)
+    # the queue's queries alone (what the page asks of the store: a window of passages with its
+    # counts, then the rows of the passage in focus), without the rest of the page and its rendering
+    from urllib.parse import parse_qsl
+
+    from nlp_theming.review.queue import QueueFilter, passage_rows, queue_page
+
+    print("the queue's queries alone (queue_page: 30 passages and the counts, passage_rows):", flush=True)
+    with Project(project) as p:
+        cache: dict = {}
+        for q in PAGE_QUERIES:
+            qf = QueueFilter.from_query(dict(parse_qsl(q.format(**fill))))
+            times = []
+            for i in range(repeats + 1):
+                t = time.perf_counter()
+                page = queue_page(p.con, coder, qf, limit=30, cache=cache, count=True)
+                if not page.items.empty:
+                    passage_rows(p.con, coder, int(page.items.segment_id.iloc[0]), cache=cache)
+                if i:
+                    times.append((time.perf_counter() - t) * 1000)
+            times.sort()
+            p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            print(f"  {q.format(**fill)}: median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms", flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"server process peak RSS: {peak:.0f} MB (target: < 4096 MB)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--project", type=Path, default=None, help="a project built by `nlp-theming demo` (copied)")
     ap.add_argument("-n", type=int, default=120, help="decisions to time (default 120)")
     ap.add_argument("--no-browser", action="store_true", help="only the page's queries and the matcher's refit")
+    ap.add_argument("--synthetic-run", type=Path, default=None, metavar="PROJECT",
+                    help="SYNTHETIC: add a run of seeded random scores (top-5 per participant segment) and 3000"
+                         " decisions to PROJECT, in place (copy it first), then stop")
+    ap.add_argument("--pages", type=Path, default=None, metavar="PROJECT",
+                    help="time the review page's queries server-side at PROJECT (read only: no copy), then stop")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats per query in --pages (default 5)")
     args = ap.parse_args()
+    if args.pages is not None:
+        pages(args.pages, args.repeats)
+        return 0
+    if args.synthetic_run is not None:
+        synthetic_run(args.synthetic_run)
+        return 0
     if not args.no_browser and not Path(CHROMIUM).exists():
         print(f"needs Chromium at {CHROMIUM}", file=sys.stderr)
         return 2

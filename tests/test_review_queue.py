@@ -7,8 +7,9 @@ import sqlite3
 import pytest
 
 from nlp_theming.review import actions
-from nlp_theming.review.queue import COLUMNS, QueueFilter, full_queue, passages, review_queue
+from nlp_theming.review.queue import COLUMNS, QueueFilter, passages, review_queue
 from nlp_theming.store.runs import OPERATING_THRESHOLD as THRESHOLD
+from tests.helpers.queue_reference import apply, full_queue
 
 
 def test_default_order_is_least_certain_first(con: sqlite3.Connection) -> None:
@@ -68,7 +69,7 @@ def test_not_yet_reviewed_by_anyone(con: sqlite3.Connection) -> None:
     assert (untouched.status == "pending").all()  # carl decided nothing
     # blind: only the coder's own decisions count as reviewed
     table, book = full_queue(con, "carl", blind=True)
-    assert QueueFilter(unreviewed=True).apply(table, book).segment_id.nunique() == q.segment_id.nunique()
+    assert apply(QueueFilter(unreviewed=True), table, book).segment_id.nunique() == q.segment_id.nunique()
     assert QueueFilter.from_query({"unreviewed": "1"}).unreviewed
     assert QueueFilter.from_query({"per": "x"}).per == "segment"
     assert QueueFilter(unreviewed=True, per="suggestion").to_query()["unreviewed"] == "1"

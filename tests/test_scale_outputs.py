@@ -94,8 +94,8 @@ def test_a_table_too_long_for_a_sheet_is_refused_with_a_clear_line(tmp_path: Pat
 
 
 def test_status_counts_without_texts_what_the_queue_holds(sample: Path) -> None:
-    from nlp_theming.review.queue import full_queue
     from nlp_theming.review.status import review_status
+    from tests.helpers.queue_reference import full_queue  # the whole-table path, kept as the reference
 
     with Project(sample) as p:
         queue = full_queue(p.con)[0]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..embed import Embedder
 from ..store.codebooks import code_row
-from ..store.decisions import ACCEPTED, REJECTED, coding, reviewed
+from ..store.decisions import ACCEPTED, REJECTED, coding, reviewed, segments_naming_code
 from ..store.documents import document_text, segment_text_frame, segment_with_document, turns_between
 from ..store.runs import run_row
 
@@ -125,6 +125,10 @@ def code_definition(con: sqlite3.Connection, code: str, codebook_version: int | 
     return code_row(con, code, codebook_version)
 
 
+#: up to this many segments naming a code, their coding is read alone (an SQL IN list); past it, the whole log's
+NAMED_AT_ONCE = 5_000
+
+
 def nearest_confirmed(
     con: sqlite3.Connection,
     segment_id: int,
@@ -141,7 +145,9 @@ def nearest_confirmed(
     cached (rare: suggestions cover the segments people review) load the model.
     """
     cols = ["segment_id", "document", "text", "similarity", "coders"]
-    applied = coding(con)
+    # the code can apply only where a decision names it: those segments' coding, not the whole log's
+    named = segments_naming_code(con, code)
+    applied = coding(con, segment_ids=named) if len(named) <= NAMED_AT_ONCE else coding(con)
     applied = applied[(applied.code == code) & applied.segment_id.notna() & (applied.segment_id != segment_id)]
     if coders is not None:
         applied = applied[applied.coder.isin(coders)]
@@ -172,7 +178,7 @@ def item_details(con: sqlite3.Connection, item: pd.Series, table: pd.DataFrame, 
     segment_id, code = int(item.segment_id), str(item.code)
     run = run_row(con, int(item.run_id))
     siblings = table[table.segment_id == segment_id].sort_values("rank")
-    mine = coding(con, coder)
+    mine = coding(con, coder, segment_ids=[segment_id])
     mine = mine[mine.segment_id == segment_id]
     span = mine[mine.code == code]
     adjusted = None
@@ -181,7 +187,7 @@ def item_details(con: sqlite3.Connection, item: pd.Series, table: pd.DataFrame, 
         adjusted = {"start": start, "end": end, "text": document_text(con, int(item.document_id))[start:end]}
     others = []
     if not blind:
-        seen = reviewed(con)
+        seen = reviewed(con, segment_ids=[segment_id])
         seen = seen[(seen.segment_id == segment_id) & (seen.code == code) & (seen.coder != coder)]
         others = [(r.coder, ACCEPTED if r.applies else REJECTED) for r in seen.itertuples(index=False)]
     try:

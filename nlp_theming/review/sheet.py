@@ -28,7 +28,7 @@ from ..tables import add_sheet, formula_unsafe, new_workbook, write_csv
 from ..textio import InputError, header_name, open_workbook, read_text_file, sniff_delimiter
 from .actions import applicable_codes, latest_codebook, record_decision, record_no_code
 from .memos import MemoError, set_memo
-from .queue import QueueFilter, full_queue
+from .queue import QueueFilter, queue_page
 
 SHEET_COLUMNS = [
     "decision", "code", "score", "text", "document", "segment", "speaker", "time", "meta_theme", "status", "memo",
@@ -65,9 +65,8 @@ def _normal(text: str) -> str:
 def sheet_frame(con: sqlite3.Connection, coder: str, order: str = "document", status: str | None = "pending",
                 queue_filter: QueueFilter | None = None, **filters: object) -> pd.DataFrame:
     """The queue as sheet rows (columns :data:`SHEET_COLUMNS`), ``decision`` blank."""
-    table, book = full_queue(con, coder)
     queue_filter = queue_filter or QueueFilter.of(order, status=status, **filters)
-    rows = queue_filter.apply(table, book)
+    rows = queue_page(con, coder, queue_filter).items
     mine = memos_frame(con, coder)
     mine = mine[mine.target == "segment"]
     memo_of = {int(s): t for s, t in zip(mine.segment_id, mine.text, strict=True)}  # the latest wins

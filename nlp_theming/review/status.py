@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store.decisions import ACCEPTED, PENDING, coding, decisions_frame, effective, status_of
-from ..store.documents import current_document_ids, document_count, document_versions, documents_stamp
+from ..store.decisions import ACCEPTED, REJECTED, coding, decisions_frame, effective, reviewed
+from ..store.documents import current_document_ids, document_count, document_versions
+from ..store.queue import run_figures, suggestion_scores
 from ..store.runs import OPERATING_THRESHOLD as THRESHOLD
-from ..store.runs import require_run, run_scores
+from ..store.runs import require_run
 from .queue import run_codebook
 
 
@@ -116,101 +117,96 @@ def review_status(
     """
     if blind and coder is None:
         raise ValueError("blind status needs the coder whose figures to show")
-    cache = {} if cache is None else cache  # the suggestions are read once for all coders
+    cache = {} if cache is None else cache  # the run's codebook, read once per run
     run_id = require_run(con, run_id)
-    stamp = (run_id, *documents_stamp(con))
-    if cache.get("status_stamp") != stamp:
-        # scores and codes only, not the queue's texts: counting a million segments' suggestions
-        # must not hold their text (the review server's cache keeps its own keys beside these)
-        base = run_scores(con, run_id)
-        book = run_codebook(con, run_id)[1]
-        tops = {c: book.top_level(c) if c in book else c for c in base.code.cat.categories}
-        base["meta_theme"] = base.code.map(tops).astype("category")
-        cache.update(status_stamp=stamp, status_base=base, status_book=book)
-
-    def queue_of(who: str | None) -> pd.DataFrame:
-        decided = status_of(con, who)[["segment_id", "code", "status"]]
-        decided["code"] = decided.code.astype(str)
-        queue = cache["status_base"].merge(decided.astype({"code": cache["status_base"].code.dtype}),
-                                           on=["segment_id", "code"], how="left")
-        queue["status"] = queue["status"].fillna(PENDING)
-        return queue
-
-    queue = queue_of(None)
+    if cache.get("status_run") != run_id:
+        cache.update(status_run=run_id, status_book=run_codebook(con, run_id)[1])
+    book = cache["status_book"]
+    n_segments, per_code = run_figures(con, run_id)
     documents = document_count(con)
     log = effective(decisions_frame(con))
     coders = sorted(set(log.coder)) if not log.empty else []
     if coder is not None:
         coders = [coder]
 
-    themes = (
-        queue.assign(likely=queue.score >= THRESHOLD, undecided=queue.status == "pending")
-        .groupby(["code", "meta_theme"], sort=False, observed=True)
-        .agg(suggested=("segment_id", "size"), likely=("likely", "sum"), pending=("undecided", "sum"))
-        .reset_index()
-        .astype({"code": str, "meta_theme": str})
-        .rename(columns={"code": "theme"})
-    )
-    position = {c.code: i for i, c in enumerate(cache["status_book"].codes)}
+    position = {c.code: i for i, c in enumerate(book.codes)}
+    themes = pd.DataFrame(per_code, columns=["theme", "suggested", "likely"])
+    themes.insert(1, "meta_theme", [book.top_level(c) if c in book else c for c in themes.theme])
     themes = themes.sort_values("theme", key=lambda t: t.map(position).fillna(len(position)), kind="stable")
     themes = themes.reset_index(drop=True)
-    view = queue  # whose "pending" the headline figures count
-    if blind:
-        # another coder's decisions must not show through "pending for everyone"
-        mine = view = queue_of(coder)
-        pending = mine[mine.status == "pending"].groupby("code", observed=True).size()
-        themes["pending"] = themes.theme.map(pending).fillna(0)
-    themes[["likely", "pending"]] = themes[["likely", "pending"]].astype(int)
+
+    # every coder's decisions in force, read once, kept to the run's suggestions on current documents
+    decided = reviewed(con)[["coder", "segment_id", "code", "applies"]]
+    scores = pd.DataFrame(suggestion_scores(con, run_id, set(zip(decided.segment_id, decided.code, strict=True))),
+                          columns=["segment_id", "code", "score"])
+    decided = decided.astype({"segment_id": "int64"}).merge(scores, on=["segment_id", "code"])
+    decided["status"] = decided.applies.map({True: ACCEPTED, False: REJECTED})
+
+    def decided_of(who: str | None) -> pd.DataFrame:
+        """The run's decided suggestions with their status for ``who`` (None: accepted when anyone
+        applies the code, rejected when everyone who decided does not)."""
+        if who is not None:
+            return decided[decided.coder == who]
+        anyone = decided.groupby(["segment_id", "code"], as_index=False).agg(applies=("applies", "any"),
+                                                                              score=("score", "first"))
+        return anyone.assign(status=anyone.applies.map({True: ACCEPTED, False: REJECTED}))
+
+    view = decided_of(coder if blind else None)  # whose "pending" the headline figures count
+    themes["pending"] = themes.suggested - themes.theme.map(view.groupby("code").size()).fillna(0).astype(int)
 
     per_coder, per_theme = [], []
     applied_all = coding(con)
+    total = int(themes.suggested.sum())
     for name in coders:
-        q = queue_of(name)
-        counts = q.status.value_counts()
+        mine_decided = decided_of(name)
+        counts = mine_decided.status.value_counts()
         mine = log[log.coder == name]
         applied = applied_all[applied_all.coder == name].drop_duplicates(["segment_id", "code"])
-        decided = int(counts.get("accepted", 0) + counts.get("rejected", 0))
+        accepted, rejected = int(counts.get(ACCEPTED, 0)), int(counts.get(REJECTED, 0))
         per_coder.append({
             "coder": name,
-            "decided": decided,
-            "accepted": int(counts.get("accepted", 0)),
-            "rejected": int(counts.get("rejected", 0)),
-            "pending": int(counts.get("pending", 0)),
-            "progress": decided / len(q) if len(q) else 0.0,
+            "decided": accepted + rejected,
+            "accepted": accepted,
+            "rejected": rejected,
+            "pending": total - accepted - rejected,
+            "progress": (accepted + rejected) / total if total else 0.0,
             "changed": int((mine.action == "change").sum()),
             "added": int((mine.action == "add").sum()),
         })
-        by_code = q.groupby("code", observed=True).status.value_counts().unstack(fill_value=0)
+        by_code = mine_decided.groupby("code").status.value_counts().unstack(fill_value=0)
+        suggested = dict(zip(themes.theme, themes.suggested, strict=True))
         n_applied = applied.groupby("code").size()
-        for theme in sorted(set(by_code.index) | set(n_applied.index)):
+        for theme in sorted(set(suggested) | set(n_applied.index)):
             row = by_code.loc[theme] if theme in by_code.index else {}
+            acc, rej = int(row.get(ACCEPTED, 0)), int(row.get(REJECTED, 0))
             per_theme.append({
                 "theme": theme,
                 "coder": name,
-                "accepted": int(row.get("accepted", 0)),
-                "rejected": int(row.get("rejected", 0)),
-                "pending": int(row.get("pending", 0)),
+                "accepted": acc,
+                "rejected": rej,
+                "pending": int(suggested.get(theme, 0)) - acc - rej,
                 "applied": int(n_applied.get(theme, 0)),
             })
     by_coder = pd.DataFrame(per_coder, columns=["coder", "decided", "accepted", "rejected", "pending", "progress",
                                                 "changed", "added"])
     by_theme_coder = pd.DataFrame(per_theme, columns=["theme", "coder", "accepted", "rejected", "pending", "applied"])
-    decided = view[view.status != PENDING]
-    likely, unlikely = decided[decided.score >= THRESHOLD], decided[decided.score < THRESHOLD]
+    high = (view.score >= THRESHOLD).to_numpy(dtype=bool)
+    likely, unlikely = view[high], view[~high]
+    n_likely, n_unlikely = len(likely), len(unlikely)
     return ReviewStatus(
-        decided_likely=len(likely),
-        precision_likely=float((likely.status == ACCEPTED).mean()) if len(likely) else None,
-        decided_unlikely=len(unlikely),
-        accepted_unlikely=float((unlikely.status == ACCEPTED).mean()) if len(unlikely) else None,
-        run_id=int(run_id) if run_id is not None else 0,
+        decided_likely=n_likely,
+        precision_likely=float((likely.status == ACCEPTED).mean()) if n_likely else None,
+        decided_unlikely=n_unlikely,
+        accepted_unlikely=float((unlikely.status == ACCEPTED).mean()) if n_unlikely else None,
+        run_id=int(run_id),
         documents=int(documents),
-        segments=int(queue.segment_id.nunique()),
-        suggestions=len(queue),
-        likely=int((queue.score >= THRESHOLD).sum()),
-        pending=int(themes.pending.sum()) if blind else int((queue.status == "pending").sum()),
-        pending_likely=int(((view.status == "pending") & (view.score >= THRESHOLD)).sum()),
+        segments=int(n_segments),
+        suggestions=total,
+        likely=int(themes.likely.sum()),
+        pending=int(themes.pending.sum()),
+        pending_likely=int(themes.likely.sum()) - n_likely,
         by_coder=by_coder,
-        themes=themes,
+        themes=themes[["theme", "meta_theme", "suggested", "likely", "pending"]],
         by_theme_coder=by_theme_coder,
         blind_for=coder if blind else None,
         superseded=superseded_decisions(con, coder if blind else None),

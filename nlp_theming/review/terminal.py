@@ -19,8 +19,10 @@ from ..store.runs import run_row
 from ..textio import terminal_safe as _s
 from . import actions
 from .context import code_definition, nearest_confirmed, segment_context
-from .queue import QueueFilter, decision_item, describe, full_queue
+from .queue import QueueFilter, decision_item, describe, parse_key, passage_rows, queue_page
 
+#: the terminal reads the queue this many items at a time
+PAGE = 200
 KEYS = ("a", "r", "1", "2", "3", "4", "5", "x", "0", "c", "+", "n", "u", "q", "?")
 HELP = "[a]ccept  [r]eject  [1-5] accept  [x] reject rest  [0] no code  [c]hange  [+]add  [n]ext  [u]ndo  [q]uit  [?]"
 WIDTH = 88
@@ -131,11 +133,22 @@ def terminal_review(
     """Review the coder's pending suggestions one by one (those a :class:`QueueFilter`, or its
     fields as keyword arguments, selects). Returns counts of what was done."""
     cache: dict = {}
-    table, book = full_queue(con, coder, cache=cache, blind=blind)
     queue_filter = (queue_filter or QueueFilter.of(order, **filters)).replace(status=PENDING)
-    todo = queue_filter.apply(table, book)
-    keys = todo.key.tolist()
+    # the queue is read a page at a time (a run of millions of suggestions is never held whole):
+    # the keys seen so far, in their order, and the next page appended when they run out
+    first = queue_page(con, coder, queue_filter, limit=PAGE, cache=cache, count=True, blind=blind)
+    keys = first.items.key.tolist()
+    seen = set(keys)
+    total = f"{'more than ' if first.capped else ''}{first.count}"
     done = {"accept": 0, "reject": 0, "change": 0, "add": 0, "undo": 0, "skipped": 0, "none": 0}
+
+    def more() -> bool:
+        """Append the view's next keys not seen yet (decisions move items out of the pending view)."""
+        fresh = queue_page(con, coder, queue_filter, limit=len(seen) + PAGE, cache=cache, blind=blind).items
+        new = [k for k in fresh.key if k not in seen]
+        keys.extend(new)
+        seen.update(new)
+        return bool(new)
 
     def past_passage(i: int) -> int:
         """The position of the next item of another segment (a passage decided as a whole)."""
@@ -147,17 +160,17 @@ def terminal_review(
     if not keys:
         echo("Nothing pending in this queue.")
         return done
-    echo(f"{len(keys)} suggestions to review as {coder}. {HELP}")
+    echo(f"{total} suggestions to review as {coder}. {HELP}")
     i = 0
-    while 0 <= i < len(keys):
-        table, _ = full_queue(con, coder, cache=cache, blind=blind)  # fresh: another coder or an undo changes them
-        rows = table[table.key == keys[i]]
+    while i >= 0 and (i < len(keys) or more()):
+        # fresh: another coder or an undo changes them
+        siblings = passage_rows(con, coder, parse_key(keys[i])[0], cache=cache, blind=blind)
+        rows = siblings[siblings.key == keys[i]]
         if rows.empty:
             i += 1
             continue
         item = rows.iloc[0]
-        siblings = table[table.segment_id == item.segment_id].sort_values("rank")
-        show_item(con, item, siblings, f"{i + 1}/{len(keys)}", blind, coder, echo)
+        show_item(con, item, siblings, f"{i + 1}/{total}", blind, coder, echo)
         key = prompt(HELP, type=click.Choice(KEYS), show_choices=False)
         try:
             if key in ("a", "r"):
@@ -213,10 +226,11 @@ def terminal_review(
                 batch = f" ({len(undone)} decisions)" if len(undone) > 1 else ""
                 echo(_s(f"  undone: {describe(last)}{batch}"))
                 back = decision_item(last)  # None: no segment or no code to go back to; stay here
-                if back in keys:
+                if back in seen:
                     i = keys.index(back)
                 elif back is not None:
                     keys.insert(i, back)
+                    seen.add(back)
             elif key == "?":
                 echo(__doc__ or "")
             else:

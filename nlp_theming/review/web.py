@@ -19,6 +19,8 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -34,6 +36,7 @@ from ..store.coders import check_key, key_coders
 from ..store.decisions import MACHINE_CODERS, PENDING, DecisionError, all_coders, decisions_frame, nothing_applies
 from ..store.documents import current_document, document_attributes, segment_with_document
 from ..store.memos import MemoError
+from ..store.runs import latest_run
 from ..suggest import rerun_config, run_suggest
 from ..textio import InputError
 from ..transcript import LOW_CONFIDENCE
@@ -41,8 +44,21 @@ from . import actions, csrf
 from .context import item_details
 from .document import MEDIA_ATTRIBUTE, document_view
 from .memos import memo, memo_records, memo_table, search_memos
-from .queue import ORDERS, STATUSES, QueueFilter, decision_item, describe, filter_values, full_queue, parse_key
+from .queue import (
+    ORDERS,
+    STATUSES,
+    QueueFilter,
+    decision_item,
+    describe,
+    filter_values,
+    parse_key,
+    passage_rows,
+    queue_page,
+)
 from .status import review_status
+
+#: the review page reads this many items (passages) of its view: the item in focus and its neighbours
+WINDOW = 200
 
 bp = Blueprint("review", __name__)
 
@@ -79,12 +95,26 @@ class Settings:
     local_only: bool = True  # refuse Host headers that are not this machine (DNS rebinding)
     signin: bool = False  # served beyond this machine: coders sign in with a key (store.coders)
     cache: dict = field(default_factory=dict)  # the run's suggestions with text and metadata: read once per run
+    # the queue's reads go through one long-lived connection, whose temporary tables keep the
+    # queue state (statuses, filtered documents) between requests; one request at a time uses it
+    queue_con: sqlite3.Connection | None = None
+    queue_lock: threading.Lock = field(default_factory=threading.Lock)
     failures: dict = field(default_factory=dict)  # client address -> times of its recent failed sign-ins
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def settings() -> Settings:
     return current_app.extensions["nlp_theming"]
+
+
+@contextmanager
+def queue_reads() -> Iterator[sqlite3.Connection]:
+    """The server's queue connection, held for one request's queue reads."""
+    s = settings()
+    with s.queue_lock:
+        if s.queue_con is None:
+            s.queue_con = store.connect(store.db_path(s.project), shared=True)
+        yield s.queue_con
 
 
 def _page(template: str, **context: object) -> str:
@@ -507,12 +537,13 @@ def bulk() -> Response | str:
         bound = "at least" if action == "accept" else "at most"
         flash(f"{past} {len(ids)} suggestions of {theme} scoring {bound} {score:.2f} (u undoes them all).", "ok")
         return redirect(url_for("review.review", **back))
-    table, book = full_queue(g.con, g.coder, cache=settings().cache)
     bound = {"min_score": score} if action == "accept" else {"max_score": score}
-    todo = QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion", **bound, **filters).apply(table, book)
+    with queue_reads() as con:
+        todo = queue_page(con, g.coder, QueueFilter.of("score", theme=theme, status=PENDING, per="suggestion",
+                                                       **bound, **filters), cache=settings().cache).items
     if action == "reject":
         todo = todo.iloc[::-1]  # the lowest scores, the surest rejections, first
-    run_id = int(table.run_id.iloc[0]) if not table.empty else None
+    run_id = int(todo.run_id.iloc[0]) if not todo.empty else latest_run(g.con)
     return _page("bulk.html", theme=theme, min_score=score, action=action, todo=todo, back=urlencode(back),
                  filters=filters, run_id=run_id, digest=actions.bulk_digest(todo.key))
 
@@ -530,7 +561,8 @@ def resuggest() -> Response:
 
 @bp.get("/status")
 def status() -> str:
-    figures = review_status(g.con, g.coder if g.blind else None, blind=g.blind, cache=settings().cache)
+    with queue_reads() as con:  # its temporary tables hold the statuses the figures count
+        figures = review_status(con, g.coder if g.blind else None, blind=g.blind, cache=settings().cache)
     memos = memo_table(g.con, g.coder, g.blind)
     return _page("status.html", s=figures, memos=memo_records(memos[memos.target == "project"]))
 
@@ -639,30 +671,44 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     """The review page: the queue under the filters of ``args``, and the item in focus."""
     queue_filter = QueueFilter.from_query(args)
     filters = queue_filter.to_query()
+    cache = settings().cache
     try:
-        table, book = full_queue(con, g.coder, cache=settings().cache)
+        # the view's first WINDOW items (passages) only: enough to find the item in focus and its
+        # neighbours; a coder works from the front of the pending queue
+        with queue_reads() as reader:
+            page = queue_page(reader, g.coder, queue_filter, limit=WINDOW, cache=cache, count=True, blind=g.blind)
     except ValueError as exc:
         return _page("message.html", title="Nothing to review yet", message=str(exc))
-    total = len(table)
-    decided = int((table.status != PENDING).sum())
-    view = queue_filter.apply(table, book)
-    keys = view.key.tolist()
+    view, book = page.items, cache["book"]
     wanted = args.get("item")
+    if wanted and wanted not in set(view.key):
+        with queue_reads() as reader:
+            view = queue_page(reader, g.coder, queue_filter, limit=10 * WINDOW, cache=cache, blind=g.blind).items
+    keys = view.key.tolist()
     pos = keys.index(wanted) if wanted in keys else 0
     item = None
     if wanted and wanted not in keys:
         # an item outside the view (just decided, or reached by undo): show it, then carry on with the view
-        hit = table[table.key == wanted]
-        item = QueueFilter().apply(hit, book).iloc[0] if not hit.empty else None
+        try:
+            segment_id, _ = parse_key(wanted)
+        except ValueError:
+            segment_id = None
+        hit = None
+        if segment_id is not None:
+            with queue_reads() as reader:
+                hit = passage_rows(reader, g.coder, segment_id, cache=cache, blind=g.blind)
+        item = hit[hit.key == wanted].iloc[0] if hit is not None and (hit.key == wanted).any() else None
     if item is None and keys:
         item = view.iloc[pos]
     in_view = item is not None and item.key in keys
     active = {k: v for k, v in filters.items() if v or k == "status"}
     back = urlencode(active)
     per_segment = queue_filter.per == "segment"
-    ctx = dict(filters=filters, back=back, active=active, options=filter_values(con), orders=ORDERS,
-               statuses=STATUSES, total=total, decided=decided, view_count=len(keys), tree=codebook_tree(book),
-               item=None, n_passages=view.segment_id.nunique() if per_segment else None)
+    more = "more than " if page.capped else ""
+    ctx = dict(filters=filters, back=back, active=active, options=filter_values(con, cache=cache), orders=ORDERS,
+               statuses=STATUSES, total=page.total, decided=page.decided, view_count=f"{more}{page.count}",
+               tree=codebook_tree(book), item=None,
+               n_passages=f"{more}{page.passages}" if per_segment else None)
     if item is None:
         return _page("review.html", **ctx)
 
@@ -691,7 +737,9 @@ def review_page(con: sqlite3.Connection, args: dict) -> str:
     memos = memo_table(con, g.coder, g.blind)
     ctx.update(code_memos=memo_records(memos[(memos.target == "code") & (memos.code == item.code)]),
                here=request.full_path)
+    with queue_reads() as reader:
+        rows = passage_rows(reader, g.coder, int(item.segment_id), cache=cache, blind=g.blind)
     ctx.update(item=item, position=pos + 1 if in_view else None, next_key=next_key, prev_key=prev_key,
                nav_next=nav_next, nav_prev=nav_prev, next_passage=next_passage, nothing=nothing,
-               **item_details(con, item, table, g.coder, g.blind))
+               **item_details(con, item, rows, g.coder, g.blind))
     return _page("review.html", **ctx)

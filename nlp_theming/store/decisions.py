@@ -10,6 +10,7 @@ segment counts as coded with nothing; a later accept or add on the segment super
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -110,14 +111,19 @@ def _check_span(con: sqlite3.Connection, d: Decision) -> None:
 
 
 def decisions_frame(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
-                    document_id: int | None = None) -> pd.DataFrame:
-    """The log (of ``coder``, up to decision ``upto``, on ``document_id``: with every undo, which
-    names no document, so that :func:`effective` still resolves them)."""
+                    document_id: int | None = None, segment_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """The log (of ``coder``, up to decision ``upto``, on ``document_id`` or on the segments
+    ``segment_ids``: with every undo, which names no document, so that :func:`effective` still
+    resolves them)."""
     sql = "SELECT * FROM decisions WHERE 1=1"
     args: list = []
     if document_id is not None:
         sql += " AND (document_id = ? OR action = 'undo')"
         args.append(int(document_id))
+    if segment_ids is not None:
+        ids = sorted({int(s) for s in segment_ids})
+        sql += f" AND (segment_id IN ({','.join('?' * len(ids))}) OR action = 'undo')"
+        args.extend(ids)
     if coder is not None:
         sql += " AND coder = ?"
         args.append(coder)
@@ -142,15 +148,16 @@ def effective(decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def coding(con: sqlite3.Connection, coder: str | None = None, upto: int | None = None,
-           document_id: int | None = None) -> pd.DataFrame:
+           document_id: int | None = None, segment_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """The current coding: one row per (coder, segment, code) that applies, and one per span
     where imported coding put several spans of one code in one segment.
 
     Columns: coder, segment_id, document_id, code, start, end, decision_id (the decision that
     made it so). ``start``/``end`` are the coded span: the imported or adjusted one, else the
     segment's. Count distinct (segment, code) pairs, not rows, when counting coded segments.
+    ``segment_ids``: only these segments' coding (each segment's is derived from its own decisions).
     """
-    log = effective(decisions_frame(con, coder, upto, document_id))
+    log = effective(decisions_frame(con, coder, upto, document_id, segment_ids))
     cols = ["coder", "segment_id", "document_id", "code", "start", "end", "decision_id"]
     if log.empty:
         return pd.DataFrame(columns=cols)
@@ -234,7 +241,8 @@ def imports_in_force(con: sqlite3.Connection) -> set[tuple[str, int, str, int, i
     }
 
 
-def reviewed(con: sqlite3.Connection, coder: str | None = None, document_id: int | None = None) -> pd.DataFrame:
+def reviewed(con: sqlite3.Connection, coder: str | None = None, document_id: int | None = None,
+             segment_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """Every (coder, segment, code) with a decision in force, and whether it applies.
 
     ``imported``: the segment has imported coding in force (a coder coded the whole passage
@@ -242,7 +250,7 @@ def reviewed(con: sqlite3.Connection, coder: str | None = None, document_id: int
     A "no code applies" decision is a row saying "does not apply" for every code in the
     project's codebooks (a later accept of one code outweighs it, being later).
     """
-    log = effective(decisions_frame(con, coder, document_id=document_id))
+    log = effective(decisions_frame(con, coder, document_id=document_id, segment_ids=segment_ids))
     if log.empty:
         return pd.DataFrame(columns=["coder", "segment_id", "code", "applies", "decision_id", "imported"])
     log = log[log.segment_id.notna() & log.action.isin(["accept", "reject", "change", "add", "import", NO_CODE])]
@@ -285,9 +293,11 @@ def nothing_applies(con: sqlite3.Connection, coder: str | None = None, document_
     return out[cols].reset_index(drop=True)
 
 
-def decided_segments(con: sqlite3.Connection, coder: str | None = None) -> set[int]:
-    """Segments with a decision in force (by ``coder``, or by anyone): reviewed by someone."""
-    log = effective(decisions_frame(con, coder))
+def decided_segments(con: sqlite3.Connection, coder: str | None = None,
+                     segment_ids: Iterable[int] | None = None) -> set[int]:
+    """Segments with a decision in force (by ``coder``, or by anyone): reviewed by someone.
+    ``segment_ids``: only among these."""
+    log = effective(decisions_frame(con, coder, segment_ids=segment_ids))
     return {int(s) for s in log.segment_id.dropna()} if not log.empty else set()
 
 
@@ -316,15 +326,17 @@ def last_in_force(con: sqlite3.Connection, coder: str) -> pd.DataFrame:
     return log.iloc[[-1]]
 
 
-def status_of(con: sqlite3.Connection, coder: str | None = None) -> pd.DataFrame:
+def status_of(con: sqlite3.Connection, coder: str | None = None,
+              segment_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """Per (segment, code): the review status (accepted or rejected) and what decided it.
 
     With a coder, that coder's decisions only. Without one, across coders: accepted when any
     coder applies the code, rejected when coders decided and none does. Columns: segment_id,
     code, status, decision_id, action, new_code (for a change, the code it became).
+    ``segment_ids``: only these segments' (a status depends on its segment's decisions alone).
     """
     cols = ["segment_id", "code", "status", "decision_id", "action", "new_code"]
-    decided = reviewed(con, coder)
+    decided = reviewed(con, coder, segment_ids=segment_ids)
     if decided.empty:
         return pd.DataFrame(columns=cols)
     if coder is None:
@@ -348,6 +360,45 @@ def human_coders(con: sqlite3.Connection) -> list[str]:
 def decision_times(con: sqlite3.Connection) -> dict[int, str]:
     """Decision id -> when it was made (ISO 8601, UTC)."""
     return {int(r[0]): str(r[1]) for r in con.execute("SELECT id, at FROM decisions")}
+
+
+def segments_decided_since(con: sqlite3.Connection, mark: int) -> set[int] | None:
+    """The segments whose statuses the decisions after id ``mark`` may have changed: those they
+    name, and those of the decisions their undos cancel (an undo names no segment). None when
+    one of them names no segment otherwise (an imported span): then every status may have moved."""
+    rows = con.execute("SELECT id, action, segment_id, undoes FROM decisions WHERE id > ?", (int(mark),)).fetchall()
+    out: set[int] = set()
+    undone = [int(r["undoes"]) for r in rows if r["action"] == "undo" and r["undoes"] is not None]
+    for r in rows:
+        if r["segment_id"] is not None:
+            out.add(int(r["segment_id"]))
+        elif r["action"] not in ("undo", "adjust"):
+            return None
+    seen: set[int] = set()
+    while undone:  # an undo of an undo: follow the chain to the decision it restores
+        batch = [u for u in undone if u not in seen]
+        seen.update(batch)
+        if not batch:
+            break
+        marks = ",".join("?" * len(batch))
+        found = con.execute(f"SELECT action, segment_id, undoes FROM decisions WHERE id IN ({marks})", batch)
+        undone = []
+        for r in found.fetchall():
+            if r["action"] == "undo" and r["undoes"] is not None:
+                undone.append(int(r["undoes"]))
+            elif r["segment_id"] is not None:
+                out.add(int(r["segment_id"]))
+            elif r["action"] != "adjust":
+                return None
+    return out
+
+
+def segments_naming_code(con: sqlite3.Connection, code: str) -> list[int]:
+    """The segments a decision names ``code`` on (as its code or the code a change made): the
+    only segments the code can apply to."""
+    rows = con.execute("SELECT DISTINCT segment_id FROM decisions WHERE (code = ? OR new_code = ?)"
+                       " AND segment_id IS NOT NULL", (code, code))
+    return [int(r[0]) for r in rows]
 
 
 def latest_decision(con: sqlite3.Connection) -> tuple[int, str | None]:

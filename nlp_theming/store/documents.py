@@ -326,8 +326,10 @@ def segment_order(con: sqlite3.Connection, scheme: str, roles: Sequence[str]) ->
     )
 
 
-def current_document_names(con: sqlite3.Connection) -> list[str]:
-    return [str(r[0]) for r in con.execute("SELECT name FROM current_documents ORDER BY name")]
+def current_document_names(con: sqlite3.Connection, limit: int | None = None) -> list[str]:
+    """The current documents' names, sorted; the first ``limit`` of them (None: all)."""
+    rows = con.execute("SELECT name FROM current_documents ORDER BY name LIMIT ?", (-1 if limit is None else limit,))
+    return [str(r[0]) for r in rows]
 
 
 def attribute_values(con: sqlite3.Connection, key: str) -> list[str]:

@@ -3,7 +3,8 @@
 Everything a project knows lives in ``PROJECT/project.db``. The schema is documented in
 ``docs/schema.md`` and in the ``SCHEMA`` text below. Tables only grow: a newer version adds
 tables (``CREATE ... IF NOT EXISTS`` on every open) and :func:`migrate` records the version
-reached in ``meta.schema_version`` (1: the first schema; 2: ``memos``; 3: ``coder_keys``).
+reached in ``meta.schema_version`` (1: the first schema; 2: ``memos``; 3: ``coder_keys``;
+4: the review queue's indexes, ``queue_teach`` and ``queue_figures``).
 Human decisions and memos are append-only: triggers refuse UPDATE and DELETE on both.
 """
 
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "project.db"
 
 SCHEMA = """
@@ -232,6 +233,35 @@ CREATE INDEX IF NOT EXISTS segments_by_document ON segments(document_id, scheme)
 CREATE INDEX IF NOT EXISTS suggestions_by_segment ON suggestions(segment_id);
 CREATE INDEX IF NOT EXISTS decisions_by_segment ON decisions(segment_id);
 CREATE INDEX IF NOT EXISTS memos_by_key ON memos(memo, version);
+
+-- The review queue's orders, each read through an index (store/queue.py). 0.5 is
+-- store.runs.OPERATING_THRESHOLD: the queue's ORDER BY must read the same expression.
+CREATE INDEX IF NOT EXISTS suggestions_by_distance ON suggestions(run_id, abs(score - 0.5), score DESC);
+CREATE INDEX IF NOT EXISTS suggestions_by_score ON suggestions(run_id, score DESC);
+CREATE INDEX IF NOT EXISTS suggestions_by_code ON suggestions(run_id, code, abs(score - 0.5));
+CREATE INDEX IF NOT EXISTS attributes_by_key ON document_attributes(key, value);
+
+-- Derived, rebuildable: the "teach" order's place of each segment of a complete run (its turn
+-- in its document, its summed entropy); written the first time the order is asked for.
+CREATE TABLE IF NOT EXISTS queue_teach (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    segment_id INTEGER NOT NULL,
+    turn       INTEGER NOT NULL,
+    unsure     REAL NOT NULL,
+    PRIMARY KEY (run_id, segment_id)
+);
+CREATE INDEX IF NOT EXISTS queue_teach_order ON queue_teach(run_id, turn, unsure DESC);
+
+-- Derived, rebuildable: a complete run's figures per code over all its rows (the status page's
+-- counts), written the first time they are asked for; the row of code '' counts the run's
+-- segments in `suggested`. Rows on superseded document versions are taken off when read.
+CREATE TABLE IF NOT EXISTS queue_figures (
+    run_id    INTEGER NOT NULL REFERENCES runs(id),
+    code      TEXT NOT NULL,
+    suggested INTEGER NOT NULL,
+    likely    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, code)
+);
 """
 
 
@@ -278,15 +308,17 @@ def migrate(con: sqlite3.Connection) -> int:
         raise ProjectError(f"this project was written by a newer nlp-theming (schema version {was}; this one "
                            f"knows up to {SCHEMA_VERSION}): upgrade nlp-theming to open it")
     if was < SCHEMA_VERSION:
-        # version 2 added the memos table, version 3 coder_keys: SCHEMA created them already
+        # version 2 added the memos table, version 3 coder_keys, version 4 the queue's indexes,
+        # queue_teach and queue_figures: SCHEMA created them already
         con.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE"
                     " SET value = excluded.value", (str(SCHEMA_VERSION),))
     return was
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the store's settings, to a database whose schema is known to exist."""
-    con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+def connect(path: Path, shared: bool = False) -> sqlite3.Connection:
+    """A connection with the store's settings, to a database whose schema is known to exist.
+    ``shared``: usable from any thread (the caller serialises its use, e.g. with a lock)."""
+    con = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=not shared)
     con.row_factory = sqlite3.Row
     # WAL lets a review server read while a suggest run writes; FULL sync makes each
     # committed decision durable the moment it is made.
