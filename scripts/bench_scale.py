@@ -133,13 +133,13 @@ def step_synthetic_run(project: str, seed: int = 0, top_k: int = 5) -> str:
 
 def step_review(project: str) -> str:
     """The queue's first page through the API, then the review page through Flask's test client."""
-    from nlp_theming.review.queue import review_queue
+    from nlp_theming.review.queue import queue_page
     from nlp_theming.review.server import create_app
     from nlp_theming.store import open_project
 
     con = open_project(project)
     t0 = time.perf_counter()
-    head = review_queue(con, CODER).head(20)
+    head = queue_page(con, CODER, limit=20).items
     t_queue = time.perf_counter() - t0
     client = create_app(project, coder=CODER).test_client()
     times = []
@@ -149,7 +149,7 @@ def step_review(project: str) -> str:
         times.append(time.perf_counter() - t0)
         if response.status_code != 200:
             raise RuntimeError(f"/review answered {response.status_code}")
-    return (f"review_queue().head(20): {t_queue * 1000:.0f} ms ({len(head)} rows); "
+    return (f"queue_page(limit=20): {t_queue * 1000:.0f} ms ({len(head)} rows); "
             f"/review: {times[0] * 1000:.0f} ms first, {times[1] * 1000:.0f} ms again")
 
 

@@ -259,10 +259,12 @@ def _segment_sql(q: QueueQuery, segment_ids: Sequence[int]) -> tuple[str, list]:
 def segment_rows(con: sqlite3.Connection, q: QueueQuery, segment_ids: Sequence[int]) -> list[tuple]:
     """Every row of the given segments passing the query's filters (its statuses included), best
     first within a segment: the items of a page of passages."""
-    if not segment_ids:
-        return []
-    sql, args = _segment_sql(q, segment_ids)
-    return [tuple(r) for r in con.execute(sql, args)]
+    rows: list[tuple] = []
+    ids = list(segment_ids)
+    for start in range(0, len(ids), 500):  # SQLite caps the variables of one statement
+        sql, args = _segment_sql(q, ids[start : start + 500])
+        rows.extend(tuple(r) for r in con.execute(sql, args))
+    return rows
 
 
 def decided_in_run(con: sqlite3.Connection, run_id: int) -> int:
