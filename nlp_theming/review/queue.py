@@ -108,7 +108,8 @@ def run_codebook(con: sqlite3.Connection, run_id: int) -> tuple[int, Codebook]:
     return load_stored_codebook(con, row["codebook_version"] if row else None)
 
 
-def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
+def as_list(value: str | Iterable[str] | None) -> list[str] | None:
+    """A filter value as a list of strings (None when blank): one value, a list, or a tuple."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
@@ -170,7 +171,7 @@ class QueueFilter:
             raise ValueError(f"unknown queue order {self.order!r}; choose one of {', '.join(ORDERS)}")
         if self.per not in PER:
             raise ValueError(f"unknown queue item {self.per!r}; choose one of {', '.join(PER)}")
-        for s in _as_list(self.status) or []:
+        for s in as_list(self.status) or []:
             if s not in STATUSES:
                 raise ValueError(f"unknown status {s!r}; choose one of {', '.join(STATUSES)}")
 
@@ -327,7 +328,7 @@ def queue_page(
     cache = {} if cache is None else cache
     run, book, docs = _run_parts(con, run_id, cache)
     keep = _kept_documents(con, qf, docs, cache)
-    statuses = _as_list(qf.status)
+    statuses = as_list(qf.status)
     load_statuses(con, coder, blind)
     if qf.order == "teach":
         _ensure_teach_order(con, run_id, cache)
@@ -416,14 +417,14 @@ def _run_parts(con: sqlite3.Connection, run_id: int, cache: dict) -> tuple[sqlit
 def _kept_documents(con: sqlite3.Connection, qf: QueueFilter, docs: pd.DataFrame, cache: dict) -> pd.DataFrame:
     """The documents passing the filters, in the order's reading order; loaded into the
     connection's queue state unless it holds them already (same documents, same filters)."""
-    wanted = (qf.order == "site", *(_as_list(getattr(qf, col)) for col in ("site", "role", "document")))
+    wanted = (qf.order == "site", *(as_list(getattr(qf, col)) for col in ("site", "role", "document")))
     stamp = repr((cache["sql_stamp"], wanted))
     if cache.get("keep_stamp") == stamp:
         keep = cache["keep"]
     else:
         keep = docs
         for col in ("site", "role", "document"):
-            values = _as_list(getattr(qf, col))
+            values = as_list(getattr(qf, col))
             if values:
                 keep = keep[keep[col].astype(str).isin(values)]
         if qf.order == "site":
@@ -466,7 +467,7 @@ def load_statuses(con: sqlite3.Connection, coder: str | None, blind: bool = Fals
 
 
 def _theme_codes(qf: QueueFilter, book: Codebook) -> tuple[str, ...] | None:
-    themes = _as_list(qf.theme)
+    themes = as_list(qf.theme)
     if not themes:
         return None
     wanted = set(themes)

@@ -10,30 +10,21 @@ import pandas as pd
 
 from nlp_theming.codebook import Codebook
 from nlp_theming.match.active import uncertainty
-from nlp_theming.review.queue import COLUMNS, QueueFilter, item_key, run_codebook
+from nlp_theming.review.queue import COLUMNS, QueueFilter, as_list, item_key, run_codebook
 from nlp_theming.store.decisions import PENDING, decided_segments, status_of
 from nlp_theming.store.runs import OPERATING_THRESHOLD, require_run, suggestion_table
 
 
-def _as_list(value: object) -> list[str] | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str):
-        return [value]
-    values = [str(v) for v in value if str(v).strip()]
-    return values or None
-
-
 def apply(qf: QueueFilter, table: pd.DataFrame, book: Codebook) -> pd.DataFrame:
     """Filter and order a :func:`full_queue` table."""
-    statuses = _as_list(qf.status)
-    themes = _as_list(qf.theme)
+    statuses = as_list(qf.status)
+    themes = as_list(qf.theme)
     if themes:
         wanted = set(themes)
         table = table[[c in wanted or bool(wanted & set(book.ancestors(c) if c in book else []))
                        for c in table.code]]
     for col in ("site", "role", "document"):
-        values = _as_list(getattr(qf, col))
+        values = as_list(getattr(qf, col))
         if values:
             table = table[table[col].astype(str).isin(values)]
     if qf.min_score is not None:
